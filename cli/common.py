@@ -1,0 +1,99 @@
+"""What the commands share: option definitions, error handling, consoles, stdin."""
+
+import functools
+import os
+import sys
+from enum import Enum
+from typing import Annotated, Optional
+
+import click
+import typer
+
+from saliency.errors import SaliencyError, UsageError
+
+
+class Method(str, Enum):
+    gradient = "gradient"
+    grad_input = "grad-input"
+    integrated_gradients = "integrated-gradients"
+    smoothgrad = "smoothgrad"
+    occlusion = "occlusion"
+
+
+METHOD_PANEL = "Method options"
+MODEL_PANEL = "Model and target"
+
+# Options shared by `explain` and `batch`, defined once.
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Shipped model name (see `saliency models`) or a model file path. Default: sst2-lstm.", rich_help_panel=MODEL_PANEL)]
+MethodOpt = Annotated[Method, typer.Option("--method", help="Attribution method.", rich_help_panel=METHOD_PANEL)]
+TargetOpt = Annotated[Optional[str], typer.Option("--target", "-t", help="Output to explain: a label name or index (language model: a token). Default: the prediction (language model: the actual next token).", rich_help_panel=MODEL_PANEL)]
+PositionOpt = Annotated[Optional[str], typer.Option("--position", help="Language models: the position whose prediction is explained (default the last; negative counts from the end), or 'all' for every position.", rich_help_panel=MODEL_PANEL)]
+ObjectiveOpt = Annotated[str, typer.Option("--objective", help="F, the scalar explained: 'logit' (default; does not saturate, and cannot rise by lowering other classes) or 'logprob'.", rich_help_panel=MODEL_PANEL)]
+TopOpt = Annotated[int, typer.Option("--top", "-k", min=0, help="List the K strongest tokens.")]
+ReduceOpt = Annotated[str, typer.Option("--reduce", help="gradient, smoothgrad: l2 | l1 | max over dx_t's components.", rich_help_panel=METHOD_PANEL)]
+StepsOpt = Annotated[int, typer.Option("--steps", help="integrated-gradients: path points.", rich_help_panel=METHOD_PANEL)]
+BaselineOpt = Annotated[str, typer.Option("--baseline", help="integrated-gradients: zero | pad | unk, what an absent token is.", rich_help_panel=METHOD_PANEL)]
+SamplesOpt = Annotated[int, typer.Option("--samples", help="smoothgrad: noisy copies.", rich_help_panel=METHOD_PANEL)]
+NoiseOpt = Annotated[float, typer.Option("--noise", help="smoothgrad: noise sigma as a fraction of the embeddings' spread.", rich_help_panel=METHOD_PANEL)]
+SeedOpt = Annotated[int, typer.Option("--seed", help="smoothgrad: random seed.", rich_help_panel=METHOD_PANEL)]
+OccludeOpt = Annotated[str, typer.Option("--occlude", help="occlusion: replace each token by unk or pad, or delete it.", rich_help_panel=METHOD_PANEL)]
+VectorsOpt = Annotated[bool, typer.Option("--vectors", help="Add each token's raw gradient vector to JSON.", rich_help_panel=METHOD_PANEL)]
+EngineOpt = Annotated[str, typer.Option("--engine", help="auto | torch | numpy.", rich_help_panel=MODEL_PANEL)]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu | cuda | auto (torch engine).", rich_help_panel=MODEL_PANEL)]
+
+
+def method_options(reduce, steps, baseline, samples, noise, seed, occlude) -> dict:
+    return dict(reduce=reduce, steps=steps, baseline=baseline, samples=samples, noise=noise, seed=seed,
+                occlude=occlude)
+
+
+def user_errors(func):
+    """Turn a SaliencyError into one line on stderr and its exit code (SALIENCY_DEBUG=1 re-raises)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except SaliencyError as e:
+            if os.environ.get("SALIENCY_DEBUG"):
+                raise
+            fail(str(e), e.exit_code)
+
+    return wrapper
+
+
+def fail(message: str, code: int):
+    click.echo(f"Error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def warn(message: str):
+    click.echo(f"warning: {message}", err=True)
+
+
+def stdout_console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def stdin_lines():
+    """Lines of piped stdin as (text or None, error or None); bad UTF-8 is an error for that line only."""
+    stream = click.get_binary_stream("stdin")
+    for raw in stream:
+        try:
+            yield raw.decode("utf-8").rstrip("\r\n"), None
+        except UnicodeDecodeError as e:
+            yield None, f"not valid UTF-8 (byte {e.start})"
+
+
+def stdin_is_piped() -> bool:
+    try:
+        return not sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def check_choice(value: str, choices, option: str):
+    if value not in choices:
+        raise UsageError(f"{option}: {value!r} is not one of {', '.join(choices)}")

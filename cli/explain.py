@@ -1,0 +1,92 @@
+"""saliency explain: one text (or each piped line), coloured by token score, or as JSON."""
+
+from typing import Annotated, Optional
+
+import typer
+
+from saliency import load_model
+from saliency.errors import EXIT_RECORDS_FAILED, InputError, UsageError
+
+from . import app
+from .common import (BaselineOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt, ObjectiveOpt,
+                     OccludeOpt, PositionOpt, ReduceOpt, SamplesOpt, SeedOpt, StepsOpt, TargetOpt, TopOpt,
+                     VectorsOpt, check_choice, fail, method_options, stdin_is_piped, stdin_lines,
+                     stdout_console, user_errors)
+
+EXAMPLES = """
+[b]Examples[/b]
+
+  saliency explain "the acting is wooden but the score is gorgeous"
+  saliency explain --method integrated-gradients --top 3 "a gorgeous , witty , seductive movie"
+  saliency explain -m names-gru --target Irish "O'Brien"
+  saliency explain -m shakespeare-lstm --position all "To be or not"
+  cat reviews.txt | saliency explain --format json - | jq .prediction
+"""
+
+
+@app.command(epilog=EXAMPLES)
+@user_errors
+def explain(
+    text: Annotated[Optional[str], typer.Argument(help="Text to explain; '-' or nothing with piped stdin: each line.")] = None,
+    model: ModelOpt = None,
+    method: MethodOpt = Method.gradient,
+    target: TargetOpt = None,
+    position: PositionOpt = None,
+    objective: ObjectiveOpt = "logit",
+    top: TopOpt = 0,
+    output_format: Annotated[str, typer.Option("--format", "-f", help="text (coloured, for people) | json (one object; JSON Lines for stdin).")] = "text",
+    reduce: ReduceOpt = "l2",
+    steps: StepsOpt = 50,
+    baseline: BaselineOpt = "zero",
+    samples: SamplesOpt = 25,
+    noise: NoiseOpt = 0.1,
+    seed: SeedOpt = 0,
+    occlude: OccludeOpt = "unk",
+    vectors: VectorsOpt = False,
+    engine: EngineOpt = "auto",
+    device: DeviceOpt = "cpu",
+):
+    """Explain which tokens drove the model's prediction for TEXT."""
+    check_choice(output_format, ("text", "json"), "--format")
+    if text is None and not stdin_is_piped():
+        raise UsageError("give TEXT, or pipe lines on stdin (see --help)")
+    position = parse_position(position)
+    explainer = load_model(model, engine=engine, device=device)
+    options = dict(method=method.value, target=target, position=position, objective=objective,
+                   vectors=vectors, **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
+    if text is not None and text != "-":
+        (result,) = explainer.explain([text], **options)
+        if isinstance(result, Exception):
+            raise result
+        show(result, output_format, top)
+        return
+    failures = last_code = 0
+    for number, (line, error) in enumerate(stdin_lines(), 1):
+        result = InputError(error) if error else explainer.explain([line], **options)[0]
+        if isinstance(result, Exception):
+            if isinstance(result, UsageError):
+                raise result
+            failures, last_code = failures + 1, result.exit_code
+            typer.echo(f"Error: line {number}: {result}", err=True)
+            continue
+        show(result, output_format, top)
+    if failures:
+        fail(f"{failures} line(s) failed", last_code if failures == number else EXIT_RECORDS_FAILED)
+
+
+def parse_position(position):
+    if position is None or position == "all":
+        return position
+    try:
+        return int(position)
+    except ValueError:
+        raise UsageError(f"--position must be an integer or 'all', not {position!r}") from None
+
+
+def show(explanation, output_format, top):
+    if output_format == "json":
+        typer.echo(explanation.to_json())
+    else:
+        from saliency.render import explanation_text
+
+        stdout_console().print(explanation_text(explanation, top))

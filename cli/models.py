@@ -1,0 +1,35 @@
+"""saliency models: the shipped models and their measured held-out figures."""
+
+import json
+from typing import Annotated
+
+import typer
+
+from saliency.errors import UsageError
+from saliency.models_info import describe_shipped
+
+from . import app
+from .common import stdout_console, user_errors
+
+
+@app.command("models")
+@user_errors
+def list_models(
+    output_format: Annotated[str, typer.Option("--format", "-f", help="text | json")] = "text",
+):
+    """List the shipped models with their held-out accuracy or loss."""
+    rows = describe_shipped()
+    if output_format == "json":
+        typer.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    if output_format != "text":
+        raise UsageError(f"--format: {output_format!r} is not one of text, json")
+    from rich.table import Table
+
+    table = Table(box=None)
+    for col in ("name", "task", "architecture", "held-out", "size"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"] + (" (default)" if r["default"] else ""), r["task"], r["architecture"],
+                      r["held_out"], f"{r['bytes'] / 1e6:.1f} MB")
+    stdout_console().print(table)

@@ -1,0 +1,128 @@
+"""What every attribution method shares: the batch it reads, the result it returns, the registry.
+
+A method sees a padded batch of embedded inputs and an engine (torch or numpy) that can
+embed ids, run the network, and return each example's objective with its gradient dx_t.
+Methods are plain numpy over that interface, so each is written once for both engines.
+"""
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from ..errors import UsageError
+
+METHODS = {}
+# Path points, noise samples or occluded copies go through the network in chunks of at most
+# this many (row x timestep) positions, so memory stays bounded whatever the batch or --steps.
+CHUNK_POSITIONS = 16384
+
+
+@dataclass
+class Batch:
+    ids: np.ndarray  # (B, T) token ids, padded
+    lengths: np.ndarray  # (B,) true lengths
+    x: np.ndarray  # (B, T, E) embedded inputs
+    positions: np.ndarray  # (B,) language model: the position explained; classifier: 0
+    classes: np.ndarray  # (B,) the output explained at that position
+    objective: str = "logit"  # logit | logprob
+
+    def mask(self) -> np.ndarray:
+        return np.arange(self.ids.shape[1])[None, :] < self.lengths[:, None]  # (B, T)
+
+    def repeat(self, x):
+        """A batch of the same targets over other inputs x of shape (k*B, T, E), example-major."""
+        k = x.shape[0] // len(self.lengths)
+        return (x, np.repeat(self.lengths, k), np.repeat(self.positions, k), np.repeat(self.classes, k))
+
+
+@dataclass
+class Attributions:
+    scores: np.ndarray  # (B, T), zero at padding
+    values: np.ndarray  # (B,) the objective F(x) explained
+    vectors: np.ndarray = None  # (B, T, E) the gradient the scores came from, where there is one
+    delta: np.ndarray = None  # (B,) completeness gap, for methods that promise completeness
+    reference: np.ndarray = None  # (B,) F(baseline), where there is one
+    logits: np.ndarray = None  # the network's output at x, for methods that compute it anyway
+
+
+def register(cls):
+    METHODS[cls.name] = cls
+    return cls
+
+
+class Method:
+    """Base of every method: a dataclass of its parameters plus `attribute`."""
+
+    name = ""
+    signed = False  # signed scores (direction matters) or magnitudes
+    # True: the method evaluates the network at x itself and resolves a class of -1 (predicted)
+    # on the way, so the caller needs no separate forward pass for the prediction.
+    evaluates_input = False
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        pass
+
+    def params(self) -> dict:
+        return asdict(self)
+
+    def attribute(self, engine, batch: Batch) -> Attributions:
+        raise NotImplementedError
+
+
+def make_method(name: str, **options) -> Method:
+    """The method called `name`, taking from options the parameters it has (others are ignored)."""
+    if name not in METHODS:
+        raise UsageError(f"unknown method {name!r} (choose from {', '.join(METHODS)})")
+    cls = METHODS[name]
+    accepted = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in options.items() if k in accepted and v is not None})
+
+
+def reduce_vectors(dx: np.ndarray, how: str) -> np.ndarray:
+    """One magnitude per timestep from dx_t: l2 norm (default), l1 norm, or max |component|."""
+    if how == "l2":
+        return np.sqrt(np.einsum("bte,bte->bt", dx, dx))
+    if how == "l1":
+        return np.abs(dx).sum(-1)
+    if how == "max":
+        return np.abs(dx).max(-1)
+    raise UsageError(f"unknown --reduce {how!r} (choose l2, l1 or max)")
+
+
+def check_reduce(how: str):
+    if how not in ("l2", "l1", "max"):
+        raise UsageError(f"unknown --reduce {how!r} (choose l2, l1 or max)")
+
+
+def objective_of(logits: np.ndarray, positions, classes, objective: str) -> np.ndarray:
+    """The explained scalar from (B, C) or (B, T, V) logits, as the engines select it."""
+    if objective == "logprob":
+        shifted = logits - logits.max(-1, keepdims=True)
+        logits = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    rows = np.arange(logits.shape[0])
+    return logits[rows, positions, classes] if logits.ndim == 3 else logits[rows, classes]
+
+
+def chunked_gradient(engine, batch: Batch, points: np.ndarray):
+    """Objective and gradient at k*B input points (example-major), in memory-bounded chunks."""
+    x, lengths, positions, classes = batch.repeat(points)
+    rows = max(1, CHUNK_POSITIONS // max(1, x.shape[1]))
+    values, grads = [], []
+    for i in range(0, len(x), rows):
+        _, v, g = engine.gradient(x[i:i + rows], lengths[i:i + rows], positions[i:i + rows],
+                                  classes[i:i + rows], batch.objective)
+        values.append(v)
+        grads.append(g)
+    return np.concatenate(values), np.concatenate(grads)
+
+
+def chunked_objective(engine, x, lengths, positions, classes, objective):
+    rows = max(1, CHUNK_POSITIONS // max(1, x.shape[1]))
+    out = []
+    for i in range(0, len(x), rows):
+        logits = engine.forward(x[i:i + rows], lengths[i:i + rows])
+        out.append(objective_of(logits, positions[i:i + rows], classes[i:i + rows], objective))
+    return np.concatenate(out)

@@ -1,0 +1,26 @@
+"""Input-gradient saliency: the size of dx_t = dF/dx_t at each timestep.
+
+Simonyan, Vedaldi & Zisserman 2013, "Deep Inside Convolutional Networks"; Li, Chen, Hovy &
+Jurafsky 2016, "Visualizing and Understanding Neural Models in NLP" for recurrent models.
+"""
+
+from dataclasses import dataclass
+
+from .base import Attributions, Method, check_reduce, reduce_vectors, register
+
+
+@register
+@dataclass
+class Gradient(Method):
+    name = "gradient"
+    evaluates_input = True
+    signed = False
+    reduce: str = "l2"  # l2 | l1 | max over the components of dx_t
+
+    def validate(self):
+        check_reduce(self.reduce)
+
+    def attribute(self, engine, batch) -> Attributions:
+        logits, values, dx = engine.gradient(batch.x, batch.lengths, batch.positions, batch.classes,
+                                             batch.objective)
+        return Attributions(reduce_vectors(dx, self.reduce) * batch.mask(), values, dx, logits=logits)

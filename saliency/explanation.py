@@ -1,0 +1,69 @@
+"""The result of explaining one text, and its stable JSON form.
+
+JSON schema (one object; keys always present unless marked optional):
+  text         the input text, unchanged
+  model        model name or path
+  method       method name;  params: the method's parameters;  signed: whether scores carry a sign
+  objective    "logit" or "logprob": what F is
+  target       {label, index, value, position (language models only)}: the output explained and F(x)
+  prediction   {label, probability, probabilities: {label: p}} (language models: the top 10)
+  tokens       [{text, start, end, score, unk}]: text == input[start:end]
+  completeness optional, methods with the completeness axiom: {delta, reference, relative}
+  vectors      optional (--vectors): per token, the gradient vector the score came from
+  rows         optional (--position all): [{position, target, scores}] one row per explained position
+"""
+
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TokenScore:
+    text: str
+    start: int
+    end: int
+    score: float
+    unk: bool
+
+
+@dataclass
+class Explanation:
+    text: str
+    model: str
+    method: str
+    params: dict
+    signed: bool
+    objective: str
+    target: dict
+    prediction: dict
+    tokens: list
+    completeness: dict = None
+    vectors: list = None
+    rows: list = None
+    extra: dict = field(default_factory=dict)  # passed-through record fields (batch)
+
+    def top(self, k: int) -> list:
+        """Indices of the k strongest tokens (by |score| for signed methods)."""
+        key = (lambda i: abs(self.tokens[i].score)) if self.signed else (lambda i: self.tokens[i].score)
+        return sorted(range(len(self.tokens)), key=key, reverse=True)[:k]
+
+    def to_dict(self) -> dict:
+        d = {
+            "text": self.text, "model": self.model, "method": self.method, "params": self.params,
+            "signed": self.signed, "objective": self.objective, "target": self.target,
+            "prediction": self.prediction,
+            "tokens": [{"text": t.text, "start": t.start, "end": t.end, "score": t.score, "unk": t.unk}
+                       for t in self.tokens],
+        }
+        for key in ("completeness", "vectors", "rows"):
+            if getattr(self, key) is not None:
+                d[key] = getattr(self, key)
+        return d
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, **kwargs)
+
+    def __rich__(self):
+        from .render import explanation_text
+
+        return explanation_text(self)

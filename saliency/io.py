@@ -1,0 +1,148 @@
+"""Readers and writers shared by the CLI and the Python API.
+
+Readers yield one Record per input record, in order, reading incrementally. A record that
+cannot be used (undecodable bytes, malformed JSON, a missing field, empty text) is yielded
+with `error` set rather than raised, so batch work can report it and go on.
+"""
+
+import csv
+import io
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+
+from .errors import InputError, UsageError
+
+INPUT_FORMATS = ("txt", "csv", "tsv", "jsonl")
+EXTENSIONS = {".txt": "txt", ".text": "txt", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
+              ".ndjson": "jsonl", ".json": "jsonl"}
+TEXT_COLUMNS = ("text", "sentence")
+csv.field_size_limit(sys.maxsize)
+
+
+@dataclass
+class Record:
+    index: int  # 0-based position in the input
+    text: str = None
+    fields: dict = field(default_factory=dict)  # the record's other fields, passed through
+    error: str = None
+    source: str = ""
+
+
+def detect_format(path: str, override: str = None) -> str:
+    if override:
+        if override not in INPUT_FORMATS:
+            raise UsageError(f"unknown input format {override!r} (expected one of {', '.join(INPUT_FORMATS)})")
+        return override
+    if path == "-":
+        return "txt"
+    return EXTENSIONS.get(os.path.splitext(path)[1].lower(), "txt")
+
+
+def open_text(path: str):
+    """A text stream that never fails on bad bytes: they become lone surrogates, found per record."""
+    if path == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape", newline="")
+    try:
+        return open(path, encoding="utf-8", errors="surrogateescape", newline="")
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror}") from None
+
+
+def undecodable(s: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in s)
+
+
+def check_text(record: Record) -> Record:
+    if record.error:
+        return record
+    if not isinstance(record.text, str):
+        record.error = "text is not a string"
+    elif undecodable(record.text):
+        record.error = "text is not valid UTF-8"
+    elif not record.text.strip():
+        record.error = "empty text"
+    return record
+
+
+def read_records(path: str, input_format: str = None, text_field: str = None):
+    """Yield Records from a txt, csv, tsv or jsonl file, or stdin for '-'."""
+    fmt = detect_format(path, input_format)
+    stream = open_text(path)
+    source = "<stdin>" if path == "-" else path
+    with stream:
+        if fmt == "txt":
+            rows = _txt(stream)
+        elif fmt == "jsonl":
+            rows = _jsonl(stream, text_field)
+        else:
+            rows = _table(stream, "\t" if fmt == "tsv" else ",", text_field, source)
+        for i, record in enumerate(rows):
+            record.index, record.source = i, source
+            yield check_text(record)
+
+
+def _txt(stream):
+    for line in stream:
+        yield Record(0, line.rstrip("\r\n"))
+
+
+def _jsonl(stream, text_field):
+    for line in stream:
+        if not line.strip():
+            continue
+        if undecodable(line):
+            yield Record(0, error="line is not valid UTF-8")
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield Record(0, error=f"malformed JSON ({e.msg} at column {e.colno})")
+            continue
+        if not isinstance(obj, dict):
+            yield Record(0, error="JSON line is not an object")
+            continue
+        key = text_field or next((k for k in TEXT_COLUMNS if k in obj), None)
+        if key is None or key not in obj:
+            yield Record(0, fields=obj, error=f"no field {text_field or ' or '.join(TEXT_COLUMNS)!r}")
+            continue
+        yield Record(0, obj[key], {k: v for k, v in obj.items() if k != key})
+
+
+def _table(stream, delimiter, text_column, source):
+    reader = csv.reader(stream, delimiter=delimiter)
+    header = next(reader, None)
+    if header is None:
+        return
+    key = text_column or next((k for k in TEXT_COLUMNS if k in header), None)
+    if key not in header:
+        wanted = text_column or " or ".join(TEXT_COLUMNS)
+        raise InputError(f"{source}: no column {wanted!r} in header {header}")
+    col = header.index(key)
+    for row in reader:
+        if not row:
+            continue
+        if len(row) != len(header):
+            yield Record(0, error=f"expected {len(header)} fields, found {len(row)}")
+            continue
+        yield Record(0, row[col], {h: v for i, (h, v) in enumerate(zip(header, row)) if i != col})
+
+
+def read_labelled(path: str, input_format: str = None, text_field: str = None, label_field: str = "label"):
+    """(text, label) pairs for training: a csv/tsv/jsonl file, or a folder of LABEL.txt files."""
+    if os.path.isdir(path):
+        names = sorted(n for n in os.listdir(path) if n.endswith(".txt"))
+        if not names:
+            raise InputError(f"{path}: no LABEL.txt files in folder")
+        for name in names:
+            for r in read_records(os.path.join(path, name), "txt"):
+                if not r.error:
+                    yield r.text.strip(), name[:-4]
+        return
+    for r in read_records(path, input_format, text_field):
+        if r.error:
+            continue
+        if label_field not in r.fields:
+            raise InputError(f"{path}: record {r.index + 1} has no label field {label_field!r}")
+        yield r.text.strip(), str(r.fields[label_field])

@@ -1,0 +1,170 @@
+"""text -> tokens -> ids -> embeddings -> target -> attribution -> Explanation.
+
+`Explainer` holds a model and an engine and explains lists of texts. Texts are grouped by
+length into batches internally; results come back in input order, one per text, each an
+Explanation or the SaliencyError that made that text fail (so batch work can go on).
+"""
+
+import numpy as np
+
+from .attribution import Batch, make_method
+from .errors import InputError, SaliencyError, UsageError
+from .explanation import Explanation, TokenScore
+from .tokenize import PAD_ID
+
+OBJECTIVES = ("logit", "logprob")
+LM_TOP = 10
+
+
+def softmax(logits):
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+class Explainer:
+    def __init__(self, model_file, engine="auto", device="cpu", batch_size=64, dtype="float32"):
+        from .engines import load_engine
+
+        self.model_file = model_file
+        self.config = model_file.config
+        self.tokenizer = model_file.tokenizer
+        self.engine = load_engine(model_file, engine, device, dtype)
+        self.batch_size = batch_size
+
+    @property
+    def is_lm(self) -> bool:
+        return self.config.head == "lm"
+
+    # -- targets ---------------------------------------------------------------------------
+    def output_index(self, target) -> int:
+        """A classifier label or an LM vocabulary entry, by name or index, as an output index."""
+        names = self.model_file.output_names
+        if target in names:
+            return names.index(target)
+        try:
+            index = int(target)
+        except (TypeError, ValueError):
+            index = -1
+        if 0 <= index < len(names):
+            return index
+        what = "token" if self.is_lm else "label"
+        shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+        raise UsageError(f"unknown target {what} {target!r} (the model has: {shown})")
+
+    def check_options(self, objective, position):
+        if objective not in OBJECTIVES:
+            raise UsageError(f"unknown objective {objective!r} (choose logit or logprob)")
+        if position is not None and not self.is_lm:
+            raise UsageError("--position applies to language models only")
+
+    def targets(self, ids, target, position):
+        """[(position, class)] rows for one text; class -1 = the model's own prediction there."""
+        n = len(ids)
+        named = -1 if target is None else self.output_index(target)
+        if not self.is_lm:
+            return [(0, named)]
+        if position == "all":
+            wanted = range(n)
+        else:
+            p = n - 1 if position is None else int(position)
+            if not -n <= p < n:
+                raise UsageError(f"position {p} is outside the text ({n} tokens)")
+            wanted = [p % n]
+        # Default for a language model: the actual next token, or the prediction at the end.
+        return [(p, named if named >= 0 else (ids[p + 1] if p + 1 < n else -1)) for p in wanted]
+
+    # -- explaining ------------------------------------------------------------------------
+    def explain(self, texts, method="gradient", target=None, position=None, objective="logit",
+                vectors=False, **method_options):
+        """One Explanation (or SaliencyError) per text, in order."""
+        method = make_method(method, **method_options) if isinstance(method, str) else method
+        self.check_options(objective, position)
+        results = [None] * len(texts)
+        jobs = []  # (text index, tokens, [(position, class)])
+        for i, text in enumerate(texts):
+            try:
+                tokens = self.tokenize(text)
+                jobs.append((i, tokens, self.targets([t.id for t in tokens], target, position)))
+            except SaliencyError as e:
+                results[i] = e
+        jobs.sort(key=lambda job: len(job[1]))
+        # Each (text, position) pair is one row; all-positions mode gives a text many rows.
+        rows = [(job, r) for job in jobs for r in job[2]]
+        outputs = {}
+        for start in range(0, len(rows), self.batch_size):
+            chunk = rows[start:start + self.batch_size]
+            try:
+                for (job, r), out in zip(chunk, self.run_rows(chunk, method, objective)):
+                    outputs.setdefault(job[0], []).append(out)
+            except SaliencyError as e:
+                for job, _ in chunk:
+                    results[job[0]] = e
+        for i, tokens, _ in jobs:
+            if results[i] is None:
+                results[i] = self.build(texts[i], tokens, outputs[i], method, objective, vectors, position)
+        return results
+
+    def tokenize(self, text):
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("empty text")
+        tokens = self.tokenizer.tokenize(text)
+        if not tokens:
+            raise InputError("text has no tokens")
+        return tokens
+
+    def run_rows(self, chunk, method, objective):
+        """Attribute one padded batch of rows; per row (scores, value, probabilities, class, extras)."""
+        lengths = np.array([len(job[1]) for job, _ in chunk])
+        ids = np.full((len(chunk), lengths.max()), PAD_ID, dtype=np.int64)
+        for b, (job, _) in enumerate(chunk):
+            ids[b, : lengths[b]] = [t.id for t in job[1]]
+        positions = np.array([r[0] for _, r in chunk])
+        classes = np.array([r[1] for _, r in chunk])
+        x = self.engine.embed(ids)
+        logits = None
+        if not method.evaluates_input:
+            logits = self.engine.forward(x, lengths)
+            classes = self.resolve(classes, logits, positions)
+        attr = method.attribute(self.engine, Batch(ids, lengths, x, positions, classes, objective))
+        logits = attr.logits if logits is None else logits
+        classes = self.resolve(classes, logits, positions)
+        at = logits[np.arange(len(chunk)), positions] if logits.ndim == 3 else logits
+        probs = softmax(at.astype(np.float64))
+        out = []
+        for b in range(len(chunk)):
+            extras = {"vector": None if attr.vectors is None else attr.vectors[b, : lengths[b]]}
+            if attr.delta is not None:
+                extras.update(delta=float(attr.delta[b]), reference=float(attr.reference[b]))
+            out.append((attr.scores[b, : lengths[b]], float(attr.values[b]), probs[b], int(classes[b]),
+                        int(positions[b]), extras))
+        return out
+
+    @staticmethod
+    def resolve(classes, logits, positions):
+        at = logits[np.arange(len(classes)), positions] if logits.ndim == 3 else logits
+        return np.where(classes < 0, at.argmax(-1), classes)
+
+    def build(self, text, tokens, outs, method, objective, vectors, position):
+        names = self.model_file.output_names
+        # The last row is the one shown (all-positions mode: the final position).
+        scores, value, probs, cls, pos, extras = outs[-1]
+        best = int(np.argmax(probs))
+        order = np.argsort(-probs)[: LM_TOP] if self.is_lm else range(len(probs))
+        prediction = {"label": names[best], "probability": float(probs[best]),
+                      "probabilities": {names[k]: float(probs[k]) for k in order}}
+        target = {"label": names[cls], "index": cls, "value": value}
+        if self.is_lm:
+            target["position"] = pos
+        exp = Explanation(
+            text, self.model_file.name, method.name, method.params(), method.signed, objective, target,
+            prediction, [TokenScore(t.text, t.start, t.end, float(s), t.unk) for t, s in zip(tokens, scores)])
+        if "delta" in extras:
+            gap = extras["value_gap"] = value - extras["reference"]
+            exp.completeness = {"delta": extras["delta"], "reference": extras["reference"],
+                                "relative": abs(extras["delta"]) / max(abs(gap), 1e-12)}
+        if vectors and extras["vector"] is not None:
+            exp.vectors = extras["vector"].tolist()
+        if position == "all":
+            exp.rows = [{"position": o[4], "target": names[o[3]], "value": o[1], "scores": o[0].tolist()}
+                        for o in outs]
+        return exp

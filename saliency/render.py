@@ -1,0 +1,115 @@
+"""Terminal rendering with rich: the user's text, each token's background coloured by its score.
+
+The only module that imports rich. Colours come from colour-blind-safe ramps: signed scores
+use a blue (against the target) to orange (for it) diverging ramp, unsigned scores a light
+to dark orange sequential ramp. The strongest tokens are also bold and underlined, so the
+ranking survives NO_COLOR and copy-paste.
+"""
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+# Endpoints from ColorBrewer PuOr / Oranges (colour-blind safe), mixed with a neutral grey-white.
+NEUTRAL = (247, 247, 247)
+NEGATIVE = (33, 102, 172)  # blue
+POSITIVE = (230, 97, 1)  # orange
+SEQUENTIAL = (166, 54, 3)  # dark orange
+LARGE_GAP = 0.05  # completeness gap above this fraction of |F(x) - F(x')| earns a warning
+
+
+def mix(a, b, t):
+    return tuple(round(x + (y - x) * t) for x, y in zip(a, b))
+
+
+def score_style(score: float, scale: float, signed: bool) -> str:
+    t = 0.0 if scale <= 0 else min(1.0, abs(score) / scale)
+    end = (POSITIVE if score >= 0 else NEGATIVE) if signed else SEQUENTIAL
+    r, g, b = mix(NEUTRAL, end, t)
+    ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "white"
+    return f"{ink} on #{r:02x}{g:02x}{b:02x}"
+
+
+def coloured_text(text: str, tokens, scores, signed: bool, strong=()) -> Text:
+    """The original string with a background per token span (offsets index `text`)."""
+    out = Text(text)
+    scale = max((abs(s) for s in scores), default=0.0)
+    for i, (tok, s) in enumerate(zip(tokens, scores)):
+        style = score_style(s, scale, signed)
+        if i in strong:
+            style += " bold underline"
+        out.stylize(style, tok.start, tok.end)
+    return out
+
+
+def legend(signed: bool) -> Text:
+    line = Text("legend: ", style="dim")
+    if signed:
+        for t, label in ((-1.0, " against target "), (0.0, " neutral "), (1.0, " for target ")):
+            line.append(label, style=score_style(t, 1.0, True))
+            line.append(" ")
+    else:
+        for t, label in ((0.0, " weak "), (0.5, " "), (1.0, " strong ")):
+            line.append(label, style=score_style(t, 1.0, False))
+        line.append(" ")
+    line.append("bold underline = top tokens; colours scaled to this text's largest |score|", style="dim")
+    return line
+
+
+def header(exp) -> Text:
+    pred, target = exp.prediction, exp.target
+    line = Text()
+    line.append("prediction ", style="dim")
+    line.append(f"{pred['label']!s}", style="bold")
+    line.append(f" ({pred['probability']:.3f})")
+    line.append("  method ", style="dim")
+    params = ", ".join(f"{k}={v}" for k, v in exp.params.items())
+    line.append(exp.method + (f" ({params})" if params else ""))
+    line.append("  target ", style="dim")
+    where = f" at position {target['position']}" if "position" in target else ""
+    line.append(f"{target['label']!s}{where}", style="bold")
+    line.append(f" ({exp.objective} {target['value']:.4f})")
+    return line
+
+
+def explanation_text(exp, top: int = 0):
+    strong = set(exp.top(top or 3))
+    parts = [header(exp)]
+    if exp.rows:
+        parts.append(position_heatmap(exp))
+    else:
+        parts.append(coloured_text(exp.text, exp.tokens, [t.score for t in exp.tokens], exp.signed, strong))
+    parts.append(legend(exp.signed))
+    if exp.completeness:
+        c = exp.completeness
+        note = Text(f"completeness gap {c['delta']:+.2e} ({100 * c['relative']:.2f}% of F(x) - F(baseline))",
+                    style="dim")
+        if c["relative"] > LARGE_GAP:
+            note = Text(f"warning: completeness gap {c['delta']:+.3g} is {100 * c['relative']:.1f}% of "
+                        "F(x) - F(baseline); raise --steps", style="bold yellow")
+        parts.append(note)
+    if top:
+        parts.append(top_table(exp, top))
+    return Group(*parts)
+
+
+def top_table(exp, k: int) -> Table:
+    table = Table(title=f"top {k} tokens", title_justify="left", box=None, pad_edge=False)
+    for col, justify in (("rank", "right"), ("token", "left"), ("start", "right"), ("score", "right")):
+        table.add_column(col, justify=justify)
+    for rank, i in enumerate(exp.top(k), 1):
+        t = exp.tokens[i]
+        table.add_row(str(rank), Text(repr(t.text)[1:-1] + (" (unk)" if t.unk else "")), str(t.start),
+                      f"{t.score:+.4f}" if exp.signed else f"{t.score:.4f}")
+    return table
+
+
+def position_heatmap(exp) -> Table:
+    """Language model, every position: one row per explained position over the input tokens."""
+    table = Table(box=None, show_header=True, pad_edge=False)
+    table.add_column("position -> next", justify="right")
+    table.add_column("input tokens coloured by their effect on that prediction")
+    for row in exp.rows:
+        label = f"{row['position']} -> {row['target']!r}"
+        table.add_row(label, coloured_text(exp.text, exp.tokens, row["scores"], exp.signed))
+    return table

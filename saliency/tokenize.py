@@ -1,0 +1,82 @@
+"""Tokenizers that keep each token's character offsets into the user's own text.
+
+Tokens are found on the original string and only then lowercased for the vocabulary
+lookup, so `text[start:end]` is always exactly what the user typed.
+"""
+
+import re
+from dataclasses import dataclass
+
+PAD, UNK = "<pad>", "<unk>"
+PAD_ID, UNK_ID = 0, 1
+
+# Penn-Treebank-like words, to match SST-2's tokenization: "isn't" -> "is" "n't",
+# "film's" -> "film" "'s", hyphenated words stay whole, each other symbol alone.
+WORD_PATTERN = re.compile(
+    r"\w+(?=n't\b)|n't\b|'(?:s|re|ve|ll|d|m)\b|\w+(?:-\w+)*|\.\.\.|--|``|''|\S"
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    start: int
+    end: int
+    id: int
+    unk: bool
+
+
+class Tokenizer:
+    def __init__(self, level: str, vocab: list, lowercase: bool = True):
+        if level not in ("char", "word"):
+            raise ValueError(f"unknown tokenizer level {level!r}")
+        if len(vocab) < 2 or vocab[PAD_ID] != PAD or vocab[UNK_ID] != UNK:
+            raise ValueError("vocabulary must start with <pad>, <unk>")
+        self.level, self.vocab, self.lowercase = level, list(vocab), lowercase
+        self.index = {token: i for i, token in enumerate(self.vocab)}
+        if len(self.index) != len(self.vocab):
+            raise ValueError("vocabulary has duplicate entries")
+
+    def spans(self, text: str):
+        """(start, end) of every token in text."""
+        if self.level == "char":
+            return [(i, i + 1) for i in range(len(text))]
+        return [m.span() for m in WORD_PATTERN.finditer(text)]
+
+    def normalize(self, piece: str) -> str:
+        return piece.lower() if self.lowercase else piece
+
+    def tokenize(self, text: str) -> list:
+        tokens = []
+        for start, end in self.spans(text):
+            piece = text[start:end]
+            token_id = self.index.get(self.normalize(piece), UNK_ID)
+            tokens.append(Token(piece, start, end, token_id, token_id == UNK_ID))
+        return tokens
+
+    def encode(self, text: str) -> list:
+        return [t.id for t in self.tokenize(text)]
+
+    def decode_id(self, token_id: int) -> str:
+        return self.vocab[token_id]
+
+    def to_dict(self) -> dict:
+        return {"level": self.level, "lowercase": self.lowercase, "vocab": self.vocab}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Tokenizer":
+        return cls(d["level"], d["vocab"], d.get("lowercase", True))
+
+    @classmethod
+    def build(cls, texts, level: str, lowercase: bool = True, max_vocab: int = 0, min_count: int = 1):
+        """Vocabulary from training texts: most frequent first, ties alphabetical (deterministic)."""
+        counts = {}
+        probe = cls(level, [PAD, UNK], lowercase)
+        for text in texts:
+            for start, end in probe.spans(text):
+                piece = probe.normalize(text[start:end])
+                counts[piece] = counts.get(piece, 0) + 1
+        ranked = sorted((c for c in counts.items() if c[1] >= min_count), key=lambda kv: (-kv[1], kv[0]))
+        if max_vocab:
+            ranked = ranked[: max(0, max_vocab - 2)]
+        return cls(level, [PAD, UNK] + [piece for piece, _ in ranked if piece not in (PAD, UNK)], lowercase)
