@@ -15,7 +15,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-from . import explain, models  # noqa: E402,F401  (each registers its command on app)
+from . import batch, explain, models, train  # noqa: E402,F401  (each registers its command on app)
 
 
 def main():

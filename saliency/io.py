@@ -146,3 +146,79 @@ def read_labelled(path: str, input_format: str = None, text_field: str = None, l
         if label_field not in r.fields:
             raise InputError(f"{path}: record {r.index + 1} has no label field {label_field!r}")
         yield r.text.strip(), str(r.fields[label_field])
+
+
+# -- writers ----------------------------------------------------------------------------------
+TOKEN_COLUMNS = ["record", "source", "token_index", "token", "start", "end", "score", "unk",
+                 "prediction", "probability", "target", "method"]
+
+
+def record_header(record: Record) -> dict:
+    return {"record": record.index, "source": record.source}
+
+
+class JsonlWriter:
+    """One JSON object per input record: the explain schema plus record, source and fields.
+
+    A failed record is written in its place as {record, source, error, fields}.
+    """
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, record: Record, explanation=None, error: str = None):
+        obj = record_header(record)
+        if explanation is not None:
+            obj.update(explanation.to_dict())
+        else:
+            obj["error"] = error
+        obj["fields"] = record.fields
+        # One write per line, so an interrupted run leaves only complete lines.
+        self.stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+    def close(self):
+        pass
+
+
+class TableWriter:
+    """One CSV or TSV row per token; passed-through fields as extra columns (from the first record)."""
+
+    def __init__(self, stream, delimiter=","):
+        self.stream, self.delimiter = stream, delimiter
+        self.extra = None
+
+    def write(self, record: Record, explanation=None, error: str = None):
+        if explanation is None:
+            return  # failures are reported on stderr; a token table has no row for them
+        if self.extra is None:
+            self.extra = [k for k in record.fields if k not in TOKEN_COLUMNS]
+            self._row(TOKEN_COLUMNS + self.extra)
+        head = [record.index, record.source]
+        tail = [explanation.prediction["label"], explanation.prediction["probability"],
+                explanation.target["label"], explanation.method]
+        tail += [_cell(record.fields.get(k, "")) for k in self.extra]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=self.delimiter, lineterminator="\n")
+        for i, t in enumerate(explanation.tokens):
+            writer.writerow(head + [i, t.text, t.start, t.end, repr(t.score), int(t.unk)] + tail)
+        self.stream.write(buffer.getvalue())  # the whole record in one write
+
+    def _row(self, values):
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=self.delimiter, lineterminator="\n").writerow(values)
+        self.stream.write(buffer.getvalue())
+
+    def close(self):
+        pass
+
+
+def _cell(value):
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
+
+
+def make_writer(output_format: str, stream):
+    if output_format == "jsonl":
+        return JsonlWriter(stream)
+    if output_format in ("csv", "tsv"):
+        return TableWriter(stream, "," if output_format == "csv" else "\t")
+    raise UsageError(f"unknown output format {output_format!r}")

@@ -190,7 +190,7 @@ def _train_classifier(data, opts, valid, test, text_field, label_field, progress
             loss = F.cross_entropy(model(model.embed(x), lengths), y)
             _step(model, optim, loss)
             if progress:
-                progress({"epoch": epoch, "step": step, "steps": len(batches), "loss": float(loss)})
+                progress({"epoch": epoch, "step": step, "steps": len(batches), "loss": loss.detach().item()})
         metrics = classify_metrics(model, valid_ids, valid_y, len(raw_labels))
         history.append({"epoch": epoch, "valid_accuracy": round(metrics["accuracy"], 4)})
         if progress:
@@ -251,7 +251,7 @@ def _train_lm(data, opts, valid, test, progress):
             loss = F.cross_entropy(logits.reshape(-1, cfg.vocab_size), chunk[:, 1:].reshape(-1))
             _step(model, optim, loss)
             if progress:
-                progress({"epoch": epoch, "step": step, "steps": len(batches), "loss": float(loss)})
+                progress({"epoch": epoch, "step": step, "steps": len(batches), "loss": loss.detach().item()})
         metrics = lm_loss(model, valid_ids, L)
         history.append({"epoch": epoch, "valid_loss_nats": round(metrics["loss_nats"], 4)})
         if progress:

@@ -1,0 +1,197 @@
+"""saliency batch: explain every record of files or stdin, streaming, in input order."""
+
+import sys
+from typing import Annotated, List, Optional
+
+import typer
+
+from saliency import load_model
+from saliency.errors import EXIT_RECORDS_FAILED, UsageError
+
+from . import app
+from .common import (BaselineOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt, ObjectiveOpt,
+                     OccludeOpt, PositionOpt, ReduceOpt, SamplesOpt, SeedOpt, StepsOpt, TargetOpt, VectorsOpt,
+                     check_choice, fail, method_options, stdin_is_piped, stdout_console, user_errors)
+from .explain import parse_position
+
+EXAMPLES = """
+[b]Examples[/b]
+
+  saliency batch reviews.txt > scores.jsonl
+  saliency batch dev.tsv --format csv --method integrated-gradients > tokens.csv
+  cat reviews.jsonl | saliency batch - --input-format jsonl --text-field review | jq .prediction.label
+  saliency batch dev.tsv --summary --quiet > /dev/null
+"""
+# Records are read and explained this many at a time: enough to batch by length, bounded memory.
+WINDOW = 512
+OUTPUT_FORMATS = ("jsonl", "csv", "tsv", "text")
+
+
+@app.command(epilog=EXAMPLES)
+@user_errors
+def batch(
+    files: Annotated[Optional[List[str]], typer.Argument(help="Input files (txt, csv, tsv, jsonl); '-' or none with piped stdin: stdin.", show_default=False)] = None,
+    input_format: Annotated[Optional[str], typer.Option(help="txt | csv | tsv | jsonl (default: from the extension; stdin: txt).")] = None,
+    text_column: Annotated[Optional[str], typer.Option("--text-column", "--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")] = None,
+    output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="jsonl (default off a terminal) | csv | tsv | text (default on a terminal).")] = None,
+    summary: Annotated[bool, typer.Option("--summary", help="After the records, the tokens that most often drove each label (on stderr unless --format text).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward/backward pass.")] = 64,
+    model: ModelOpt = None,
+    method: MethodOpt = Method.gradient,
+    target: TargetOpt = None,
+    position: PositionOpt = None,
+    objective: ObjectiveOpt = "logit",
+    reduce: ReduceOpt = "l2",
+    steps: StepsOpt = 50,
+    baseline: BaselineOpt = "zero",
+    samples: SamplesOpt = 25,
+    noise: NoiseOpt = 0.1,
+    seed: SeedOpt = 0,
+    occlude: OccludeOpt = "unk",
+    vectors: VectorsOpt = False,
+    engine: EngineOpt = "torch",
+    device: DeviceOpt = "cpu",
+):
+    """Explain every record of FILES (or stdin) and stream the results to stdout."""
+    from saliency import io
+    from saliency.summary import TokenSummary
+
+    files = files or []
+    if not files:
+        if not stdin_is_piped():
+            raise UsageError("give input FILES, or pipe records on stdin (see --help)")
+        files = ["-"]
+    output_format = output_format or ("text" if sys.stdout.isatty() else "jsonl")
+    check_choice(output_format, OUTPUT_FORMATS, "--format")
+    for path in files:
+        io.detect_format(path, input_format)  # refuse a bad --input-format before any work
+    explainer = load_model(model, engine=engine, device=device, batch_size=batch_size)
+    options = dict(method=method.value, target=target, position=parse_position(position), objective=objective,
+                   vectors=vectors, **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
+    writer = None if output_format == "text" else io.make_writer(output_format, sys.stdout)
+    console = stdout_console() if output_format == "text" else None
+    tally = TokenSummary() if summary else None
+    failed = done = 0
+    progress = Progress(quiet, files)
+    with progress:
+        for window in windows(records(files, input_format, text_column), WINDOW):
+            texts = [r.text for r in window if not r.error]
+            results = iter(explainer.explain(texts, **options)) if texts else iter(())
+            for record in window:
+                result = record.error or next(results)
+                if isinstance(result, UsageError):
+                    raise result  # an option that fits no record: stop at once
+                done += 1
+                if isinstance(result, (str, Exception)):
+                    failed += 1
+                    progress.echo(f"Error: {record.source} record {record.index + 1}: {result}")
+                    if writer:
+                        writer.write(record, error=str(result))
+                    continue
+                if tally:
+                    tally.add(result)
+                if writer:
+                    writer.write(record, result)
+                else:
+                    from saliency.render import explanation_text
+
+                    console.print(f"[dim]record {record.index + 1} ({record.source})[/dim]")
+                    console.print(explanation_text(result))
+            sys.stdout.flush()
+            progress.advance(len(window))
+    if tally:
+        show_summary(tally, to_stdout=output_format == "text")
+    if failed:
+        fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
+
+
+def records(files, input_format, text_column):
+    from saliency import io
+
+    for path in files:
+        yield from io.read_records(path, input_format, text_column)
+
+
+def windows(iterable, size):
+    window = []
+    for item in iterable:
+        window.append(item)
+        if len(window) == size:
+            yield window
+            window = []
+    if window:
+        yield window
+
+
+class Progress:
+    """A progress bar with rate and ETA on stderr, only when stderr is a terminal and not --quiet."""
+
+    def __init__(self, quiet, files):
+        self.bar = None
+        if not quiet and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bar, TaskProgressColumn,
+                                       TextColumn, TimeRemainingColumn)
+
+            self.bar = Bar(TextColumn("records"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                           RateColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            self.task = self.bar.add_task("records", total=count_lines(files))
+
+    def __enter__(self):
+        if self.bar:
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar:
+            self.bar.__exit__(*exc)
+
+    def advance(self, n):
+        if self.bar:
+            self.bar.advance(self.task, n)
+
+    def echo(self, message):
+        if self.bar:
+            self.bar.console.print(message, markup=False, highlight=False)
+        else:
+            typer.echo(message, err=True)
+
+
+def RateColumn():
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task):
+            return Text(f"{task.speed:.1f} records/s" if task.speed else "", style="dim")
+
+    return Rate()
+
+
+def count_lines(files):
+    """Lines in the input files (minus CSV/TSV headers), for the ETA; None for stdin."""
+    if "-" in files:
+        return None
+    total = 0
+    for path in files:
+        try:
+            with open(path, "rb") as f:
+                total += sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+        except OSError:
+            return None
+        if path.endswith((".csv", ".tsv")):
+            total -= 1
+    return total
+
+
+def show_summary(tally, to_stdout):
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="tokens that most often drove each label (top 3 per text)", title_justify="left")
+    for col, justify in (("label", "left"), ("token", "left"), ("count", "right"), ("mean score", "right")):
+        table.add_column(col, justify=justify)
+    for row in tally.rows():
+        table.add_row(str(row["label"]), row["token"], f"{row['count']} / {row['texts']}", f"{row['mean']:.4f}")
+    (stdout_console() if to_stdout else Console(stderr=True, highlight=False)).print(table)

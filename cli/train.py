@@ -1,0 +1,121 @@
+"""saliency train: train a model in this tool's format (the shipped models are made with it)."""
+
+import os
+import shlex
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from saliency.errors import UsageError
+
+from . import app
+from .common import user_errors
+
+DATA_PANEL = "Data"
+ARCH_PANEL = "Architecture"
+FIT_PANEL = "Optimisation"
+
+EXAMPLES = """
+[b]Examples[/b]
+
+  saliency train data/sst2/train.tsv --test data/sst2/dev.tsv --label-names 0=negative,1=positive -o sst2.safetensors
+  saliency train data/names/ --level char --cell gru --test-split 0.1 -o names.safetensors
+  saliency train input.txt --task lm --level char -o shakespeare.safetensors
+"""
+
+
+def parse_label_names(spec: Optional[str]) -> dict:
+    if not spec:
+        return {}
+    pairs = [p.split("=", 1) for p in spec.split(",")]
+    if any(len(p) != 2 or not p[0] or not p[1] for p in pairs):
+        raise UsageError("--label-names takes RAW=NAME pairs separated by commas, e.g. 0=negative,1=positive")
+    return dict(pairs)
+
+
+@app.command(epilog=EXAMPLES)
+@user_errors
+def train(
+    data: Annotated[str, typer.Argument(help="Training data: csv/tsv/jsonl with text and label columns, a folder of LABEL.txt files (one text per line), or plain text for --task lm.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Model file to write.")] = "model.safetensors",
+    task: Annotated[str, typer.Option(help="classify | lm", rich_help_panel=DATA_PANEL)] = "classify",
+    level: Annotated[str, typer.Option(help="Tokens: char | word.", rich_help_panel=DATA_PANEL)] = "word",
+    valid: Annotated[Optional[str], typer.Option(help="Validation file (default: a split of DATA).", rich_help_panel=DATA_PANEL)] = None,
+    valid_split: Annotated[float, typer.Option(min=0.0, max=0.5, help="Fraction of distinct texts held out for validation.", rich_help_panel=DATA_PANEL)] = 0.1,
+    test: Annotated[Optional[str], typer.Option(help="Test file, scored once with the best epoch.", rich_help_panel=DATA_PANEL)] = None,
+    test_split: Annotated[float, typer.Option(min=0.0, max=0.5, help="Fraction of distinct texts held out for testing.", rich_help_panel=DATA_PANEL)] = 0.0,
+    text_column: Annotated[Optional[str], typer.Option(help="Text column or field (default text or sentence).", rich_help_panel=DATA_PANEL)] = None,
+    label_column: Annotated[str, typer.Option(help="Label column or field.", rich_help_panel=DATA_PANEL)] = "label",
+    label_names: Annotated[Optional[str], typer.Option(help="Human label names, e.g. 0=negative,1=positive.", rich_help_panel=DATA_PANEL)] = None,
+    lowercase: Annotated[bool, typer.Option("--lowercase/--keep-case", rich_help_panel=DATA_PANEL)] = True,
+    dedupe: Annotated[bool, typer.Option("--dedupe/--keep-duplicates", help="Drop repeated (text, label) pairs.", rich_help_panel=DATA_PANEL)] = True,
+    max_vocab: Annotated[int, typer.Option(min=0, help="Keep the most frequent tokens (0: all).", rich_help_panel=DATA_PANEL)] = 0,
+    min_count: Annotated[int, typer.Option(min=1, help="Drop tokens seen fewer times.", rich_help_panel=DATA_PANEL)] = 1,
+    cell: Annotated[str, typer.Option(help="rnn | lstm | gru", rich_help_panel=ARCH_PANEL)] = "lstm",
+    layers: Annotated[int, typer.Option(min=1, rich_help_panel=ARCH_PANEL)] = 1,
+    hidden: Annotated[int, typer.Option(min=1, rich_help_panel=ARCH_PANEL)] = 256,
+    embedding: Annotated[int, typer.Option(min=1, rich_help_panel=ARCH_PANEL)] = 128,
+    bidirectional: Annotated[bool, typer.Option(rich_help_panel=ARCH_PANEL)] = False,
+    pooling: Annotated[str, typer.Option(help="Classifier: last | max | mean over time.", rich_help_panel=ARCH_PANEL)] = "max",
+    dropout: Annotated[float, typer.Option(min=0.0, max=0.9, rich_help_panel=ARCH_PANEL)] = 0.5,
+    epochs: Annotated[int, typer.Option(min=1, rich_help_panel=FIT_PANEL)] = 5,
+    lr: Annotated[float, typer.Option(min=0.0, rich_help_panel=FIT_PANEL)] = 2e-3,
+    batch_size: Annotated[int, typer.Option(min=1, rich_help_panel=FIT_PANEL)] = 64,
+    seq_len: Annotated[int, typer.Option(min=2, help="Language model: tokens per training sequence.", rich_help_panel=FIT_PANEL)] = 128,
+    seed: Annotated[int, typer.Option(rich_help_panel=FIT_PANEL)] = 0,
+    half: Annotated[bool, typer.Option("--half", help="Store float16 weights (half the file size).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+):
+    """Train a classifier or language model and write it as a model file."""
+    from saliency import checkpoint
+    from saliency.config import CELLS, POOLINGS
+    from saliency.models_info import held_out
+    from saliency.train import TrainOptions, train as run_training
+
+    if cell not in CELLS or pooling not in POOLINGS or level not in ("char", "word"):
+        raise UsageError(f"choose --cell from {', '.join(CELLS)}, --pooling from {', '.join(POOLINGS)}, "
+                         "--level from char, word")
+    opts = TrainOptions(task, level, cell, layers, hidden, embedding, bidirectional, pooling, dropout, epochs, lr,
+                        batch_size, seq_len, seed, max_vocab, min_count, lowercase, valid_split, test_split, dedupe,
+                        parse_label_names(label_names))
+    with TrainingProgress(epochs, quiet) as progress:
+        model_file = run_training(data, opts, valid, test, text_column, label_column, progress)
+    model_file.info["command"] = "saliency train " + shlex.join(sys.argv[2:] if len(sys.argv) > 2 else [data])
+    checkpoint.save(model_file, output, dtype="float16" if half else None)
+    typer.echo(f"wrote {output} ({os.path.getsize(output) / 1e6:.1f} MB): held-out {held_out(model_file.info)}",
+               err=True)
+
+
+class TrainingProgress:
+    """A rich progress bar on stderr: epoch, step, loss, last validation figure."""
+
+    def __init__(self, epochs, quiet):
+        self.epochs, self.quiet, self.bar, self.task, self.last = epochs, quiet, None, None, ""
+
+    def __enter__(self):
+        if not self.quiet:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("epoch {task.fields[epoch]}/" + str(self.epochs)), BarColumn(),
+                                MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f} {task.fields[last]}"),
+                                TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+            self.bar.__enter__()
+            self.task = self.bar.add_task("train", total=None, epoch=1, loss=0.0, last="")
+        return self
+
+    def __call__(self, event):
+        if self.bar is None:
+            return
+        if "valid" in event:
+            v = event["valid"]
+            self.last = f"valid acc {v['accuracy']:.4f}" if "accuracy" in v else f"valid {v['loss_nats']:.4f} nats"
+            self.bar.update(self.task, last=self.last)
+            return
+        self.bar.update(self.task, completed=event["step"], total=event["steps"], epoch=event["epoch"],
+                        loss=event["loss"])
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)

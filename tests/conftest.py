@@ -1,0 +1,56 @@
+"""Shared fixtures: seeded tiny models of every architecture, built in the test (no files)."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from saliency.checkpoint import ModelFile
+from saliency.config import ModelConfig
+from saliency.model import RNNModel
+from saliency.pipeline import Explainer
+from saliency.tokenize import PAD, UNK, Tokenizer
+
+CHARS = list("abcdefgh ")
+LABELS = ["neg", "pos", "other"]
+TEXTS = ["abc", "hag bed", "a", "dead beef cafe", "ff"]
+
+
+def tiny_model_file(cell="lstm", layers=1, bidirectional=False, head="classifier", pooling="max",
+                    embedding_dim=5, hidden=4, seed=0) -> ModelFile:
+    torch.manual_seed(seed)
+    tokenizer = Tokenizer("char", [PAD, UNK] + CHARS, lowercase=True)
+    cfg = ModelConfig(cell, len(tokenizer.vocab), embedding_dim, hidden, layers, bidirectional, head, pooling,
+                      len(LABELS))
+    model = RNNModel(cfg).double()
+    with torch.no_grad():  # larger weights than the default init, so gradients are not tiny
+        for p in model.parameters():
+            p.mul_(2.0)
+    labels = LABELS if head == "classifier" else []
+    return ModelFile(cfg, tokenizer, labels, model.weights(), {}, name=f"tiny-{cell}")
+
+
+ARCHITECTURES = [
+    dict(cell=c, layers=l, bidirectional=b, head=h)
+    for c, l, b, h in itertools.product(("rnn", "lstm", "gru"), (1, 2), (False, True), ("classifier", "lm"))
+]
+
+
+def arch_id(a):
+    return f"{a['cell']}-{a['layers']}L-{'bi' if a['bidirectional'] else 'uni'}-{a['head']}"
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture(params=ARCHITECTURES, ids=arch_id)
+def any_model_file(request):
+    return tiny_model_file(**request.param)
+
+
+def explainer64(model_file, engine="torch", batch_size=64):
+    return Explainer(model_file, engine=engine, dtype="float64", batch_size=batch_size)
