@@ -50,7 +50,7 @@ def batch(
     seed: SeedOpt = 0,
     occlude: OccludeOpt = "unk",
     vectors: VectorsOpt = False,
-    engine: EngineOpt = "torch",
+    engine: EngineOpt = "auto",
     device: DeviceOpt = "cpu",
 ):
     """Explain every record of FILES (or stdin) and stream the results to stdout."""

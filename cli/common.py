@@ -6,7 +6,6 @@ import sys
 from enum import Enum
 from typing import Annotated, Optional
 
-import click
 import typer
 
 from saliency.errors import SaliencyError, UsageError
@@ -63,12 +62,12 @@ def user_errors(func):
 
 
 def fail(message: str, code: int):
-    click.echo(f"Error: {message}", err=True)
+    typer.echo(f"Error: {message}", err=True)
     raise typer.Exit(code)
 
 
 def warn(message: str):
-    click.echo(f"warning: {message}", err=True)
+    typer.echo(f"warning: {message}", err=True)
 
 
 def stdout_console():
@@ -79,8 +78,7 @@ def stdout_console():
 
 def stdin_lines():
     """Lines of piped stdin as (text or None, error or None); bad UTF-8 is an error for that line only."""
-    stream = click.get_binary_stream("stdin")
-    for raw in stream:
+    for raw in sys.stdin.buffer:
         try:
             yield raw.decode("utf-8").rstrip("\r\n"), None
         except UnicodeDecodeError as e:

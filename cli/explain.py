@@ -11,7 +11,7 @@ from . import app
 from .common import (BaselineOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt, ObjectiveOpt,
                      OccludeOpt, PositionOpt, ReduceOpt, SamplesOpt, SeedOpt, StepsOpt, TargetOpt, TopOpt,
                      VectorsOpt, check_choice, fail, method_options, stdin_is_piped, stdin_lines,
-                     stdout_console, user_errors)
+                     stdout_console, user_errors, warn)
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -51,6 +51,8 @@ def explain(
     if text is None and not stdin_is_piped():
         raise UsageError("give TEXT, or pipe lines on stdin (see --help)")
     position = parse_position(position)
+    if engine == "auto":  # numpy starts in a fraction of torch's import time; torch for CUDA
+        engine = "numpy" if device == "cpu" else "torch"
     explainer = load_model(model, engine=engine, device=device)
     options = dict(method=method.value, target=target, position=position, objective=objective,
                    vectors=vectors, **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
@@ -86,6 +88,8 @@ def parse_position(position):
 def show(explanation, output_format, top):
     if output_format == "json":
         typer.echo(explanation.to_json())
+        if explanation.completeness_warning():
+            warn(explanation.completeness_warning())
     else:
         from saliency.render import explanation_text
 

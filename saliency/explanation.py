@@ -16,6 +16,8 @@ JSON schema (one object; keys always present unless marked optional):
 import json
 from dataclasses import dataclass, field
 
+LARGE_GAP = 0.05  # a completeness gap above this fraction of |F(x) - F(x')| earns a warning
+
 
 @dataclass
 class TokenScore:
@@ -46,6 +48,14 @@ class Explanation:
         """Indices of the k strongest tokens (by |score| for signed methods)."""
         key = (lambda i: abs(self.tokens[i].score)) if self.signed else (lambda i: self.tokens[i].score)
         return sorted(range(len(self.tokens)), key=key, reverse=True)[:k]
+
+    def completeness_warning(self) -> str:
+        """A sentence when integrated gradients' completeness gap is large, else ''."""
+        c = self.completeness
+        if not c or c["relative"] <= LARGE_GAP:
+            return ""
+        return (f"completeness gap {c['delta']:+.3g} is {100 * c['relative']:.1f}% of F(x) - F(baseline); "
+                "raise --steps")
 
     def to_dict(self) -> dict:
         d = {

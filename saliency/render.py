@@ -15,7 +15,6 @@ NEUTRAL = (247, 247, 247)
 NEGATIVE = (33, 102, 172)  # blue
 POSITIVE = (230, 97, 1)  # orange
 SEQUENTIAL = (166, 54, 3)  # dark orange
-LARGE_GAP = 0.05  # completeness gap above this fraction of |F(x) - F(x')| earns a warning
 
 
 def mix(a, b, t):
@@ -60,14 +59,15 @@ def header(exp) -> Text:
     pred, target = exp.prediction, exp.target
     line = Text()
     line.append("prediction ", style="dim")
-    line.append(f"{pred['label']!s}", style="bold")
+    lm = "position" in target  # language model labels are tokens: quote them (' ', '\n')
+    line.append(repr(pred["label"]) if lm else str(pred["label"]), style="bold")
     line.append(f" ({pred['probability']:.3f})")
     line.append("  method ", style="dim")
     params = ", ".join(f"{k}={v}" for k, v in exp.params.items())
     line.append(exp.method + (f" ({params})" if params else ""))
     line.append("  target ", style="dim")
     where = f" at position {target['position']}" if "position" in target else ""
-    line.append(f"{target['label']!s}{where}", style="bold")
+    line.append((repr(target["label"]) if lm else str(target["label"])) + where, style="bold")
     line.append(f" ({exp.objective} {target['value']:.4f})")
     return line
 
@@ -84,9 +84,8 @@ def explanation_text(exp, top: int = 0):
         c = exp.completeness
         note = Text(f"completeness gap {c['delta']:+.2e} ({100 * c['relative']:.2f}% of F(x) - F(baseline))",
                     style="dim")
-        if c["relative"] > LARGE_GAP:
-            note = Text(f"warning: completeness gap {c['delta']:+.3g} is {100 * c['relative']:.1f}% of "
-                        "F(x) - F(baseline); raise --steps", style="bold yellow")
+        if exp.completeness_warning():
+            note = Text("warning: " + exp.completeness_warning(), style="bold yellow")
         parts.append(note)
     if top:
         parts.append(top_table(exp, top))

@@ -1,0 +1,197 @@
+"""The numpy engine: forward and backpropagation through time by hand, no torch.
+
+Same weights, gate layouts and equations as torch's nn.RNN / nn.LSTM / nn.GRU (gates in
+torch's order: LSTM i, f, g, o; GRU r, z, n), so the same model file gives the same
+numbers. It starts in a fraction of torch's import time, which is what `explain` needs.
+
+Variable lengths: the backward direction runs over each text reversed within its own
+length, so padding is always at the end of a run. Steps past a text's end compute values
+that nothing reads: outputs there are masked to zero and the final state is taken at the
+last real step, so no gradient flows through them either.
+Shapes: B batch, T time, I layer input, H hidden, G gates * H.
+"""
+
+import numpy as np
+
+from .tokenize import PAD_ID
+
+
+def sigmoid(a):
+    return 0.5 * (1.0 + np.tanh(0.5 * a))  # = 1 / (1 + exp(-a)), without overflow warnings
+
+
+class Direction:
+    """One direction of one layer: weights, a forward that caches, and the backward through time."""
+
+    def __init__(self, cell, nonlinearity, w_ih, w_hh, b_ih, b_hh):
+        self.cell, self.nonlinearity = cell, nonlinearity
+        self.w_ih, self.w_hh, self.b_ih, self.b_hh = w_ih, w_hh, b_ih, b_hh
+        self.H = w_hh.shape[1]
+
+    def forward(self, X):
+        """(B, T, I) -> (B, T, H) hidden states at every step; keeps what the backward needs."""
+        B, T, _ = X.shape
+        H = self.H
+        xw = X @ self.w_ih.T + self.b_ih  # (B, T, G)
+        h = np.zeros((B, H), X.dtype)
+        c = np.zeros((B, H), X.dtype)
+        hs = np.empty((B, T, H), X.dtype)
+        self.cache = []
+        for t in range(T):
+            hw = h @ self.w_hh.T + self.b_hh  # (B, G)
+            if self.cell == "lstm":
+                a = xw[:, t] + hw
+                i, f, o = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H]), sigmoid(a[:, 3 * H:])
+                g = np.tanh(a[:, 2 * H:3 * H])
+                c_prev, c = c, f * c + i * g
+                tanh_c = np.tanh(c)
+                self.cache.append((i, f, g, o, c_prev, tanh_c))
+                h = o * tanh_c
+            elif self.cell == "gru":
+                r = sigmoid(xw[:, t, :H] + hw[:, :H])
+                z = sigmoid(xw[:, t, H:2 * H] + hw[:, H:2 * H])
+                hn = hw[:, 2 * H:]
+                n = np.tanh(xw[:, t, 2 * H:] + r * hn)
+                self.cache.append((r, z, n, hn, h))
+                h = (1 - z) * n + z * h
+            else:
+                a = xw[:, t] + hw
+                h = np.tanh(a) if self.nonlinearity == "tanh" else np.maximum(a, 0)
+                self.cache.append((a, h))
+            hs[:, t] = h
+        return hs
+
+    def backward(self, dhs):
+        """dL/d(hidden states) (B, T, H) -> dL/dX (B, T, I), back through time."""
+        B, T, H = dhs.shape
+        dX_gates = np.empty((B, T, self.w_ih.shape[0]), dhs.dtype)
+        dh_next = np.zeros((B, H), dhs.dtype)
+        dc_next = np.zeros((B, H), dhs.dtype)
+        for t in reversed(range(T)):
+            dh = dhs[:, t] + dh_next
+            if self.cell == "lstm":
+                i, f, g, o, c_prev, tanh_c = self.cache[t]
+                dc = dh * o * (1 - tanh_c ** 2) + dc_next
+                da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f),
+                                     dc * i * (1 - g ** 2), dh * tanh_c * o * (1 - o)], axis=1)
+                dc_next = dc * f
+                dX_gates[:, t] = da
+                dh_next = da @ self.w_hh
+            elif self.cell == "gru":
+                r, z, n, hn, h_prev = self.cache[t]
+                dan = dh * (1 - z) * (1 - n ** 2)
+                dar = dan * hn * r * (1 - r)
+                daz = dh * (h_prev - n) * z * (1 - z)
+                dX_gates[:, t] = np.concatenate([dar, daz, dan], axis=1)
+                dh_next = np.concatenate([dar, daz, dan * r], axis=1) @ self.w_hh + dh * z
+            else:
+                a, h = self.cache[t]
+                da = dh * ((1 - h ** 2) if self.nonlinearity == "tanh" else (a > 0))
+                dX_gates[:, t] = da
+                dh_next = da @ self.w_hh
+        return dX_gates @ self.w_ih
+
+
+def reverse_within_length(X, lengths):
+    """Each row's first `length` steps reversed, padding left at the end (an involution)."""
+    T = X.shape[1]
+    t = np.arange(T)[None, :]
+    index = np.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)  # (B, T)
+    return np.take_along_axis(X, index[..., None], axis=1)
+
+
+class NumpyEngine:
+    name = "numpy"
+
+    def __init__(self, model_file, dtype="float32"):
+        cfg = self.config = model_file.config
+        self.dtype = np.dtype(dtype)
+        w = {k: np.asarray(v, self.dtype) for k, v in model_file.weights.items()}
+        self.embedding = w.get("embedding.weight")
+        self.layers = [
+            [Direction(cfg.cell, cfg.nonlinearity, *(w[f"rnn.{p}_l{layer}{s}"]
+                                                    for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+             for s in ("", "_reverse")[: cfg.directions]]
+            for layer in range(cfg.layers)
+        ]
+        self.head_w, self.head_b = w["head.weight"], w["head.bias"]
+
+    def embed(self, ids):
+        ids = np.asarray(ids)
+        if self.embedding is not None:
+            return self.embedding[ids]
+        return np.eye(self.config.vocab_size, dtype=self.dtype)[ids]
+
+    def _run(self, x, lengths):
+        """Network body: (B, T, E) -> top-layer outputs (B, T, D*H), zero at padding."""
+        mask = (np.arange(x.shape[1])[None, :] < lengths[:, None])[..., None]
+        out = np.asarray(x, self.dtype)
+        for layer in self.layers:
+            parts = [layer[0].forward(out)]
+            if len(layer) == 2:
+                parts.append(reverse_within_length(layer[1].forward(reverse_within_length(out, lengths)), lengths))
+            out = np.concatenate(parts, axis=-1) * mask
+        return out, mask
+
+    def _pool(self, out, mask, lengths):
+        cfg, H = self.config, self.config.hidden_size
+        rows = np.arange(len(out))
+        if cfg.pooling == "last":  # forward: at the last real step; backward direction: at step 0
+            parts = [out[rows, lengths - 1, :H]] + ([out[:, 0, H:]] if cfg.bidirectional else [])
+            return np.concatenate(parts, axis=-1)
+        if cfg.pooling == "max":
+            return np.where(mask, out, -np.inf).max(axis=1)
+        return out.sum(axis=1) / lengths[:, None]
+
+    def forward(self, x, lengths):
+        lengths = np.asarray(lengths)
+        out, mask = self._run(x, lengths)
+        if self.config.head == "lm":
+            return out @ self.head_w.T + self.head_b
+        return self._pool(out, mask, lengths) @ self.head_w.T + self.head_b
+
+    def gradient(self, x, lengths, positions, classes, objective="logit"):
+        """(logits, values, dx): as TorchEngine.gradient, by backpropagation through time."""
+        cfg, H = self.config, self.config.hidden_size
+        x = np.asarray(x, self.dtype)
+        lengths, positions = np.asarray(lengths), np.asarray(positions)
+        B = len(x)
+        rows = np.arange(B)
+        out, mask = self._run(x, lengths)
+        if cfg.head == "lm":
+            logits = out @ self.head_w.T + self.head_b  # (B, T, V)
+            at = logits[rows, positions]
+        else:
+            pooled = self._pool(out, mask, lengths)
+            logits = at = pooled @ self.head_w.T + self.head_b  # (B, C)
+        classes = np.where(np.asarray(classes) < 0, at.argmax(-1), classes)
+        dlogit = np.zeros_like(at)
+        dlogit[rows, classes] = 1.0
+        if objective == "logprob":
+            e = np.exp(at - at.max(-1, keepdims=True))
+            dlogit -= e / e.sum(-1, keepdims=True)
+            values = at[rows, classes] - np.log(e.sum(-1)) - at.max(-1)
+        else:
+            values = at[rows, classes]
+        dpool = dlogit @ self.head_w  # (B, D*H)
+        dout = np.zeros_like(out)
+        if cfg.head == "lm":
+            dout[rows, positions] = dpool
+        elif cfg.pooling == "last":
+            dout[rows, lengths - 1, :H] = dpool[:, :H]
+            if cfg.bidirectional:
+                dout[:, 0, H:] += dpool[:, H:]
+        elif cfg.pooling == "max":
+            masked = np.where(mask, out, -np.inf)
+            winners = masked == masked.max(axis=1, keepdims=True)
+            dout = winners * (dpool / winners.sum(axis=1))[:, None, :]  # ties share, as torch's amax
+        else:
+            dout = np.broadcast_to((dpool / lengths[:, None])[:, None, :], out.shape) * mask
+        for layer in reversed(self.layers):
+            dout = dout * mask
+            dx = layer[0].backward(dout[..., :H])
+            if len(layer) == 2:
+                back = reverse_within_length(dout[..., H:], lengths)
+                dx = dx + reverse_within_length(layer[1].backward(back), lengths)
+            dout = dx
+        return logits, values, dout * mask

@@ -1,0 +1,61 @@
+"""The numpy engine against torch: same logits and dx_t, every architecture, and no torch import."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from saliency.model import TorchEngine
+from saliency.numpy_engine import NumpyEngine
+
+from .conftest import tiny_model_file
+from .gradcheck import check_input_gradient
+from .test_gradients import padded_inputs
+
+
+@pytest.mark.parametrize("objective", ["logit", "logprob"])
+def test_numpy_equals_torch_in_float64(any_model_file, objective):
+    ours, theirs = NumpyEngine(any_model_file, "float64"), TorchEngine(any_model_file, "float64")
+    x, lengths, positions, classes = padded_inputs(any_model_file, theirs)
+    np.testing.assert_allclose(ours.forward(x, lengths), theirs.forward(x, lengths), rtol=0, atol=1e-10)
+    for a, b in zip(ours.gradient(x, lengths, positions, classes, objective),
+                    theirs.gradient(x, lengths, positions, classes, objective)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_numpy_pooling_and_one_hot_inputs(cell, pooling):
+    for mf in (tiny_model_file(cell, 2, True, pooling=pooling),
+               tiny_model_file(cell, 1, True, pooling=pooling, embedding_dim=0)):
+        ours, theirs = NumpyEngine(mf, "float64"), TorchEngine(mf, "float64")
+        x, lengths, positions, classes = padded_inputs(mf, theirs)
+        for a, b in zip(ours.gradient(x, lengths, positions, np.full(len(x), -1)),
+                        theirs.gradient(x, lengths, positions, np.full(len(x), -1))):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
+        check_input_gradient(ours, x, lengths, positions, classes)
+
+
+def test_numpy_embed_equals_torch():
+    mf = tiny_model_file()
+    ids = np.array([[2, 3, 0], [1, 4, 5]])
+    np.testing.assert_array_equal(NumpyEngine(mf, "float64").embed(ids), TorchEngine(mf, "float64").embed(ids))
+
+
+def test_numpy_explain_never_imports_torch(tmp_path):
+    from saliency import checkpoint
+
+    path = str(tmp_path / "m.safetensors")
+    checkpoint.save(tiny_model_file("gru", 2, True), path)
+    code = (
+        "import sys, json\n"
+        "from saliency.cli import app\n"
+        f"try:\n    app(['explain', 'dead beef', '-m', {path!r}, '-f', 'json', '--engine', 'numpy'])\n"
+        "except SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules}), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == {"torch": False}
+    assert json.loads(result.stdout)["text"] == "dead beef"

@@ -1,0 +1,112 @@
+"""End-to-end checks on the shipped models (the files in models/)."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from saliency import load_model
+from saliency.cli import app
+from saliency.registry import DEFAULT_MODEL, shipped_models
+
+runner = CliRunner()
+SHIPPED = ["sst2-lstm", "names-gru", "shakespeare-lstm"]
+EXAMPLES = {"sst2-lstm": "the acting is wooden but the score is gorgeous", "names-gru": "O'Sullivan",
+            "shakespeare-lstm": "ROMEO:\nWhat light"}
+CLEAR = [  # (sentence, label, sentiment words)
+    ("a gorgeous , witty , seductive movie .", "positive", {"gorgeous", "witty", "seductive"}),
+    ("the worst film of the year .", "negative", {"worst"}),
+    ("this is a wonderful and moving story .", "positive", {"wonderful", "moving"}),
+    ("a dull , lifeless and boring mess .", "negative", {"dull", "lifeless", "boring", "mess"}),
+    ("an excellent film with brilliant performances .", "positive", {"excellent", "brilliant"}),
+    ("the movie was awful .", "negative", {"awful"}),
+]
+
+
+def test_the_shipped_models_are_there():
+    assert set(SHIPPED) <= set(shipped_models()) and DEFAULT_MODEL == "sst2-lstm"
+
+
+@pytest.fixture(scope="module")
+def sst2():
+    return load_model("sst2-lstm", engine="torch")
+
+
+@pytest.mark.parametrize("method", ["gradient", "integrated-gradients", "occlusion"])
+def test_default_model_gets_clear_sentences_right_and_points_at_sentiment_words(sst2, method):
+    results = sst2.explain([s for s, _, _ in CLEAR], method)
+    for (sentence, label, words), r in zip(CLEAR, results):
+        assert r.prediction["label"] == label, sentence
+        assert r.tokens[r.top(1)[0]].text in words, (sentence, [(t.text, t.score) for t in r.tokens])
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_integrated_gradients_is_complete_within_one_percent_at_300_steps(name):
+    explainer = load_model(name, engine="torch")
+    r = explainer.explain([EXAMPLES[name]], "integrated-gradients", steps=300)[0]
+    gap = r.target["value"] - r.completeness["reference"]
+    assert abs(r.completeness["delta"]) < 0.01 * abs(gap)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_numpy_engine_equals_torch_on_shipped_models(name):
+    torch_side, numpy_side = load_model(name, engine="torch"), load_model(name, engine="numpy")
+    ids = np.array([torch_side.tokenizer.encode(EXAMPLES[name])])
+    x = torch_side.engine.embed(ids)
+    np.testing.assert_allclose(numpy_side.engine.embed(ids), x)
+    args = (x, np.array([ids.shape[1]]), np.array([ids.shape[1] - 1]), np.array([-1]))
+    for a, b in zip(numpy_side.engine.gradient(*args), torch_side.engine.gradient(*args)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def assert_same_output(a, b, path="$"):
+    """Equal structure and strings; numbers equal to float32 precision (as printed, 4 digits)."""
+    if isinstance(a, float) or isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-4, abs=1e-5), path
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            assert_same_output(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_output(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, path
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("method", ["gradient", "grad-input", "integrated-gradients", "smoothgrad", "occlusion"])
+def test_both_engines_print_the_same_json(name, method):
+    outputs = []
+    for engine in ("numpy", "torch"):
+        result = runner.invoke(app, ["explain", EXAMPLES[name], "-m", name, "-f", "json", "--method", method,
+                                     "--engine", engine, "--steps", "20", "--samples", "5"])
+        assert result.exit_code == 0, result.output
+        outputs.append(json.loads(result.stdout))
+    assert_same_output(*outputs)
+
+
+def test_models_command_lists_measured_figures():
+    result = runner.invoke(app, ["models", "--format", "json"])
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert rows["sst2-lstm"]["default"] is True
+    assert rows["sst2-lstm"]["held_out"].startswith("accuracy 0.8")
+    assert "macro-F1" in rows["names-gru"]["held_out"]
+    assert "nats/token" in rows["shakespeare-lstm"]["held_out"]
+    text = runner.invoke(app, ["models"]).stdout
+    assert "sst2-lstm" in text and "(default)" in text and rows["sst2-lstm"]["held_out"][9:14] in text
+
+
+def test_explain_on_the_default_model_from_the_cli():
+    result = runner.invoke(app, ["explain", "the movie was awful .", "-f", "json"])
+    d = json.loads(result.stdout)
+    assert d["model"] == "sst2-lstm" and d["prediction"]["label"] == "negative"
+    assert max(d["tokens"], key=lambda t: t["score"])["text"] == "awful"
+
+
+def test_names_model_predicts_a_language():
+    r = load_model("names-gru").explain(["Nakamura"])[0]
+    assert r.prediction["label"] == "Japanese"
+    assert [t.text for t in r.tokens] == list("Nakamura")
