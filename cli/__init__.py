@@ -10,6 +10,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import typer  # noqa: E402
 
+from saliency.errors import EXIT_INTERRUPTED  # noqa: E402
+
 app = typer.Typer(
     name="saliency",
     help="Which input tokens drove this prediction? Gradient saliency for character- and word-level RNNs.",
@@ -20,16 +22,12 @@ app = typer.Typer(
     add_completion=False,
 )
 
-from . import batch, explain, models, train  # noqa: E402,F401  (each registers its command on app)
+from . import batch, explain, inspect, models, train  # noqa: E402,F401  (each registers its command on app)
 
 
 def main():
+    # Broken pipes are handled in each command (common.user_errors), before click would exit 1.
     try:
         app()
-    except BrokenPipeError:
-        # `saliency ... | head`: the reader left. Say nothing, and keep Python from complaining
-        # while it flushes stdout at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(141)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from saliency.errors import SaliencyError, UsageError
+from saliency.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, SaliencyError, UsageError
 
 
 class Method(str, Enum):
@@ -57,6 +57,15 @@ def user_errors(func):
             if os.environ.get("SALIENCY_DEBUG"):
                 raise
             fail(str(e), e.exit_code)
+        except BrokenPipeError:
+            # `saliency ... | head`: the reader left. Say nothing, and point stdout at /dev/null so
+            # the flush at exit cannot complain either. 141 = 128 + SIGPIPE, as other tools exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(EXIT_BROKEN_PIPE) from None
+        except KeyboardInterrupt:
+            # Ctrl-C: every record already written is a whole line; say how we ended, exit 130.
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper
 

@@ -78,7 +78,7 @@ def train(
                          "--level from char, word")
     opts = TrainOptions(task, level, cell, layers, hidden, embedding, bidirectional, pooling, dropout, epochs, lr,
                         batch_size, seq_len, seed, max_vocab, min_count, lowercase, valid_split, test_split, dedupe,
-                        parse_label_names(label_names))
+                        parse_label_names(label_names), half)
     with TrainingProgress(epochs, quiet) as progress:
         model_file = run_training(data, opts, valid, test, text_column, label_column, progress)
     model_file.info["command"] = "saliency train " + shlex.join(sys.argv[2:] if len(sys.argv) > 2 else [data])

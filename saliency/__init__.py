@@ -16,8 +16,34 @@ def load_model(name_or_path=None, engine="auto", device="cpu", batch_size=64, dt
     from .pipeline import Explainer
     from .registry import load_model_file
 
-    return Explainer(load_model_file(name_or_path), engine=engine, device=device, batch_size=batch_size,
-                     dtype=dtype)
+    return Explainer.from_model_file(load_model_file(name_or_path), engine=engine, device=device,
+                                     batch_size=batch_size, dtype=dtype)
 
 
-__all__ = ["load_model", "Explanation", "TokenScore", "SaliencyError", "UsageError", "InputError", "ModelError"]
+def explain(model, text, method="gradient", *, tokenizer=None, labels=None, embedding=None, head="classifier",
+            **options):
+    """Explain `text` (a string: one Explanation; a list: one Explanation or error per text).
+
+    `model` is a shipped model name, a model file path, an Explainer from load_model, or any
+    torch.nn.Module that embeds token ids with an nn.Embedding (found automatically when there
+    is exactly one; else name it with `embedding=`). For a module, `tokenizer` maps text to ids
+    (or to (token, id) pairs, so the output can show offsets) and `labels` names its outputs.
+    Options are explain's: target, position, objective, vectors and the method's parameters.
+    """
+    if model is None or isinstance(model, str):
+        explainer = load_model(model)
+    elif hasattr(model, "explain") and hasattr(model, "engine"):
+        explainer = model
+    else:
+        from .wrap import module_explainer
+
+        explainer = module_explainer(model, tokenizer, labels, embedding, head)
+    if isinstance(text, str):
+        (result,) = explainer.explain([text], method, **options)
+        if isinstance(result, Exception):
+            raise result
+        return result
+    return explainer.explain(list(text), method, **options)
+
+
+__all__ = ["load_model", "explain", "Explanation", "TokenScore", "SaliencyError", "UsageError", "InputError", "ModelError"]

@@ -30,3 +30,4 @@ class ModelError(SaliencyError):
 # Not an exception: `batch` exits with this when some records failed and the rest were written.
 EXIT_RECORDS_FAILED = 5
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141

@@ -63,9 +63,9 @@ class RNNModel(nn.Module):
 
     @classmethod
     def from_weights(cls, cfg: ModelConfig, weights: dict, dtype=torch.float32) -> "RNNModel":
-        model = cls(cfg)
+        model = cls(cfg).to(dtype)  # before loading, so float64 weights keep every digit
         model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()})
-        return model.to(dtype).eval()
+        return model.eval()
 
 
 def select_objective(logits, positions, classes, objective):

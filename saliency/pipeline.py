@@ -10,7 +10,7 @@ import numpy as np
 from .attribution import Batch, make_method
 from .errors import InputError, SaliencyError, UsageError
 from .explanation import Explanation, TokenScore
-from .tokenize import PAD_ID
+from .tokenize import PAD_ID, UNK_ID
 
 OBJECTIVES = ("logit", "logprob")
 LM_TOP = 10
@@ -22,23 +22,29 @@ def softmax(logits):
 
 
 class Explainer:
-    def __init__(self, model_file, engine="auto", device="cpu", batch_size=64, dtype="float32"):
+    """A model ready to explain: an engine, the tokenizer that feeds it, and its output names."""
+
+    def __init__(self, engine, tokenizer, output_names, name="", batch_size=64):
+        self.engine, self.tokenizer, self.output_names = engine, tokenizer, list(output_names)
+        self.name, self.batch_size = name, batch_size
+        self.pad_id = getattr(tokenizer, "pad_id", PAD_ID)
+        self.unk_id = getattr(tokenizer, "unk_id", UNK_ID)
+
+    @classmethod
+    def from_model_file(cls, model_file, engine="auto", device="cpu", batch_size=64, dtype="float32"):
         from .engines import load_engine
 
-        self.model_file = model_file
-        self.config = model_file.config
-        self.tokenizer = model_file.tokenizer
-        self.engine = load_engine(model_file, engine, device, dtype)
-        self.batch_size = batch_size
+        return cls(load_engine(model_file, engine, device, dtype), model_file.tokenizer, model_file.output_names,
+                   model_file.name, batch_size)
 
     @property
     def is_lm(self) -> bool:
-        return self.config.head == "lm"
+        return self.engine.config.head == "lm"
 
     # -- targets ---------------------------------------------------------------------------
     def output_index(self, target) -> int:
         """A classifier label or an LM vocabulary entry, by name or index, as an output index."""
-        names = self.model_file.output_names
+        names = self.output_names
         if target in names:
             return names.index(target)
         try:
@@ -94,15 +100,25 @@ class Explainer:
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start:start + self.batch_size]
             try:
-                for (job, r), out in zip(chunk, self.run_rows(chunk, method, objective)):
-                    outputs.setdefault(job[0], []).append(out)
-            except SaliencyError as e:
-                for job, _ in chunk:
-                    results[job[0]] = e
+                pairs = list(zip(chunk, self.run_rows(chunk, method, objective)))
+            except SaliencyError:
+                pairs = self.rows_one_by_one(chunk, method, objective, results)
+            for (job, _), out in pairs:
+                outputs.setdefault(job[0], []).append(out)
         for i, tokens, _ in jobs:
             if results[i] is None:
                 results[i] = self.build(texts[i], tokens, outputs[i], method, objective, vectors, position)
         return results
+
+    def rows_one_by_one(self, chunk, method, objective, results):
+        """After a batch failed: each row alone, so one bad text fails alone (its error in results)."""
+        pairs = []
+        for row in chunk:
+            try:
+                pairs.append((row, self.run_rows([row], method, objective)[0]))
+            except SaliencyError as e:
+                results[row[0][0]] = e
+        return pairs
 
     def tokenize(self, text):
         if not isinstance(text, str) or not text.strip():
@@ -115,7 +131,7 @@ class Explainer:
     def run_rows(self, chunk, method, objective):
         """Attribute one padded batch of rows; per row (scores, value, probabilities, class, extras)."""
         lengths = np.array([len(job[1]) for job, _ in chunk])
-        ids = np.full((len(chunk), lengths.max()), PAD_ID, dtype=np.int64)
+        ids = np.full((len(chunk), lengths.max()), self.pad_id, dtype=np.int64)
         for b, (job, _) in enumerate(chunk):
             ids[b, : lengths[b]] = [t.id for t in job[1]]
         positions = np.array([r[0] for _, r in chunk])
@@ -125,7 +141,8 @@ class Explainer:
         if not method.evaluates_input:
             logits = self.engine.forward(x, lengths)
             classes = self.resolve(classes, logits, positions)
-        attr = method.attribute(self.engine, Batch(ids, lengths, x, positions, classes, objective))
+        attr = method.attribute(self.engine, Batch(ids, lengths, x, positions, classes, objective, self.pad_id,
+                                                         self.unk_id))
         logits = attr.logits if logits is None else logits
         classes = self.resolve(classes, logits, positions)
         at = logits[np.arange(len(chunk)), positions] if logits.ndim == 3 else logits
@@ -145,7 +162,7 @@ class Explainer:
         return np.where(classes < 0, at.argmax(-1), classes)
 
     def build(self, text, tokens, outs, method, objective, vectors, position):
-        names = self.model_file.output_names
+        names = self.output_names
         # The last row is the one shown (all-positions mode: the final position).
         scores, value, probs, cls, pos, extras = outs[-1]
         best = int(np.argmax(probs))
@@ -156,10 +173,10 @@ class Explainer:
         if self.is_lm:
             target["position"] = pos
         exp = Explanation(
-            text, self.model_file.name, method.name, method.params(), method.signed, objective, target,
+            text, self.name, method.name, method.params(), method.signed, objective, target,
             prediction, [TokenScore(t.text, t.start, t.end, float(s), t.unk) for t, s in zip(tokens, scores)])
         if "delta" in extras:
-            gap = extras["value_gap"] = value - extras["reference"]
+            gap = value - extras["reference"]
             exp.completeness = {"delta": extras["delta"], "reference": extras["reference"],
                                 "relative": abs(extras["delta"]) / max(abs(gap), 1e-12)}
         if vectors and extras["vector"] is not None:

@@ -44,6 +44,7 @@ class TrainOptions:
     test_split: float = 0.0
     dedupe: bool = True
     label_names: dict = field(default_factory=dict)  # raw label -> human name
+    half: bool = False  # the file stores float16: measure the final figures with float16-rounded weights
 
 
 def set_seed(seed: int):
@@ -136,6 +137,14 @@ def train(data: str, opts: TrainOptions, valid: str = None, test: str = None, te
     return model_file
 
 
+def _restore_best(model, best_state, half):
+    model.load_state_dict(best_state)
+    if half:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(p.half().float())
+
+
 def _optimizer(model, opts):
     return torch.optim.Adam(model.parameters(), lr=opts.lr)
 
@@ -197,7 +206,7 @@ def _train_classifier(data, opts, valid, test, text_field, label_field, progress
             progress({"epoch": epoch, "valid": metrics})
         if metrics["accuracy"] > best:
             best, best_state = metrics["accuracy"], {k: v.clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
+    _restore_best(model, best_state, opts.half)
     figures = {"best_epoch": max(history, key=lambda h: h["valid_accuracy"])["epoch"], "history": history,
                "valid": classify_metrics(model, valid_ids, valid_y, len(raw_labels)),
                "train_records": len(train_ids)}
@@ -258,7 +267,7 @@ def _train_lm(data, opts, valid, test, progress):
             progress({"epoch": epoch, "valid": metrics})
         if metrics["loss_nats"] < best:
             best, best_state = metrics["loss_nats"], {k: v.clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
+    _restore_best(model, best_state, opts.half)
     figures = {"best_epoch": min(history, key=lambda h: h["valid_loss_nats"])["epoch"], "history": history,
                "valid": lm_loss(model, valid_ids, L), "train_tokens": len(train_ids)}
     if len(test_ids) > 1:

@@ -53,4 +53,4 @@ def any_model_file(request):
 
 
 def explainer64(model_file, engine="torch", batch_size=64):
-    return Explainer(model_file, engine=engine, dtype="float64", batch_size=batch_size)
+    return Explainer.from_model_file(model_file, engine=engine, dtype="float64", batch_size=batch_size)

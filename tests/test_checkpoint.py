@@ -21,8 +21,8 @@ def test_save_then_load_gives_identical_predictions_and_scores(tmp_path, head):
     assert loaded.config == mf.config and loaded.labels == mf.labels
     assert loaded.tokenizer.vocab == mf.tokenizer.vocab
     for method in ("gradient", "integrated-gradients"):
-        a = Explainer(mf, "torch", dtype="float64").explain(TEXTS, method)
-        b = Explainer(loaded, "torch", dtype="float64").explain(TEXTS, method)
+        a = Explainer.from_model_file(mf, "torch", dtype="float64").explain(TEXTS, method)
+        b = Explainer.from_model_file(loaded, "torch", dtype="float64").explain(TEXTS, method)
         assert [x.to_dict() for x in a] == [{**y.to_dict(), "model": x.model} for x, y in zip(a, b)]
 
 

@@ -151,6 +151,7 @@ def test_ig_baselines_are_what_they_say():
 
     class FakeBatch:
         x = np.ones((1, 3, 5))
+        pad_id, unk_id = PAD_ID, UNK_ID
 
     table = engine.embed(np.array([[PAD_ID, UNK_ID]]))[0]
     np.testing.assert_array_equal(baseline_inputs(engine, FakeBatch, "zero"), 0.0)
@@ -252,3 +253,10 @@ def test_bad_options_are_usage_errors(options, message):
         result = explainer.explain(["abc"], **options)
         if isinstance(result[0], Exception):
             raise result[0]
+
+
+def test_a_text_that_fails_inside_a_batch_fails_alone():
+    explainer = explainer64(tiny_model_file("gru", 1, False))
+    results = explainer.explain(["abc", "a", "dead"], "occlusion", occlude="delete")
+    assert isinstance(results[1], InputError)
+    assert [r.text for r in (results[0], results[2])] == ["abc", "dead"]

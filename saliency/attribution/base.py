@@ -25,6 +25,8 @@ class Batch:
     positions: np.ndarray  # (B,) language model: the position explained; classifier: 0
     classes: np.ndarray  # (B,) the output explained at that position
     objective: str = "logit"  # logit | logprob
+    pad_id: int = 0  # the tokenizer's <pad> and <unk>: what occlusion and baselines put in a token's place
+    unk_id: int = 1
 
     def mask(self) -> np.ndarray:
         return np.arange(self.ids.shape[1])[None, :] < self.lengths[:, None]  # (B, T)

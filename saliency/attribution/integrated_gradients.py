@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UsageError
-from ..tokenize import PAD_ID, UNK_ID
 from .base import Attributions, Method, chunked_gradient, chunked_objective, register
 
 BASELINES = ("zero", "pad", "unk")
@@ -21,7 +20,7 @@ def baseline_inputs(engine, batch, kind: str) -> np.ndarray:
     """x' for every position: zero vectors, or the embedding of <pad> or <unk>."""
     if kind == "zero":
         return np.zeros_like(batch.x)
-    token = PAD_ID if kind == "pad" else UNK_ID
+    token = batch.pad_id if kind == "pad" else batch.unk_id
     return np.broadcast_to(engine.embed(np.array([[token]]))[0, 0], batch.x.shape).astype(batch.x.dtype)
 
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, UsageError
-from ..tokenize import PAD_ID, UNK_ID
 from .base import Attributions, Method, chunked_objective, register
 
 MODES = ("unk", "pad", "delete")
@@ -41,9 +40,9 @@ class Occlusion(Method):
             for t in range(n):
                 ids = batch.ids[i].copy()
                 if self.occlude == "delete":
-                    ids = np.concatenate([np.delete(ids[:n], t), np.full(T - n + 1, PAD_ID)])
+                    ids = np.concatenate([np.delete(ids[:n], t), np.full(T - n + 1, batch.pad_id)])
                 else:
-                    ids[t] = UNK_ID if self.occlude == "unk" else PAD_ID
+                    ids[t] = batch.unk_id if self.occlude == "unk" else batch.pad_id
                 copies.append(ids)
                 lengths.append(n - 1 if self.occlude == "delete" else n)
                 owners.append(i)

@@ -1,0 +1,5 @@
+"""python -m saliency.cli: the same as the saliency command."""
+
+from . import main
+
+main()

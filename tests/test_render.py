@@ -1,0 +1,78 @@
+"""Terminal rendering: colour by score in a terminal, none off it or with NO_COLOR, ranking kept."""
+
+import io
+import json
+import re
+import subprocess
+import sys
+
+from rich.console import Console
+
+from saliency import checkpoint
+from saliency.render import NEGATIVE, NEUTRAL, POSITIVE, explanation_text, score_style
+
+from .conftest import explainer64, tiny_model_file
+
+
+def render(exp, **console_options):
+    out = io.StringIO()
+    Console(file=out, width=120, **console_options).print(explanation_text(exp, top=2))
+    return out.getvalue()
+
+
+def explanation(method="grad-input"):
+    return explainer64(tiny_model_file("lstm", 1, True)).explain(["bad cafe"], method)[0]
+
+
+def test_terminal_output_colours_each_token_background():
+    text = render(explanation(), force_terminal=True, color_system="truecolor")
+    backgrounds = re.findall(r"\x1b\[[0-9;]*48;2;(\d+);(\d+);(\d+)", text)
+    assert len(backgrounds) >= len("bad cafe")  # every token, plus the legend
+    assert "top 2 tokens" in text
+
+
+def test_no_color_keeps_bold_underline_for_the_top_tokens():
+    text = render(explanation(), force_terminal=True, no_color=True)
+    assert "48;2;" not in text and "38;2;" not in text
+    assert "\x1b[1;4m" in text  # bold + underline survive
+
+
+def test_signed_palette_diverges_and_unsigned_is_sequential():
+    assert score_style(0.0, 1.0, True).endswith("#%02x%02x%02x" % NEUTRAL)
+    assert score_style(1.0, 1.0, True).endswith("#%02x%02x%02x" % POSITIVE)
+    assert score_style(-1.0, 1.0, True).endswith("#%02x%02x%02x" % NEGATIVE)
+    assert score_style(-1.0, 1.0, False) == score_style(1.0, 1.0, False)
+    assert score_style(0.5, 0.0, True).endswith("#%02x%02x%02x" % NEUTRAL)  # all-zero scores
+
+
+def test_piping_into_head_ends_quietly(tmp_path):
+    path = str(tmp_path / "m.safetensors")
+    checkpoint.save(tiny_model_file("gru", 1, False), path)
+    lines = tmp_path / "in.txt"
+    lines.write_text("dead beef cafe " * 20 + "\n" * 1 + ("abc bad cafe fed\n" * 3000))
+    script = f"{sys.executable} -m saliency.cli batch {lines} -m {path} --engine numpy | head -n 1; " \
+             "echo \"status ${PIPESTATUS[0]}\" >&2"
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.stdout.count("\n") == 1
+    assert result.stderr.strip() in ("status 141", "status 0"), result.stderr
+
+
+def test_ctrl_c_leaves_only_complete_lines(tmp_path):
+    import signal
+    import time
+
+    path = str(tmp_path / "m.safetensors")
+    checkpoint.save(tiny_model_file("lstm", 2, True), path)
+    lines = tmp_path / "in.txt"
+    lines.write_text("abc bad cafe fed dead beef\n" * 200_000)
+    proc = subprocess.Popen([sys.executable, "-m", "saliency.cli", "batch", str(lines), "-m", path, "--engine",
+                             "numpy"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()  # it is streaming
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and b"interrupted" in err
+    out = first + rest
+    assert out.endswith(b"\n")
+    for line in out.splitlines():
+        assert json.loads(line)["record"] >= 0
