@@ -1,6 +1,6 @@
 """Texts per second on the default model and SST-2 dev sentences, against hand-written torch.
 
-Prints, for batch size 64 (all in this process, after a burn-in, best of --repeats):
+Prints, for batch size 64 (all in this process, after a burn-in, best of --repeats interleaved rounds):
   forward only              no gradient (an upper bound)
   hand-written gradient     embed -> model -> autograd.grad on the embeddings
   tool gradient             Explainer.explain(method="gradient"): tokenizing to Explanations
@@ -23,14 +23,18 @@ from saliency.io import read_records
 from saliency.tokenize import PAD_ID
 
 
-def best_time(fn, repeats):
-    fn()  # burn-in
-    times = []
+def best_times(functions, repeats):
+    """Best wall time of each function. Rounds interleave them, so a slow spell of this noisy
+    machine hits every function alike rather than whichever ran during it."""
+    for fn in functions.values():
+        fn()  # burn-in
+    best = {name: float("inf") for name in functions}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, fn in functions.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def batches(ids, batch_size):
@@ -96,12 +100,12 @@ def main():
         return lambda: explainer.explain(texts, method, **options)
 
     n = len(texts)
-    rates = {}
-    for name, fn in [("forward only", forward_only), ("hand-written gradient", hand_gradient),
-                     ("tool gradient", tool("gradient")), ("hand-written IG", hand_ig),
-                     ("tool IG", tool("integrated-gradients", steps=args.steps))]:
-        rates[name] = n / best_time(fn, args.repeats)
-        print(f"{name:24s} {rates[name]:10.1f} texts/s")
+    functions = {"forward only": forward_only, "hand-written gradient": hand_gradient,
+                 "tool gradient": tool("gradient"), "hand-written IG": hand_ig,
+                 "tool IG": tool("integrated-gradients", steps=args.steps)}
+    rates = {name: n / seconds for name, seconds in best_times(functions, args.repeats).items()}
+    for name, rate in rates.items():
+        print(f"{name:24s} {rate:10.1f} texts/s")
     print(f"texts: {n}, batch size {args.batch_size}, IG steps {args.steps}, torch threads {torch.get_num_threads()}")
     print(f"ratio tool gradient / hand-written gradient: {rates['tool gradient'] / rates['hand-written gradient']:.3f}")
     print(f"ratio tool IG / hand-written IG:             {rates['tool IG'] / rates['hand-written IG']:.3f}")

@@ -8,7 +8,8 @@ Importing this package does not import torch; the torch engine loads on first us
 """
 
 from .errors import InputError, ModelError, SaliencyError, UsageError
-from .explanation import Explanation, TokenScore
+from .explanation import Explanation
+from .tokenize import Token
 
 
 def load_model(name_or_path=None, engine="auto", device="cpu", batch_size=64, dtype="float32"):
@@ -46,4 +47,4 @@ def explain(model, text, method="gradient", *, tokenizer=None, labels=None, embe
     return explainer.explain(list(text), method, **options)
 
 
-__all__ = ["load_model", "explain", "Explanation", "TokenScore", "SaliencyError", "UsageError", "InputError", "ModelError"]
+__all__ = ["load_model", "explain", "Explanation", "Token", "SaliencyError", "UsageError", "InputError", "ModelError"]

@@ -20,15 +20,6 @@ LARGE_GAP = 0.05  # a completeness gap above this fraction of |F(x) - F(x')| ear
 
 
 @dataclass
-class TokenScore:
-    text: str
-    start: int
-    end: int
-    score: float
-    unk: bool
-
-
-@dataclass
 class Explanation:
     text: str
     model: str
@@ -38,7 +29,7 @@ class Explanation:
     objective: str
     target: dict
     prediction: dict
-    tokens: list
+    tokens: list  # saliency.tokenize.Token, with its score
     completeness: dict = None
     vectors: list = None
     rows: list = None

@@ -9,7 +9,7 @@ import numpy as np
 
 from .attribution import Batch, make_method
 from .errors import InputError, SaliencyError, UsageError
-from .explanation import Explanation, TokenScore
+from .explanation import Explanation
 from .tokenize import PAD_ID, UNK_ID
 
 OBJECTIVES = ("logit", "logprob")
@@ -105,9 +105,10 @@ class Explainer:
                 pairs = self.rows_one_by_one(chunk, method, objective, results)
             for (job, _), out in pairs:
                 outputs.setdefault(job[0], []).append(out)
+        params = method.params()
         for i, tokens, _ in jobs:
             if results[i] is None:
-                results[i] = self.build(texts[i], tokens, outputs[i], method, objective, vectors, position)
+                results[i] = self.build(texts[i], tokens, outputs[i], method, params, objective, vectors, position)
         return results
 
     def rows_one_by_one(self, chunk, method, objective, results):
@@ -161,7 +162,7 @@ class Explainer:
         at = logits[np.arange(len(classes)), positions] if logits.ndim == 3 else logits
         return np.where(classes < 0, at.argmax(-1), classes)
 
-    def build(self, text, tokens, outs, method, objective, vectors, position):
+    def build(self, text, tokens, outs, method, params, objective, vectors, position):
         names = self.output_names
         # The last row is the one shown (all-positions mode: the final position).
         scores, value, probs, cls, pos, extras = outs[-1]
@@ -173,8 +174,10 @@ class Explainer:
         if self.is_lm:
             target["position"] = pos
         exp = Explanation(
-            text, self.name, method.name, method.params(), method.signed, objective, target,
-            prediction, [TokenScore(t.text, t.start, t.end, float(s), t.unk) for t, s in zip(tokens, scores)])
+            text, self.name, method.name, dict(params), method.signed, objective, target,
+            prediction, tokens)
+        for token, score in zip(tokens, scores.tolist()):  # this call's own tokens: scored in place
+            token.score = score
         if "delta" in extras:
             gap = value - extras["reference"]
             exp.completeness = {"delta": extras["delta"], "reference": extras["reference"],

@@ -17,13 +17,14 @@ WORD_PATTERN = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # slots, not frozen: cheap to build, and a batch builds one per token
 class Token:
-    text: str
+    text: str  # exactly text[start:end] of the input
     start: int
     end: int
     id: int
     unk: bool
+    score: float = 0.0  # filled in by an explanation
 
 
 class Tokenizer:
@@ -47,10 +48,11 @@ class Tokenizer:
         return piece.lower() if self.lowercase else piece
 
     def tokenize(self, text: str) -> list:
+        index, lower = self.index, self.lowercase
         tokens = []
         for start, end in self.spans(text):
             piece = text[start:end]
-            token_id = self.index.get(self.normalize(piece), UNK_ID)
+            token_id = index.get(piece.lower() if lower else piece, UNK_ID)
             tokens.append(Token(piece, start, end, token_id, token_id == UNK_ID))
         return tokens
 
