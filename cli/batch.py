@@ -130,13 +130,9 @@ class Progress:
     def __init__(self, quiet, files):
         self.bar = None
         if not quiet and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bar, TaskProgressColumn,
-                                       TextColumn, TimeRemainingColumn)
+            from saliency.render import record_progress
 
-            self.bar = Bar(TextColumn("records"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                           RateColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-            self.task = self.bar.add_task("records", total=count_lines(files))
+            self.bar, self.task = record_progress(count_lines(files))
 
     def __enter__(self):
         if self.bar:
@@ -158,17 +154,6 @@ class Progress:
             typer.echo(message, err=True)
 
 
-def RateColumn():
-    from rich.progress import ProgressColumn
-    from rich.text import Text
-
-    class Rate(ProgressColumn):
-        def render(self, task):
-            return Text(f"{task.speed:.1f} records/s" if task.speed else "", style="dim")
-
-    return Rate()
-
-
 def count_lines(files):
     """Lines in the input files (minus CSV/TSV headers), for the ETA; None for stdin."""
     if "-" in files:
@@ -186,12 +171,9 @@ def count_lines(files):
 
 
 def show_summary(tally, to_stdout):
-    from rich.console import Console
-    from rich.table import Table
+    from saliency.render import console, simple_table
 
-    table = Table(title="tokens that most often drove each label (top 3 per text)", title_justify="left")
-    for col, justify in (("label", "left"), ("token", "left"), ("count", "right"), ("mean score", "right")):
-        table.add_column(col, justify=justify)
-    for row in tally.rows():
-        table.add_row(str(row["label"]), row["token"], f"{row['count']} / {row['texts']}", f"{row['mean']:.4f}")
-    (stdout_console() if to_stdout else Console(stderr=True, highlight=False)).print(table)
+    columns = [("label", "left"), ("token", "left"), ("count", "right"), ("mean score", "right")]
+    rows = [[str(r["label"]), r["token"], f"{r['count']} / {r['texts']}", f"{r['mean']:.4f}"] for r in tally.rows()]
+    table = simple_table(columns, rows, title="tokens that most often drove each label (top 3 per text)")
+    (stdout_console() if to_stdout else console(stderr=True)).print(table)

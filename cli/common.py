@@ -80,9 +80,9 @@ def warn(message: str):
 
 
 def stdout_console():
-    from rich.console import Console
+    from saliency.render import console
 
-    return Console(highlight=False, soft_wrap=True)
+    return console()
 
 
 def stdin_lines():

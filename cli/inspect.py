@@ -38,20 +38,18 @@ def inspect(
     if output_format == "json":
         typer.echo(json.dumps(report, ensure_ascii=False))
         return
-    from rich.table import Table
+    from saliency.render import simple_table
 
-    table = Table(box=None, show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    for key in ("name", "path", "sha256", "architecture", "parameters", "dtype", "held_out"):
-        table.add_row(key, str(report[key]))
-    table.add_row("vocabulary", f"{len(mf.tokenizer.vocab)} {mf.tokenizer.level} tokens, "
-                  f"{'lowercased' if mf.tokenizer.lowercase else 'case kept'}: "
-                  + ", ".join(repr(v) for v in mf.tokenizer.vocab[:12]) + ", ...")
+    rows = [[key, str(report[key])] for key in ("name", "path", "sha256", "architecture", "parameters", "dtype",
+                                                "held_out")]
+    rows.append(["vocabulary", f"{len(mf.tokenizer.vocab)} {mf.tokenizer.level} tokens, "
+                 f"{'lowercased' if mf.tokenizer.lowercase else 'case kept'}: "
+                 + ", ".join(repr(v) for v in mf.tokenizer.vocab[:12]) + ", ..."])
     if mf.labels:
-        table.add_row("labels", ", ".join(mf.labels))
+        rows.append(["labels", ", ".join(mf.labels)])
     if "command" in mf.info:
-        table.add_row("trained with", mf.info["command"])
+        rows.append(["trained with", mf.info["command"]])
+    table = simple_table([("", "left"), ("", "left")], rows, header=False)
     stdout_console().print(table)
 
 

@@ -24,12 +24,9 @@ def list_models(
         return
     if output_format != "text":
         raise UsageError(f"--format: {output_format!r} is not one of text, json")
-    from rich.table import Table
+    from saliency.render import simple_table
 
-    table = Table(box=None)
-    for col in ("name", "task", "architecture", "held-out", "size"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["name"] + (" (default)" if r["default"] else ""), r["task"], r["architecture"],
-                      r["held_out"], f"{r['bytes'] / 1e6:.1f} MB")
-    stdout_console().print(table)
+    columns = [(c, "left") for c in ("name", "task", "architecture", "held-out")] + [("size", "right")]
+    cells = [[r["name"] + (" (default)" if r["default"] else ""), r["task"], r["architecture"], r["held_out"],
+              f"{r['bytes'] / 1e6:.1f} MB"] for r in rows]
+    stdout_console().print(simple_table(columns, cells))

@@ -95,14 +95,10 @@ class TrainingProgress:
 
     def __enter__(self):
         if not self.quiet:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from saliency.render import training_progress
 
-            self.bar = Progress(TextColumn("epoch {task.fields[epoch]}/" + str(self.epochs)), BarColumn(),
-                                MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f} {task.fields[last]}"),
-                                TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+            self.bar, self.task = training_progress(self.epochs)
             self.bar.__enter__()
-            self.task = self.bar.add_task("train", total=None, epoch=1, loss=0.0, last="")
         return self
 
     def __call__(self, event):

@@ -93,14 +93,13 @@ def explanation_text(exp, top: int = 0):
 
 
 def top_table(exp, k: int) -> Table:
-    table = Table(title=f"top {k} tokens", title_justify="left", box=None, pad_edge=False)
-    for col, justify in (("rank", "right"), ("token", "left"), ("start", "right"), ("score", "right")):
-        table.add_column(col, justify=justify)
+    rows = []
     for rank, i in enumerate(exp.top(k), 1):
         t = exp.tokens[i]
-        table.add_row(str(rank), Text(repr(t.text)[1:-1] + (" (unk)" if t.unk else "")), str(t.start),
-                      f"{t.score:+.4f}" if exp.signed else f"{t.score:.4f}")
-    return table
+        rows.append([str(rank), Text(repr(t.text)[1:-1] + (" (unk)" if t.unk else "")), str(t.start),
+                     f"{t.score:+.4f}" if exp.signed else f"{t.score:.4f}"])
+    columns = [("rank", "right"), ("token", "left"), ("start", "right"), ("score", "right")]
+    return simple_table(columns, rows, title=f"top {k} tokens")
 
 
 def position_heatmap(exp) -> Table:
@@ -112,3 +111,46 @@ def position_heatmap(exp) -> Table:
         label = f"{row['position']} -> {row['target']!r}"
         table.add_row(label, coloured_text(exp.text, exp.tokens, row["scores"], exp.signed))
     return table
+
+
+# -- consoles, tables and progress bars for the commands ---------------------------------------
+
+def console(stderr: bool = False):
+    """A console on stdout (results) or stderr (progress, tables meant for people beside data)."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=not stderr)
+
+
+def simple_table(columns, rows, title=None, header=True) -> Table:
+    """columns: [(name, justify)]; rows: lists of cells (str or Text)."""
+    table = Table(title=title, title_justify="left", box=None, show_header=header, pad_edge=False)
+    for name, justify in columns:
+        table.add_column(name, justify=justify)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def record_progress(total):
+    """Batch progress on stderr: records done, rate and ETA (total None: unknown, for stdin)."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskProgressColumn,
+                               TextColumn, TimeRemainingColumn)
+
+    class Rate(ProgressColumn):
+        def render(self, task):
+            return Text(f"{task.speed:.1f} records/s" if task.speed else "", style="dim")
+
+    bar = Progress(TextColumn("records"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(), Rate(),
+                   TimeRemainingColumn(), console=console(stderr=True), transient=True)
+    return bar, bar.add_task("records", total=total)
+
+
+def training_progress(epochs):
+    """Training progress on stderr: epoch, step, loss and the last validation figure."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(f"epoch {{task.fields[epoch]}}/{epochs}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("loss {task.fields[loss]:.4f} {task.fields[last]}"), TimeRemainingColumn(),
+                   console=console(stderr=True))
+    return bar, bar.add_task("train", total=None, epoch=1, loss=0.0, last="")
