@@ -121,6 +121,9 @@ def test_language_model_position_and_all_positions(lm_path):
     (["explain", "abc", "--position", "2"], 2, "language models only"),
     (["explain", "abc", "--format", "yaml"], 2, "--format"),
     (["explain", "abc", "--objective", "prob"], 2, "objective"),
+    (["explain", "abc", "--engine", "numpy", "--device", "cuda"], 2, "CPU only"),
+    (["explain", "abc", "--engine", "jax"], 2, "unknown engine"),
+    (["explain", "abc", "--device", "tpu"], 2, "unknown device"),
 ])
 def test_bad_input_is_one_line_and_an_exit_code(model_path, args, code, fragment):
     if "-m" not in args:
