@@ -22,7 +22,7 @@ EXAMPLES = """
   cat reviews.jsonl | saliency batch - --input-format jsonl --text-field review | jq .prediction.label
   saliency batch dev.tsv --summary --quiet > /dev/null
 """
-# Records are read and explained this many at a time: enough to batch by length, bounded memory.
+# At most this many records are explained together: enough to batch by length, bounded memory.
 WINDOW = 512
 OUTPUT_FORMATS = ("jsonl", "csv", "tsv", "text")
 
@@ -75,7 +75,7 @@ def batch(
     failed = done = 0
     progress = Progress(quiet, files)
     with progress:
-        for window in windows(records(files, input_format, text_column), WINDOW):
+        for window in io.windows(records(files, input_format, text_column), WINDOW):
             texts = [r.text for r in window if not r.error]
             results = iter(explainer.explain(texts, **options)) if texts else iter(())
             for record in window:
@@ -111,17 +111,6 @@ def records(files, input_format, text_column):
 
     for path in files:
         yield from io.read_records(path, input_format, text_column)
-
-
-def windows(iterable, size):
-    window = []
-    for item in iterable:
-        window.append(item)
-        if len(window) == size:
-            yield window
-            window = []
-    if window:
-        yield window
 
 
 class Progress:

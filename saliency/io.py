@@ -9,7 +9,9 @@ import csv
 import io
 import json
 import os
+import queue
 import sys
+import threading
 from dataclasses import dataclass, field
 
 from .errors import InputError, UsageError
@@ -146,6 +148,48 @@ def read_labelled(path: str, input_format: str = None, text_field: str = None, l
         if label_field not in r.fields:
             raise InputError(f"{path}: record {r.index + 1} has no label field {label_field!r}")
         yield r.text.strip(), str(r.fields[label_field])
+
+
+def windows(records, size: int):
+    """Lists of up to `size` records, in order, each as soon as the input has given it.
+
+    A thread reads ahead (at most 4 windows, so memory stays bounded). A window takes what has
+    arrived, so from a slow pipe each line is answered when it comes, while a file still fills
+    whole windows. An error raised while reading comes out here, in order.
+    """
+    ahead = queue.Queue(maxsize=4 * size)
+    done = object()
+
+    def read():
+        try:
+            for record in records:
+                ahead.put(record)
+        except BaseException as e:  # handed to the consumer, which raises it
+            ahead.put(e)
+        ahead.put(done)
+
+    threading.Thread(target=read, daemon=True).start()
+    window = []
+    while True:
+        item = ahead.get() if not window else _get_nowait(ahead)
+        if item is None or item is done or isinstance(item, BaseException) or len(window) == size:
+            if window:
+                yield window
+                window = []
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                continue
+        window.append(item)
+
+
+def _get_nowait(q):
+    try:
+        return q.get_nowait()
+    except queue.Empty:
+        return None
 
 
 # -- writers ----------------------------------------------------------------------------------

@@ -149,3 +149,44 @@ def test_reader_streams_without_reading_everything(tmp_path):
     path.write_text("abc\n" * 10)
     reader = read_records(str(path))
     assert next(reader).text == "abc"  # a generator: records come one at a time
+
+
+def test_windows_keep_order_and_size():
+    from saliency.io import windows
+
+    got = list(windows(iter(range(1000)), 7))
+    assert [x for w in got for x in w] == list(range(1000))
+    assert all(1 <= len(w) <= 7 for w in got)
+
+
+def test_windows_answer_a_slow_pipe_line_by_line():
+    import time
+
+    from saliency.io import windows
+
+    def slow():
+        yield "first"
+        time.sleep(1.0)
+        yield "second"
+
+    start = time.perf_counter()
+    stream = windows(slow(), 512)
+    assert next(stream) == ["first"]
+    assert time.perf_counter() - start < 0.5  # not held back until the window fills
+    assert next(stream) == ["second"]
+
+
+def test_windows_pass_on_a_read_error_after_the_records_before_it():
+    from saliency.errors import InputError
+    from saliency.io import windows
+
+    def broken():
+        yield 1
+        yield 2
+        raise InputError("bad column")
+
+    seen = []
+    with pytest.raises(InputError, match="bad column"):
+        for window in windows(broken(), 10):
+            seen += window
+    assert seen == [1, 2]
