@@ -14,6 +14,7 @@ from .tokenize import PAD_ID, UNK_ID
 
 OBJECTIVES = ("logit", "logprob")
 LM_TOP = 10
+MAX_BATCH_POSITIONS = 8192  # so 64 very long texts never share one batch
 
 
 def softmax(logits):
@@ -97,8 +98,7 @@ class Explainer:
         # Each (text, position) pair is one row; all-positions mode gives a text many rows.
         rows = [(job, r) for job in jobs for r in job[2]]
         outputs = {}
-        for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start:start + self.batch_size]
+        for chunk in self.chunks(rows):
             try:
                 pairs = list(zip(chunk, self.run_rows(chunk, method, objective)))
             except SaliencyError:
@@ -110,6 +110,19 @@ class Explainer:
             if results[i] is None:
                 results[i] = self.build(texts[i], tokens, outputs[i], method, params, objective, vectors, position)
         return results
+
+    def chunks(self, rows):
+        """Batches of rows sorted by length: at most batch_size rows and MAX_BATCH_POSITIONS
+        (rows x longest length), so long texts come in smaller batches."""
+        chunk = []
+        for row in rows:
+            length = len(row[0][1])
+            if chunk and (len(chunk) == self.batch_size or (len(chunk) + 1) * length > MAX_BATCH_POSITIONS):
+                yield chunk
+                chunk = []
+            chunk.append(row)
+        if chunk:
+            yield chunk
 
     def rows_one_by_one(self, chunk, method, objective, results):
         """After a batch failed: each row alone, so one bad text fails alone (its error in results)."""
