@@ -6,7 +6,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from saliency import load_model
-from saliency.errors import EXIT_RECORDS_FAILED, UsageError
+from saliency.errors import EXIT_RECORDS_FAILED, RecordUsageError, UsageError
 
 from . import app
 from .common import (BaselineOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt, ObjectiveOpt,
@@ -80,7 +80,7 @@ def batch(
             results = iter(explainer.explain(texts, **options)) if texts else iter(())
             for record in window:
                 result = record.error or next(results)
-                if isinstance(result, UsageError):
+                if isinstance(result, UsageError) and not isinstance(result, RecordUsageError):
                     raise result  # an option that fits no record: stop at once
                 done += 1
                 if isinstance(result, (str, Exception)):
@@ -96,7 +96,7 @@ def batch(
                 else:
                     from saliency.render import explanation_text
 
-                    console.print(f"[dim]record {record.index + 1} ({record.source})[/dim]")
+                    console.print(f"record {record.index + 1} ({record.source})", style="dim", markup=False)
                     console.print(explanation_text(result))
             sys.stdout.flush()
             progress.advance(len(window))

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from saliency import load_model
-from saliency.errors import EXIT_RECORDS_FAILED, InputError, UsageError
+from saliency.errors import EXIT_RECORDS_FAILED, InputError, RecordUsageError, UsageError
 
 from . import app
 from .common import (BaselineOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt, ObjectiveOpt,
@@ -66,7 +66,7 @@ def explain(
     for number, (line, error) in enumerate(stdin_lines(), 1):
         result = InputError(error) if error else explainer.explain([line], **options)[0]
         if isinstance(result, Exception):
-            if isinstance(result, UsageError):
+            if isinstance(result, UsageError) and not isinstance(result, RecordUsageError):
                 raise result
             failures, last_code = failures + 1, result.exit_code
             typer.echo(f"Error: line {number}: {result}", err=True)

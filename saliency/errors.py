@@ -15,6 +15,10 @@ class UsageError(SaliencyError):
     exit_code = 2
 
 
+class RecordUsageError(UsageError):
+    """A usage error that depends on one text (a position past its end): batch work skips that record."""
+
+
 class InputError(SaliencyError):
     """Bad input text: empty, no tokens, undecodable bytes, a malformed record."""
 

@@ -8,7 +8,7 @@ Explanation or the SaliencyError that made that text fail (so batch work can go 
 import numpy as np
 
 from .attribution import Batch, make_method
-from .errors import InputError, SaliencyError, UsageError
+from .errors import InputError, RecordUsageError, SaliencyError, UsageError
 from .explanation import Explanation
 from .tokenize import PAD_ID, UNK_ID
 
@@ -75,7 +75,7 @@ class Explainer:
         else:
             p = n - 1 if position is None else int(position)
             if not -n <= p < n:
-                raise UsageError(f"position {p} is outside the text ({n} tokens)")
+                raise RecordUsageError(f"position {p} is outside the text ({n} tokens)")
             wanted = [p % n]
         # Default for a language model: the actual next token, or the prediction at the end.
         return [(p, named if named >= 0 else (ids[p + 1] if p + 1 < n else -1)) for p in wanted]

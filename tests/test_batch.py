@@ -190,3 +190,13 @@ def test_windows_pass_on_a_read_error_after_the_records_before_it():
         for window in windows(broken(), 10):
             seen += window
     assert seen == [1, 2]
+
+
+def test_a_position_past_one_short_text_skips_only_that_record(tmp_path):
+    path = str(tmp_path / "lm.safetensors")
+    checkpoint.save(tiny_model_file("gru", 1, False, "lm"), path)
+    result = runner.invoke(app, ["batch", "-m", path, "--position", "3"], input="dead beef\nab\ncafe\n")
+    assert result.exit_code == 5
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r.get("error", "ok")[:8] for r in rows] == ["ok", "position", "ok"]
+    assert [r["target"]["position"] for r in rows if "target" in r] == [3, 3]
