@@ -220,9 +220,6 @@ class JsonlWriter:
         # One write per line, so an interrupted run leaves only complete lines.
         self.stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
-    def close(self):
-        pass
-
 
 class TableWriter:
     """One CSV or TSV row per token; passed-through fields as extra columns (from the first record)."""
@@ -251,9 +248,6 @@ class TableWriter:
         buffer = io.StringIO()
         csv.writer(buffer, delimiter=self.delimiter, lineterminator="\n").writerow(values)
         self.stream.write(buffer.getvalue())
-
-    def close(self):
-        pass
 
 
 def _cell(value):

@@ -59,9 +59,6 @@ class Tokenizer:
     def encode(self, text: str) -> list:
         return [t.id for t in self.tokenize(text)]
 
-    def decode_id(self, token_id: int) -> str:
-        return self.vocab[token_id]
-
     def to_dict(self) -> dict:
         return {"level": self.level, "lowercase": self.lowercase, "vocab": self.vocab}
 
