@@ -164,5 +164,5 @@ def show_summary(tally, to_stdout):
 
     columns = [("label", "left"), ("token", "left"), ("count", "right"), ("mean score", "right")]
     rows = [[str(r["label"]), r["token"], f"{r['count']} / {r['texts']}", f"{r['mean']:.4f}"] for r in tally.rows()]
-    table = simple_table(columns, rows, title="tokens that most often drove each label (top 3 per text)")
+    table = simple_table(columns, rows, title="tokens most often among a text's top 3, by label")
     (stdout_console() if to_stdout else console(stderr=True)).print(table)

@@ -127,7 +127,7 @@ def test_summary_counts_the_strongest_tokens_per_label(tmp_path, model_path):
     path.write_text("abc\nabc\n")
     result = batch(model_path, str(path), "--summary", "--format", "text")
     assert result.exit_code == 0
-    assert "tokens that most often drove each label" in result.stdout
+    assert "tokens most often among a text's top 3, by label" in result.stdout
     assert "2 / 2" in result.stdout
 
 
