@@ -31,14 +31,7 @@ def explain(model, text, method="gradient", *, tokenizer=None, labels=None, embe
     (or to (token, id) pairs, so the output can show offsets) and `labels` names its outputs.
     Options are explain's: target, position, objective, vectors and the method's parameters.
     """
-    if model is None or isinstance(model, str):
-        explainer = load_model(model)
-    elif hasattr(model, "explain") and hasattr(model, "engine"):
-        explainer = model
-    else:
-        from .wrap import module_explainer
-
-        explainer = module_explainer(model, tokenizer, labels, embedding, head)
+    explainer = _explainer(model, tokenizer, labels, embedding, head)
     if isinstance(text, str):
         (result,) = explainer.explain([text], method, **options)
         if isinstance(result, Exception):
@@ -47,4 +40,26 @@ def explain(model, text, method="gradient", *, tokenizer=None, labels=None, embe
     return explainer.explain(list(text), method, **options)
 
 
-__all__ = ["load_model", "explain", "Explanation", "Token", "SaliencyError", "UsageError", "InputError", "ModelError"]
+def _explainer(model, tokenizer=None, labels=None, embedding=None, head="classifier"):
+    """An Explainer from a shipped model name, a model file path, an Explainer, or an nn.Module."""
+    if model is None or isinstance(model, str):
+        return load_model(model)
+    if hasattr(model, "explain") and hasattr(model, "engine"):
+        return model
+    from .wrap import module_explainer
+
+    return module_explainer(model, tokenizer, labels, embedding, head)
+
+
+def flip(model, text, to=None, *, max_swaps=1, keep=(), candidates=32, **module_options):
+    """The token swap(s) that change the prediction for `text` (HotFlip): a FlipResult.
+
+    `model` as for explain (a module needs a tokenizer with a `vocab` list, e.g.
+    saliency.tokenize.Tokenizer). `to`: reach this label instead of leaving the predicted one.
+    """
+    from .hotflip import flip as run
+
+    return run(_explainer(model, **module_options), text, to, max_swaps, keep, candidates)
+
+
+__all__ = ["load_model", "explain", "flip", "Explanation", "Token", "SaliencyError", "UsageError", "InputError", "ModelError"]

@@ -154,3 +154,64 @@ def training_progress(epochs):
                    TextColumn("loss {task.fields[loss]:.4f} {task.fields[last]}"), TimeRemainingColumn(),
                    console=console(stderr=True))
     return bar, bar.add_task("train", total=None, epoch=1, loss=0.0, last="")
+
+
+# -- flip, reduce, prototype ------------------------------------------------------------------
+
+REMOVED = f"bold underline white on #{NEGATIVE[0]:02x}{NEGATIVE[1]:02x}{NEGATIVE[2]:02x}"
+ADDED = f"bold underline black on #{POSITIVE[0]:02x}{POSITIVE[1]:02x}{POSITIVE[2]:02x}"
+
+
+def shown_label(label, lm: bool) -> str:
+    return repr(label) if lm else str(label)
+
+
+def shown_token(text: str) -> str:
+    return repr(text)[1:-1]  # newlines and tabs visible, no quotes
+
+
+def marked_text(text: str, tokens, marked, style) -> Text:
+    """`text` with the tokens at indices `marked` highlighted (bold underline survives NO_COLOR)."""
+    out = Text(text)
+    for i in marked:
+        out.stylize(style, tokens[i].start, tokens[i].end)
+    return out
+
+
+def prediction_text(pred: dict, lm: bool) -> str:
+    return f"{shown_label(pred['label'], lm)} ({pred['probability']:.4f})"
+
+
+def flip_text(result):
+    """flip: the outcome, both texts with the swapped tokens highlighted, and each swap."""
+    lm, swapped = result.lm, [s.position for s in result.swaps]
+    goal = shown_label(result.label, lm)
+    line = Text()
+    if not result.swaps:
+        outcome = "already predicted" if result.flipped else "no swap moves the prediction:"
+        line.append(f"{outcome} ", style="bold")
+        line.append(prediction_text(result.before, lm))
+    else:
+        line.append("flipped" if result.flipped else "not flipped", style="bold")
+        line.append(f"  {prediction_text(result.before, lm)} -> {prediction_text(result.after, lm)}")
+        n = len(result.swaps)
+        line.append(f"  {n} swap{'s' if n > 1 else ''}", style="dim")
+    parts = [line]
+    grid = Table(box=None, show_header=False, pad_edge=False)
+    grid.add_column(style="dim")
+    grid.add_column()
+    grid.add_row("before", marked_text(result.text, result.tokens, swapped, REMOVED))
+    if result.swaps:
+        grid.add_row("after", marked_text(result.changed_text, result.changed_tokens, swapped, ADDED))
+    parts.append(grid)
+    if result.swaps:
+        rows = [[str(s.position), Text(shown_token(s.old)), Text(shown_token(s.new)), f"{s.estimated:+.4f}",
+                 f"{s.verified:+.4f}"] for s in result.swaps]
+        columns = [("position", "right"), ("from", "left"), ("to", "left"), ("estimated", "right"),
+                   ("verified", "right")]
+        parts.append(simple_table(columns, rows))
+    parts.append(Text(f"margin of {goal} (its logit minus the largest other): "
+                      f"{result.before['margin']:+.4f} -> {result.after['margin']:+.4f}", style="dim"))
+    if result.swaps:
+        parts.append(Text("estimated: first-order change (dx_t); verified: a forward pass", style="dim"))
+    return Group(*parts)

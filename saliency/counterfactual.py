@@ -1,0 +1,197 @@
+"""What flip, reduce and prototype share: a model seen as a function of token ids, the first-order
+ranking of swaps from dx_t, and rebuilding the user's text after swaps or deletions.
+
+To first order, putting vocabulary entry v at position t changes an output F by
+dx_t . (e_v - e_{x_t}) (HotFlip, Ebrahimi et al. 2018), where dx_t = dF/dx_t and e_v is v's
+embedding row (a one-hot model's "embedding" is the identity). One backward pass and one
+(T x E) @ (E x V) product rank every replacement at every position; the best few are then
+verified with real forward passes, on the ids of the rebuilt text re-tokenized, so a verified
+figure is always what the model says about the text printed.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import UsageError
+from .pipeline import LM_TOP, softmax
+
+CHUNK_ELEMENTS = 1 << 22  # positions x vocabulary estimates held at once (32 MB in float64)
+CHUNK_POSITIONS = 16384  # rows x timesteps per verifying forward pass
+MAX_CANDIDATES = 1000
+
+
+def check_range(value, low, high, option):
+    if not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise UsageError(f"{option} must be an integer from {low} to {high}, not {value!r}")
+
+
+@dataclass
+class Candidate:
+    estimate: float  # first-order change of F
+    position: int
+    new_id: int
+
+
+def match_case(original: str, piece: str) -> str:
+    """A lowercasing tokenizer's replacement, cased like the token it replaces ("Great" -> "Awful")."""
+    if len(original) > 1 and original.isupper():
+        return piece.upper()
+    if original[:1].isupper():
+        return piece[:1].upper() + piece[1:]
+    return piece
+
+
+def rebuild(text, tokens, edits, spaced=False) -> str:
+    """`text` with token i's span replaced by edits[i] (None: the token is deleted).
+
+    Everything between tokens is kept as the user typed it; after a deletion the gap before
+    the deleted run is kept, so the neighbours stay apart. `spaced` puts a space between an
+    edited token and a neighbour it touches, for word tokenizers that would otherwise merge them.
+    """
+    parts = [text[: tokens[0].start]]
+    prev_end, carried, emitted, prev_edited = tokens[0].start, None, False, False
+    for i, tok in enumerate(tokens):
+        gap, prev_end = text[prev_end: tok.start], tok.end
+        piece = edits.get(i, tok.text)
+        if piece is None:
+            carried = gap if carried is None else carried
+            continue
+        if carried is not None:
+            gap, carried = carried or gap, None
+        edited = i in edits
+        if not emitted:
+            gap = ""
+        elif spaced and not gap and (edited or prev_edited):
+            gap = " "
+        parts += [gap, piece]
+        emitted, prev_edited = True, edited
+    parts.append(text[tokens[-1].end:])
+    return "".join(parts)
+
+
+class Editor:
+    """An Explainer's model as a function of token ids, for one output position (a language
+    model's last position: the next token after the text)."""
+
+    def __init__(self, explainer):
+        self.explainer, self.engine, self.tokenizer = explainer, explainer.engine, explainer.tokenizer
+        self.names, self.is_lm = explainer.output_names, explainer.is_lm
+        self.vocab = getattr(self.tokenizer, "vocab", None)
+        if self.vocab is None:
+            raise UsageError("swapping tokens needs a tokenizer with a vocabulary (a list of token strings)")
+        self.banned = np.zeros(len(self.vocab), dtype=bool)
+        self.banned[[explainer.pad_id, explainer.unk_id]] = True  # never proposed
+        self.word_level = getattr(self.tokenizer, "level", "word") == "word"
+        self.lowercase = getattr(self.tokenizer, "lowercase", False)
+        self._table = None
+
+    @property
+    def table(self) -> np.ndarray:
+        """(V, E) every vocabulary entry's input vector: embedding rows, or the identity (one-hot)."""
+        if self._table is None:
+            V = len(self.vocab)
+            self._table = np.asarray(self.engine.embed(np.arange(V)[None, :])[0], dtype=np.float64)
+        return self._table
+
+    # -- the model on ids --------------------------------------------------------------------
+    def logits(self, id_rows) -> np.ndarray:
+        """(B, C) float64 outputs for each id sequence (language models: at its last position)."""
+        lengths = np.array([len(r) for r in id_rows])
+        out = []
+        rows = max(1, CHUNK_POSITIONS // max(1, int(lengths.max())))
+        for i in range(0, len(id_rows), rows):
+            chunk, lens = id_rows[i: i + rows], lengths[i: i + rows]
+            ids = np.full((len(chunk), lens.max()), self.explainer.pad_id, dtype=np.int64)
+            for b, r in enumerate(chunk):
+                ids[b, : len(r)] = r
+            logits = self.engine.forward(self.engine.embed(ids), lens)
+            if logits.ndim == 3:
+                logits = logits[np.arange(len(chunk)), lens - 1]
+            out.append(np.asarray(logits, dtype=np.float64))
+        return np.concatenate(out)
+
+    def gradient(self, ids, plus, minus=None) -> np.ndarray:
+        """(T, E) d(z_plus - z_minus)/dx_t (minus None: d z_plus/dx_t), in one batched backward."""
+        classes = [plus] if minus is None else [plus, minus]
+        x = self.engine.embed(np.asarray(ids)[None, :])
+        x = np.repeat(x, len(classes), axis=0)
+        n = len(ids)
+        positions = np.full(len(classes), n - 1 if self.is_lm else 0)
+        _, _, dx = self.engine.gradient(x, np.full(len(classes), n), positions, np.array(classes), "logit")
+        dx = np.asarray(dx, dtype=np.float64)
+        return dx[0] if minus is None else dx[0] - dx[1]
+
+    def prediction(self, logits) -> dict:
+        probs = softmax(logits)
+        best = int(np.argmax(probs))
+        order = np.argsort(-probs)[:LM_TOP] if self.is_lm else range(len(probs))
+        return {"label": self.names[best], "probability": float(probs[best]),
+                "probabilities": {self.names[k]: float(probs[k]) for k in order}}
+
+    # -- first-order ranking -----------------------------------------------------------------
+    def rank(self, ids, grad, sign, allowed, k) -> list:
+        """The k swaps (position, new id) whose first-order change sign * grad_t . (e_v - e_{x_t})
+        is largest, best first. Positions are taken in chunks so that at most CHUNK_ELEMENTS
+        estimates exist at once, whatever the vocabulary or text length."""
+        ids = np.asarray(ids)
+        table, V = self.table, len(self.vocab)
+        current = np.einsum("te,te->t", grad, table[ids])  # grad_t . e_{x_t}
+        positions = np.flatnonzero(allowed)
+        step = max(1, CHUNK_ELEMENTS // V)
+        gains, where = np.empty(0), np.empty(0, dtype=np.int64)
+        for i in range(0, len(positions), step):
+            chunk = positions[i: i + step]
+            est = grad[chunk] @ table.T - current[chunk, None]  # (c, V)
+            gain = sign * est
+            gain[:, self.banned] = -np.inf
+            gain[np.arange(len(chunk)), ids[chunk]] = -np.inf  # a token for itself is no swap
+            flat = gain.ravel()
+            top = np.argpartition(-flat, k - 1)[:k] if flat.size > k else np.arange(flat.size)
+            gains = np.concatenate([gains, flat[top]])
+            where = np.concatenate([where, chunk[top // V] * V + top % V])
+            if len(gains) > k:
+                keep = np.argpartition(-gains, k - 1)[:k]
+                gains, where = gains[keep], where[keep]
+        order = np.lexsort((where, -gains))  # best first; ties by position, then id: deterministic
+        return [Candidate(float(sign * gains[j]), int(where[j] // V), int(where[j] % V))
+                for j in order if np.isfinite(gains[j])]
+
+    # -- texts -------------------------------------------------------------------------------
+    def piece(self, token, new_id) -> str:
+        piece = self.vocab[new_id]
+        return match_case(token.text, piece) if self.lowercase else piece
+
+    def edit(self, text, tokens, edits):
+        """(new text, its tokens) with edits {index: new id or None (delete)}, or None when no
+        rebuilt text re-tokenizes to exactly the intended ids."""
+        want = [edits.get(i, t.id) for i, t in enumerate(tokens)]
+        want = [w for w in want if w is not None]
+        pieces = {i: None if v is None else self.piece(tokens[i], v) for i, v in edits.items()}
+        for spaced in ((False, True) if self.word_level else (False,)):
+            new_text = rebuild(text, tokens, pieces, spaced)
+            new_tokens = self.tokenizer.tokenize(new_text) if new_text.strip() else []
+            if [t.id for t in new_tokens] == want:
+                return new_text, new_tokens
+        return None
+
+    def unk_text(self, length) -> str:
+        """A text of `length` tokens that are all <unk>: a character no vocabulary entry holds."""
+        for code in [0xFFFD] + list(range(0xE000, 0xE100)):
+            ch = chr(code)
+            text = (" " if self.word_level else "").join([ch] * length)
+            if [t.id for t in self.tokenizer.tokenize(text)] == [self.explainer.unk_id] * length:
+                return text
+        raise UsageError("could not build a text of unknown tokens for this tokenizer")
+
+
+def margin(logits, label) -> np.ndarray:
+    """(B,) logit of `label` minus the largest other logit: positive when `label` is predicted."""
+    others = np.delete(logits, label, axis=-1)
+    return logits[..., label] - others.max(-1)
+
+
+def runner_up(logits, label) -> int:
+    masked = np.array(logits, dtype=np.float64)
+    masked[label] = -np.inf
+    return int(np.argmax(masked))
