@@ -47,10 +47,15 @@ def test_txt_file_keeps_input_order_across_length_buckets(tmp_path, model_path):
 def test_results_equal_explain_on_the_same_texts(tmp_path, model_path):
     path = tmp_path / "in.txt"
     path.write_text("\n".join(TEXTS) + "\n")
-    rows = jsonl(batch(model_path, str(path), "--method", "integrated-gradients", "--steps", "8"))
+    result = batch(model_path, str(path), "--method", "integrated-gradients", "--steps", "8")
+    assert result.exit_code == 0, result.output
+    rows = jsonl(result)
+    assert [r["text"] for r in rows] == TEXTS  # one row per text: an empty output cannot pass
     for row, text in zip(rows, TEXTS):
-        single = json.loads(runner.invoke(app, ["explain", text, "-m", model_path, "-f", "json", "--method",
-                                                "integrated-gradients", "--steps", "8"]).stdout)
+        alone = runner.invoke(app, ["explain", text, "-m", model_path, "-f", "json", "--method",
+                                    "integrated-gradients", "--steps", "8"])
+        assert alone.exit_code == 0, alone.output
+        single = json.loads(alone.stdout)
         assert row["params"] == single["params"] and row["target"]["label"] == single["target"]["label"]
         assert row["prediction"]["probabilities"] == pytest.approx(single["prediction"]["probabilities"], rel=1e-5)
         assert [(t["text"], t["start"]) for t in row["tokens"]] == [(t["text"], t["start"]) for t in single["tokens"]]

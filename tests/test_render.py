@@ -54,7 +54,9 @@ def test_piping_into_head_ends_quietly(tmp_path):
              "echo \"status ${PIPESTATUS[0]}\" >&2"
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
     assert result.stdout.count("\n") == 1
-    assert result.stderr.strip() in ("status 141", "status 0"), result.stderr
+    # The output (3,000 JSON lines) is far past a pipe's buffer, so the writer always meets the
+    # closed pipe: the README promises exit 141 and not a word on stderr.
+    assert result.stderr.strip() == "status 141", result.stderr
 
 
 def test_ctrl_c_leaves_only_complete_lines(tmp_path):

@@ -1,7 +1,9 @@
 """saliency train: writes a loadable model with its figures; refuses data it cannot learn from."""
 
 import json
+import math
 import random
+from collections import Counter
 
 import pytest
 from typer.testing import CliRunner
@@ -41,14 +43,24 @@ def test_trains_a_classifier_that_learns_and_records_its_figures(tmp_path):
     assert r.prediction["label"] == "pos"
 
 
+def unigram_nats(text):
+    """Cross-entropy of the text under its own character frequencies: what a model learns with no context."""
+    counts = Counter(text)
+    return -sum(c / len(text) * math.log(c / len(text)) for c in counts.values())
+
+
 def test_trains_a_char_language_model(tmp_path):
     data, out = tmp_path / "text.txt", str(tmp_path / "lm.safetensors")
-    data.write_text("abcabcabc abcab\n" * 40)
+    text = "abcabcabc abcab\n" * 40
+    data.write_text(text)
     result = runner.invoke(app, ["train", str(data), "--task", "lm", "--level", "char", "--seq-len", "16",
-                                 "--cell", "gru", "-o", out, *SMALL])
+                                 "--cell", "gru", "-o", out, *SMALL[:4], "--epochs", "4", "--batch-size", "8",
+                                 "--lr", "0.05", "--quiet"])
     assert result.exit_code == 0, result.output
     mf = checkpoint.load(out)
-    assert mf.config.head == "lm" and mf.info["figures"]["valid"]["loss_nats"] < 2.0
+    # Chance is ln 7 = 1.95 nats and the unigram loss 1.42; the text is nearly determined by its
+    # context, so a model that learnt it is far below both (measured 0.34; 1 epoch: 1.28).
+    assert mf.config.head == "lm" and mf.info["figures"]["valid"]["loss_nats"] < 0.5 * unigram_nats(text)
     d = json.loads(runner.invoke(app, ["explain", "abcab", "-m", out, "-f", "json"]).stdout)
     assert d["target"]["position"] == 4
 
