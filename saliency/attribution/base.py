@@ -94,6 +94,15 @@ def reduce_vectors(dx: np.ndarray, how: str) -> np.ndarray:
     raise UsageError(f"unknown --reduce {how!r} (choose l2, l1 or max)")
 
 
+def check_count(value, option: str, limit: int) -> int:
+    """A whole number from 1 to limit, or a usage error that says the limit."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise UsageError(f"{option} must be a whole number, not {value!r}")
+    if not 1 <= value <= limit:
+        raise UsageError(f"{option} must be between 1 and {limit:,} (got {value:,})")
+    return int(value)
+
+
 def check_reduce(how: str):
     if how not in ("l2", "l1", "max"):
         raise UsageError(f"unknown --reduce {how!r} (choose l2, l1 or max)")

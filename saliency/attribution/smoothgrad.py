@@ -11,12 +11,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UsageError
-from .base import Attributions, Method, check_reduce, chunked_gradient, reduce_vectors, register
+from .base import Attributions, Method, check_count, check_reduce, chunked_gradient, reduce_vectors, register
 
 
 def embedding_spread(engine) -> float:
     table = engine.embed(np.arange(engine.config.vocab_size)[None, :])
     return float(table.max() - table.min())
+
+
+MAX_SAMPLES = 100_000  # as integrated gradients' MAX_STEPS: time, not memory, sets it
+MAX_NOISE = 100.0  # sigma 100x the embeddings' spread: already pure noise
 
 
 @register
@@ -31,10 +35,14 @@ class SmoothGrad(Method):
 
     def validate(self):
         check_reduce(self.reduce)
-        if int(self.samples) < 1:
-            raise UsageError("--samples must be at least 1")
-        if not float(self.noise) >= 0:
-            raise UsageError("--noise must be zero or positive")
+        self.samples = check_count(self.samples, "--samples", MAX_SAMPLES)
+        if isinstance(self.noise, bool) or not isinstance(self.noise, (int, float, np.floating, np.integer)):
+            raise UsageError(f"--noise must be a number, not {self.noise!r}")
+        if not 0 <= self.noise <= MAX_NOISE:  # also refuses nan and inf
+            raise UsageError(f"--noise must be between 0 and {MAX_NOISE:g} (got {self.noise})")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
+                or not 0 <= self.seed < 2**63:
+            raise UsageError(f"--seed must be a whole number from 0 to 2**63 - 1 (got {self.seed!r})")
 
     def attribute(self, engine, batch) -> Attributions:
         B, T, E = batch.x.shape

@@ -1,0 +1,54 @@
+"""How many CPU threads torch may use for the next piece of work: the cores nobody else is using.
+
+Torch's OpenMP threads wait for each other at the end of every operation, and by default they
+wait by spinning. When other processes keep the cores busy, the thread being waited for is
+often not running, while the one waiting burns the time slice it needs: on this project's
+2-core machine, with two busy processes beside it, the torch engine ran 20-30x slower with 2
+threads than with 1 (one thread has nobody to wait for). So before each batch the engine asks
+the kernel how many tasks are runnable right now (/proc/loadavg) and uses only the cores left.
+"""
+
+import contextlib
+import os
+
+_cores = None
+
+
+def cores() -> int:
+    global _cores
+    if _cores is None:
+        try:
+            _cores = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            _cores = os.cpu_count() or 1
+    return _cores
+
+
+def others_running() -> int:
+    """Runnable tasks other than the caller, at this instant (0 where the kernel does not say)."""
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            running = int(f.read().split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return max(0, running - 1)  # the caller is running while it reads
+
+
+def free_cores(limit: int) -> int:
+    """Threads to use now: at most `limit`, at least 1, and no more than the idle cores."""
+    return max(1, min(limit, cores() - others_running()))
+
+
+@contextlib.contextmanager
+def fitted_threads(torch):
+    """Torch's intra-op threads cut to the free cores for the body, then put back as they were,
+    so the caller's own torch work keeps the caller's setting."""
+    before = torch.get_num_threads()
+    wanted = free_cores(before)
+    if wanted != before:
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        if wanted != before:
+            torch.set_num_threads(before)

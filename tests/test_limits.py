@@ -1,0 +1,51 @@
+"""Absurd method options are refused before any work, in one line, naming the limit (issue 10, 7).
+
+The subprocess cases run the installed console script under an address-space cap (tests/hostile.py),
+so a count that slipped through would fail here by memory rather than by timeout.
+"""
+
+import math
+
+import pytest
+
+from saliency.errors import UsageError
+from saliency.threads import free_cores
+
+from .conftest import explainer64, tiny_model_file
+from .hostile import assert_error, run
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(method="integrated-gradients", steps=10**23), "between 1 and 100,000"),
+    (dict(method="integrated-gradients", steps=1.5), "whole number"),
+    (dict(method="integrated-gradients", steps=True), "whole number"),
+    (dict(method="smoothgrad", samples=10**6), "between 1 and 100,000"),
+    (dict(method="smoothgrad", noise=math.inf), "--noise"),
+    (dict(method="smoothgrad", noise=math.nan), "--noise"),
+    (dict(method="smoothgrad", noise="0.1"), "--noise must be a number"),
+    (dict(method="smoothgrad", seed=-7), "--seed"),
+    (dict(method="smoothgrad", seed=2**64), "--seed"),
+])
+def test_absurd_counts_and_values_are_usage_errors(options, message):
+    explainer = explainer64(tiny_model_file("gru", 1, False))
+    with pytest.raises(UsageError, match=message):
+        explainer.explain(["abc"], **options)
+
+
+@pytest.mark.parametrize("args, contains", [
+    (["--method", "smoothgrad", "--seed", "-7"], "--seed"),
+    (["--method", "integrated-gradients", "--steps", str(10**23)], "100,000"),
+    (["--method", "integrated-gradients", "--steps", "1000000000"], "100,000"),
+    (["--method", "smoothgrad", "--samples", "1000000"], "100,000"),
+    (["--method", "smoothgrad", "--noise", "inf", "-f", "json"], "--noise"),
+    (["--method", "smoothgrad", "--noise", "nan", "-f", "json"], "--noise"),
+])
+def test_cli_refuses_absurd_options_in_one_line(args, contains):
+    result = run(["explain", "a fine film", *args], memory_gb=2.0, timeout=60)
+    assert_error(result, 2, contains)
+    assert result.stdout == b""
+
+
+def test_free_cores_stays_within_one_and_the_limit():
+    assert free_cores(1) == 1
+    assert 1 <= free_cores(64) <= 64
