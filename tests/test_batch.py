@@ -141,7 +141,6 @@ def test_unknown_formats_are_usage_errors(tmp_path, model_path):
     path.write_text("abc\n")
     assert batch(model_path, str(path), "--format", "xml").exit_code == 2
     assert batch(model_path, str(path), "--input-format", "xml").exit_code == 2
-    assert batch(model_path, str(path), "--target", "nope").exit_code == 2
 
 
 def test_missing_input_file(model_path):

@@ -115,7 +115,6 @@ def test_language_model_position_and_all_positions(lm_path):
     (["explain", "   "], 3, "empty text"),
     (["explain", "x", "-m", "no-such-model"], 4, "unknown model 'no-such-model' (shipped models:"),
     (["explain", "x", "-m", "/tmp/does/not/exist.safetensors"], 4, "model file not found"),
-    (["explain", "abc", "--target", "maybe"], 2, "unknown target label 'maybe'"),
     (["explain", "abc", "--method", "integrated-gradients", "--steps", "0"], 2, "--steps"),
     (["explain", "abc", "--method", "smoothgrad", "--noise", "-1"], 2, "--noise"),
     (["explain", "abc", "--position", "2"], 2, "language models only"),
@@ -129,6 +128,14 @@ def test_bad_input_is_one_line_and_an_exit_code(model_path, args, code, fragment
     if "-m" not in args:
         args = args + ["-m", model_path]
     one_line_error(run(*args), code, fragment)
+
+
+def test_unknown_target_stops_explain_and_batch_with_one_line(model_path, tmp_path):
+    lines = tmp_path / "in.txt"
+    lines.write_text("abc\nbad cafe\n")
+    for command in (["explain", "abc"], ["batch", str(lines)]):
+        # batch too: an option that fits no record stops the run, rather than failing every record
+        one_line_error(run(*command, "-m", model_path, "--target", "maybe"), 2, "unknown target label 'maybe'")
 
 
 def test_position_outside_the_text(lm_path):

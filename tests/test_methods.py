@@ -243,7 +243,6 @@ def test_lm_position_outside_the_text_is_a_usage_error():
     (dict(method="occlusion", occlude="blank"), "--occlude"),
     (dict(method="integrated-gradients", baseline="mean"), "--baseline"),
     (dict(method="nope"), "unknown method"),
-    (dict(method="gradient", target="maybe"), "unknown target label"),
     (dict(method="gradient", objective="prob"), "objective"),
     (dict(method="gradient", position=1), "language models only"),
 ])

@@ -1,5 +1,6 @@
 """The numpy engine against torch: same logits and dx_t, every architecture, and no torch import."""
 
+import itertools
 import json
 import subprocess
 import sys
@@ -15,14 +16,33 @@ from .gradcheck import check_input_gradient
 from .test_gradients import padded_inputs
 
 
-@pytest.mark.parametrize("objective", ["logit", "logprob"])
-def test_numpy_equals_torch_in_float64(any_model_file, objective):
-    ours, theirs = NumpyEngine(any_model_file, "float64"), TorchEngine(any_model_file, "float64")
-    x, lengths, positions, classes = padded_inputs(any_model_file, theirs)
+# Every cell (vanilla RNN with tanh and with relu) x layers x direction x head, and for
+# classifiers every pooling: a language model reads every position, so pooling is not used there.
+NUMPY_CASES = [
+    dict(cell=c, nonlinearity=n, layers=l, bidirectional=b, head=h, pooling=p)
+    for (c, n), l, b in itertools.product((("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")),
+                                          (1, 2), (False, True))
+    for h, p in (("classifier", "last"), ("classifier", "mean"), ("classifier", "max"), ("lm", "last"))
+]
+
+
+def case_id(c):
+    cell = "rnn-relu" if c["nonlinearity"] == "relu" else c["cell"]
+    return f"{cell}-{c['layers']}L-{'bi' if c['bidirectional'] else 'uni'}-{c['head']}" + \
+        (f"-{c['pooling']}" if c["head"] == "classifier" else "")
+
+
+@pytest.mark.parametrize("case", NUMPY_CASES, ids=case_id)
+def test_numpy_equals_torch_in_float64(case):
+    mf = tiny_model_file(**case)
+    ours, theirs = NumpyEngine(mf, "float64"), TorchEngine(mf, "float64")
+    x, lengths, positions, classes = padded_inputs(mf, theirs)
     np.testing.assert_allclose(ours.forward(x, lengths), theirs.forward(x, lengths), rtol=0, atol=1e-10)
-    for a, b in zip(ours.gradient(x, lengths, positions, classes, objective),
-                    theirs.gradient(x, lengths, positions, classes, objective)):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
+    for objective in ("logit", "logprob"):
+        for targets in (classes, np.full(len(x), -1)):  # named classes, and the model's own prediction
+            for a, b in zip(ours.gradient(x, lengths, positions, targets, objective),
+                            theirs.gradient(x, lengths, positions, targets, objective)):
+                np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("pooling", ["last", "mean", "max"])
