@@ -8,6 +8,7 @@ Explanation or the SaliencyError that made that text fail (so batch work can go 
 import numpy as np
 
 from .attribution import Batch, make_method
+from .attribution.arrays import native, to_numpy
 from .errors import InputError, RecordUsageError, SaliencyError, UsageError
 from .explanation import Explanation
 from .tokenize import PAD_ID, UNK_ID
@@ -82,8 +83,9 @@ class Explainer:
 
     # -- explaining ------------------------------------------------------------------------
     def explain(self, texts, method="gradient", target=None, position=None, objective="logit",
-                vectors=False, **method_options):
-        """One Explanation (or SaliencyError) per text, in order."""
+                vectors=False, progress=None, **method_options):
+        """One Explanation (or SaliencyError) per text, in order. `progress(done, total)`, if given,
+        hears how far the network evaluations of the batch at work have got."""
         method = make_method(method, **method_options) if isinstance(method, str) else method
         self.check_options(objective, position)
         results = [None] * len(texts)
@@ -100,7 +102,7 @@ class Explainer:
         outputs = {}
         for chunk in self.chunks(rows):
             try:
-                pairs = list(zip(chunk, self.run_rows(chunk, method, objective)))
+                pairs = list(zip(chunk, self.run_rows(chunk, method, objective, progress)))
             except SaliencyError:
                 pairs = self.rows_one_by_one(chunk, method, objective, results)
             for (job, _), out in pairs:
@@ -142,7 +144,7 @@ class Explainer:
             raise InputError("text has no tokens")
         return tokens
 
-    def run_rows(self, chunk, method, objective):
+    def run_rows(self, chunk, method, objective, progress=None):
         """Attribute one padded batch of rows; per row (scores, value, probabilities, class, extras)."""
         lengths = np.array([len(job[1]) for job, _ in chunk])
         ids = np.full((len(chunk), lengths.max()), self.pad_id, dtype=np.int64)
@@ -150,13 +152,13 @@ class Explainer:
             ids[b, : lengths[b]] = [t.id for t in job[1]]
         positions = np.array([r[0] for _, r in chunk])
         classes = np.array([r[1] for _, r in chunk])
-        x = self.engine.embed(ids)
+        x = self.engine.embed(native(self.engine, ids))  # the engine's own array, on its device
         logits = None
         if not method.evaluates_input:
-            logits = self.engine.forward(x, lengths)
+            logits = to_numpy(self.engine.forward(x, lengths))
             classes = self.resolve(classes, logits, positions)
         attr = method.attribute(self.engine, Batch(ids, lengths, x, positions, classes, objective, self.pad_id,
-                                                         self.unk_id))
+                                                   self.unk_id, progress)).numpy()
         logits = attr.logits if logits is None else logits
         classes = self.resolve(classes, logits, positions)
         at = logits[np.arange(len(chunk)), positions] if logits.ndim == 3 else logits

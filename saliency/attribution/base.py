@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from ..errors import UsageError
+from .arrays import amax, concatenate, einsum, is_numpy, like, to_numpy
 
 METHODS = {}
 # Path points, noise samples or occluded copies go through the network in chunks of at most
@@ -27,14 +28,18 @@ class Batch:
     objective: str = "logit"  # logit | logprob
     pad_id: int = 0  # the tokenizer's <pad> and <unk>: what occlusion and baselines put in a token's place
     unk_id: int = 1
+    progress: object = None  # called with (done, total) network evaluations as chunks finish
 
     def mask(self) -> np.ndarray:
         return np.arange(self.ids.shape[1])[None, :] < self.lengths[:, None]  # (B, T)
 
-    def repeat(self, x):
-        """A batch of the same targets over other inputs x of shape (k*B, T, E), example-major."""
-        k = x.shape[0] // len(self.lengths)
-        return (x, np.repeat(self.lengths, k), np.repeat(self.positions, k), np.repeat(self.classes, k))
+    def mask_like(self, ref):
+        """The (B, T) mask as the engine's own array, in ref's dtype."""
+        return like(ref, self.mask())
+
+    def report(self, done, total):
+        if self.progress is not None:
+            self.progress(done, total)
 
 
 @dataclass
@@ -45,6 +50,10 @@ class Attributions:
     delta: np.ndarray = None  # (B,) completeness gap, for methods that promise completeness
     reference: np.ndarray = None  # (B,) F(baseline), where there is one
     logits: np.ndarray = None  # the network's output at x, for methods that compute it anyway
+
+    def numpy(self) -> "Attributions":
+        """Every field as numpy: the one place where the engine's arrays cross to the host."""
+        return Attributions(*(to_numpy(getattr(self, f.name)) for f in fields(self)))
 
 
 def register(cls):
@@ -83,14 +92,15 @@ def make_method(name: str, **options) -> Method:
     return cls(**{k: v for k, v in options.items() if k in accepted and v is not None})
 
 
-def reduce_vectors(dx: np.ndarray, how: str) -> np.ndarray:
+def reduce_vectors(dx, how: str):
     """One magnitude per timestep from dx_t: l2 norm (default), l1 norm, or max |component|."""
     if how == "l2":
-        return np.sqrt(np.einsum("bte,bte->bt", dx, dx))
+        squares = einsum("bte,bte->bt", dx, dx)
+        return np.sqrt(squares) if is_numpy(squares) else squares.sqrt()
     if how == "l1":
-        return np.abs(dx).sum(-1)
+        return abs(dx).sum(-1)
     if how == "max":
-        return np.abs(dx).max(-1)
+        return amax(abs(dx), -1)
     raise UsageError(f"unknown --reduce {how!r} (choose l2, l1 or max)")
 
 
@@ -108,32 +118,48 @@ def check_reduce(how: str):
         raise UsageError(f"unknown --reduce {how!r} (choose l2, l1 or max)")
 
 
-def objective_of(logits: np.ndarray, positions, classes, objective: str) -> np.ndarray:
+def objective_of(logits, positions, classes, objective: str):
     """The explained scalar from (B, C) or (B, T, V) logits, as the engines select it."""
     if objective == "logprob":
-        shifted = logits - logits.max(-1, keepdims=True)
-        logits = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+        if is_numpy(logits):
+            shifted = logits - logits.max(-1, keepdims=True)
+            logits = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+        else:
+            logits = logits.log_softmax(-1)
     rows = np.arange(logits.shape[0])
     return logits[rows, positions, classes] if logits.ndim == 3 else logits[rows, classes]
 
 
-def chunked_gradient(engine, batch: Batch, points: np.ndarray):
-    """Objective and gradient at k*B input points (example-major), in memory-bounded chunks."""
-    x, lengths, positions, classes = batch.repeat(points)
-    rows = max(1, CHUNK_POSITIONS // max(1, x.shape[1]))
-    values, grads = [], []
-    for i in range(0, len(x), rows):
-        _, v, g = engine.gradient(x[i:i + rows], lengths[i:i + rows], positions[i:i + rows],
-                                  classes[i:i + rows], batch.objective)
-        values.append(v)
-        grads.append(g)
-    return np.concatenate(values), np.concatenate(grads)
+def chunk_rows(T: int) -> int:
+    return max(1, CHUNK_POSITIONS // max(1, T))
 
 
-def chunked_objective(engine, x, lengths, positions, classes, objective):
-    rows = max(1, CHUNK_POSITIONS // max(1, x.shape[1]))
+def pair_chunks(batch: Batch, per_example: int):
+    """(owners, ks): numpy indices of the next chunk of (example, k) pairs, example-major, k <
+    per_example; the chunk's inputs are built from them, so only one chunk exists at a time.
+    Progress is reported as each chunk is done."""
+    total = len(batch.lengths) * per_example
+    rows = chunk_rows(batch.ids.shape[1])
+    for start in range(0, total, rows):
+        pairs = np.arange(start, min(total, start + rows))
+        yield pairs // per_example, pairs % per_example
+        batch.report(int(pairs[-1]) + 1, total)
+
+
+def gradient_at(engine, batch: Batch, x, owners):
+    """(values, dx) at inputs x (k, T, E), row r explaining example owners[r]'s target."""
+    _, values, dx = engine.gradient(x, batch.lengths[owners], batch.positions[owners], batch.classes[owners],
+                                    batch.objective)
+    return values, dx
+
+
+def objective_at(engine, batch: Batch, x, owners, lengths=None):
+    """F at inputs x (k, T, E) for owners' targets, in chunks (lengths: the rows' own, if given)."""
+    lengths = batch.lengths[owners] if lengths is None else lengths
+    rows = chunk_rows(x.shape[1])
     out = []
     for i in range(0, len(x), rows):
+        o = owners[i:i + rows]
         logits = engine.forward(x[i:i + rows], lengths[i:i + rows])
-        out.append(objective_of(logits, positions[i:i + rows], classes[i:i + rows], objective))
-    return np.concatenate(out)
+        out.append(objective_of(logits, batch.positions[o], batch.classes[o], batch.objective))
+    return concatenate(out)

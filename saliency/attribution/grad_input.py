@@ -6,8 +6,7 @@ model x_t is one-hot, so this is the gradient's coordinate of the character actu
 
 from dataclasses import dataclass
 
-import numpy as np
-
+from .arrays import einsum
 from .base import Attributions, Method, register
 
 
@@ -21,5 +20,5 @@ class GradInput(Method):
     def attribute(self, engine, batch) -> Attributions:
         logits, values, dx = engine.gradient(batch.x, batch.lengths, batch.positions, batch.classes,
                                              batch.objective)
-        scores = np.einsum("bte,bte->bt", dx, batch.x) * batch.mask()
+        scores = einsum("bte,bte->bt", dx, batch.x) * batch.mask_like(dx)
         return Attributions(scores, values, dx, logits=logits)

@@ -23,4 +23,4 @@ class Gradient(Method):
     def attribute(self, engine, batch) -> Attributions:
         logits, values, dx = engine.gradient(batch.x, batch.lengths, batch.positions, batch.classes,
                                              batch.objective)
-        return Attributions(reduce_vectors(dx, self.reduce) * batch.mask(), values, dx, logits=logits)
+        return Attributions(reduce_vectors(dx, self.reduce) * batch.mask_like(dx), values, dx, logits=logits)

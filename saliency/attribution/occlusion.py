@@ -2,7 +2,8 @@
 
 Li, Monroe & Jurafsky 2016, "Understanding Neural Networks through Representation Erasure".
 score_t = F(x) - F(x with token t replaced by <unk> or <pad>, or deleted). Forward passes
-only; every occluded copy of every example runs in one batched, chunked pass.
+only. The occluded copies of all examples go through the network in chunks, each chunk made
+just before it runs, so memory grows with the text's length T, not with T copies of it.
 """
 
 from dataclasses import dataclass
@@ -10,9 +11,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, UsageError
-from .base import Attributions, Method, chunked_objective, register
+from .arrays import concatenate, native, to_numpy
+from .base import Attributions, Method, chunk_rows, objective_at, register
 
 MODES = ("unk", "pad", "delete")
+
+
+def occluded_ids(batch, owners, where, mode):
+    """(rows, T) ids: example owners[r] with token where[r] replaced, or deleted (padding after)."""
+    ids = batch.ids[owners]
+    rows = np.arange(len(owners))
+    if mode != "delete":
+        ids[rows, where] = batch.unk_id if mode == "unk" else batch.pad_id
+        return ids
+    T = ids.shape[1]
+    source = np.arange(T)[None, :] + (np.arange(T)[None, :] >= where[:, None])  # skip the deleted token
+    shifted = np.take_along_axis(ids, np.minimum(source, T - 1), axis=1)
+    shifted[source >= batch.lengths[owners][:, None]] = batch.pad_id
+    return shifted
 
 
 @register
@@ -34,29 +50,18 @@ class Occlusion(Method):
         if self.occlude == "delete" and batch.lengths.min() < 2:
             raise InputError("--occlude delete needs at least two tokens")
         B, T = batch.ids.shape
-        copies, lengths, owners = [], [], []
-        for i in range(B):
-            n = int(batch.lengths[i])
-            for t in range(n):
-                ids = batch.ids[i].copy()
-                if self.occlude == "delete":
-                    ids = np.concatenate([np.delete(ids[:n], t), np.full(T - n + 1, batch.pad_id)])
-                else:
-                    ids[t] = batch.unk_id if self.occlude == "unk" else batch.pad_id
-                copies.append(ids)
-                lengths.append(n - 1 if self.occlude == "delete" else n)
-                owners.append(i)
-        owners = np.array(owners)
-        x = engine.embed(np.stack(copies))
-        both = chunked_objective(
-            engine, np.concatenate([batch.x, x]), np.concatenate([batch.lengths, lengths]),
-            np.concatenate([batch.positions, batch.positions[owners]]),
-            np.concatenate([batch.classes, batch.classes[owners]]), batch.objective)
-        values, occluded = both[:B], both[B:]
-        scores = np.zeros((B, T), dtype=batch.x.dtype)
-        slot = 0
-        for i in range(B):
-            n = int(batch.lengths[i])
-            scores[i, :n] = values[i] - occluded[slot:slot + n]
-            slot += n
+        values = objective_at(engine, batch, batch.x, np.arange(B))
+        # Copy c occludes token where[c] of example owners[c], example-major.
+        owners = np.repeat(np.arange(B), batch.lengths)
+        where = np.arange(len(owners)) - np.repeat(np.cumsum(batch.lengths) - batch.lengths, batch.lengths)
+        shorter = 1 if self.occlude == "delete" else 0
+        rows, occluded = chunk_rows(T), []
+        for start in range(0, len(owners), rows):
+            o, w = owners[start:start + rows], where[start:start + rows]
+            x = engine.embed(native(engine, occluded_ids(batch, o, w, self.occlude)))
+            occluded.append(objective_at(engine, batch, x, o, batch.lengths[o] - shorter))
+            batch.report(start + len(o), len(owners))
+        occluded = to_numpy(concatenate(occluded))
+        scores = np.zeros((B, T), dtype=occluded.dtype)
+        scores[owners, where] = to_numpy(values)[owners] - occluded
         return Attributions(scores, values)

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UsageError
-from .base import Attributions, Method, check_count, check_reduce, chunked_gradient, reduce_vectors, register
+from .arrays import add_by_owner, like, zeros
+from .base import Attributions, Method, check_count, check_reduce, gradient_at, pair_chunks, reduce_vectors, register
 
 
 def embedding_spread(engine) -> float:
+    if getattr(engine.config, "embedding_dim", None) == 0:
+        return 1.0  # one-hot inputs: 0 to 1 (and no V x V table made to find it out)
     table = engine.embed(np.arange(engine.config.vocab_size)[None, :])
     return float(table.max() - table.min())
 
@@ -45,14 +48,23 @@ class SmoothGrad(Method):
             raise UsageError(f"--seed must be a whole number from 0 to 2**63 - 1 (got {self.seed!r})")
 
     def attribute(self, engine, batch) -> Attributions:
-        B, T, E = batch.x.shape
+        x = batch.x
+        B, T, E = x.shape
         sigma = self.noise * embedding_spread(engine)
-        noise = np.zeros((B, self.samples, T, E), dtype=batch.x.dtype)
-        for i, n in enumerate(batch.lengths):
-            noise[i, :, :n] = np.random.default_rng(self.seed).normal(0.0, sigma, (self.samples, n, E))
-        points = (batch.x[:, None] + noise).reshape(B * self.samples, T, E)
-        _, grads = chunked_gradient(engine, batch, points)
-        grads = grads.reshape(B, self.samples, T, E)
-        scores = np.stack([reduce_vectors(grads[:, s], self.reduce) for s in range(self.samples)], 1).mean(1)
-        _, values, _ = engine.gradient(batch.x, batch.lengths, batch.positions, batch.classes, batch.objective)
-        return Attributions(scores * batch.mask(), values, grads.mean(axis=1))
+        # Each example's noise comes from its own generator, drawn in order chunk by chunk: the same
+        # numbers as one (samples, n, E) draw, whatever the chunking, engine or batch. Numpy draws
+        # them (so both engines agree); they cross to the device once, as each chunk is made.
+        rngs = [np.random.default_rng(self.seed) for _ in range(B)]
+        total_scores = zeros(x, (B, T))
+        total_grads = zeros(x, (B, T, E))
+        for owners, _ in pair_chunks(batch, self.samples):
+            noise = np.zeros((len(owners), T, E))
+            for b, run in zip(*np.unique(owners, return_counts=True)):
+                rows = np.flatnonzero(owners == b)
+                n = int(batch.lengths[b])
+                noise[rows, :n] = rngs[b].normal(0.0, sigma, (run, n, E))
+            _, grads = gradient_at(engine, batch, x[like(x, owners, np.int64)] + like(x, noise), owners)
+            add_by_owner(total_scores, reduce_vectors(grads, self.reduce), owners)
+            add_by_owner(total_grads, grads, owners)
+        _, values, _ = engine.gradient(x, batch.lengths, batch.positions, batch.classes, batch.objective)
+        return Attributions(total_scores / self.samples * batch.mask_like(x), values, total_grads / self.samples)
