@@ -22,7 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-from . import batch, explain, flip, inspect, models, train  # noqa: E402,F401  (each registers its command on app)
+from . import batch, explain, flip, inspect, models, prototype, reduce, train  # noqa: E402,F401  (each registers its command on app)
 
 
 def main():

@@ -62,4 +62,22 @@ def flip(model, text, to=None, *, max_swaps=1, keep=(), candidates=32, **module_
     return run(_explainer(model, **module_options), text, to, max_swaps, keep, candidates)
 
 
-__all__ = ["load_model", "explain", "flip", "Explanation", "Token", "SaliencyError", "UsageError", "InputError", "ModelError"]
+def reduce(model, text, *, method="gradient", candidates=5, **options):
+    """Input reduction (Feng et al. 2018): the shortest text, dropping least salient tokens, that
+    keeps the prediction: a ReduceResult. Options: the method's parameters, or for an nn.Module
+    tokenizer=, labels=, embedding=, head= as for explain."""
+    from .reduction import reduce as run
+
+    module_options = {k: options.pop(k) for k in ("tokenizer", "labels", "embedding", "head") if k in options}
+    return run(_explainer(model, **module_options), text, method, candidates, **options)
+
+
+def prototype(model, to, *, start=None, length=8, seed=None, candidates=32, max_steps=100, **module_options):
+    """The input label (or language-model next token) `to` responds to most, by verified
+    gradient-guided swaps from `start`, `length` unknown tokens, or tokens drawn with `seed`."""
+    from .prototypes import prototype as run
+
+    return run(_explainer(model, **module_options), to, start, length, seed, candidates, max_steps)
+
+
+__all__ = ["load_model", "explain", "flip", "reduce", "prototype", "Explanation", "Token", "SaliencyError", "UsageError", "InputError", "ModelError"]

@@ -130,22 +130,27 @@ class Editor:
                 "probabilities": {self.names[k]: float(probs[k]) for k in order}}
 
     # -- first-order ranking -----------------------------------------------------------------
-    def rank(self, ids, grad, sign, allowed, k) -> list:
-        """The k swaps (position, new id) whose first-order change sign * grad_t . (e_v - e_{x_t})
-        is largest, best first. Positions are taken in chunks so that at most CHUNK_ELEMENTS
-        estimates exist at once, whatever the vocabulary or text length."""
+    def gains(self, ids, grad, sign, allowed):
+        """(positions, sign * first-order change (c, V)) for chunks of the allowed positions, at
+        most CHUNK_ELEMENTS estimates at once, whatever the vocabulary or text length; pad, unk
+        and each token itself get -inf."""
         ids = np.asarray(ids)
-        table, V = self.table, len(self.vocab)
+        table = self.table
         current = np.einsum("te,te->t", grad, table[ids])  # grad_t . e_{x_t}
         positions = np.flatnonzero(allowed)
-        step = max(1, CHUNK_ELEMENTS // V)
-        gains, where = np.empty(0), np.empty(0, dtype=np.int64)
+        step = max(1, CHUNK_ELEMENTS // len(self.vocab))
         for i in range(0, len(positions), step):
             chunk = positions[i: i + step]
-            est = grad[chunk] @ table.T - current[chunk, None]  # (c, V)
-            gain = sign * est
+            gain = sign * (grad[chunk] @ table.T - current[chunk, None])  # (c, V)
             gain[:, self.banned] = -np.inf
             gain[np.arange(len(chunk)), ids[chunk]] = -np.inf  # a token for itself is no swap
+            yield chunk, gain
+
+    def rank(self, ids, grad, sign, allowed, k) -> list:
+        """The k swaps whose first-order change sign * grad_t . (e_v - e_{x_t}) is largest, best first."""
+        V = len(self.vocab)
+        gains, where = np.empty(0), np.empty(0, dtype=np.int64)
+        for chunk, gain in self.gains(ids, grad, sign, allowed):
             flat = gain.ravel()
             top = np.argpartition(-flat, k - 1)[:k] if flat.size > k else np.arange(flat.size)
             gains = np.concatenate([gains, flat[top]])
@@ -153,6 +158,20 @@ class Editor:
             if len(gains) > k:
                 keep = np.argpartition(-gains, k - 1)[:k]
                 gains, where = gains[keep], where[keep]
+        return self._candidates(gains, where, sign)
+
+    def best_per_position(self, ids, grad, sign, allowed) -> list:
+        """At each allowed position, the swap with the largest first-order change; best first."""
+        V = len(self.vocab)
+        gains, where = [], []
+        for chunk, gain in self.gains(ids, grad, sign, allowed):
+            best = gain.argmax(-1)
+            gains.append(gain[np.arange(len(chunk)), best])
+            where.append(chunk * V + best)
+        return self._candidates(np.concatenate(gains), np.concatenate(where), sign) if gains else []
+
+    def _candidates(self, gains, where, sign):
+        V = len(self.vocab)
         order = np.lexsort((where, -gains))  # best first; ties by position, then id: deterministic
         return [Candidate(float(sign * gains[j]), int(where[j] // V), int(where[j] % V))
                 for j in order if np.isfinite(gains[j])]

@@ -215,3 +215,38 @@ def flip_text(result):
     if result.swaps:
         parts.append(Text("estimated: first-order change (dx_t); verified: a forward pass", style="dim"))
     return Group(*parts)
+
+
+def reduce_text(result):
+    """reduce: the label kept, the original with the surviving tokens marked, the reduced text."""
+    lm, label = result.lm, shown_label(result.label, result.lm)
+    p0, p1 = result.before["probabilities"][result.label], result.after["probabilities"][result.label]
+    line = Text()
+    line.append(f"kept {label}", style="bold")
+    line.append(f"  {len(result.tokens)} -> {len(result.reduced_tokens)} tokens  p {p0:.4f} -> {p1:.4f}")
+    line.append(f"  ({result.method} saliency)", style="dim")
+    grid = Table(box=None, show_header=False, pad_edge=False)
+    grid.add_column(style="dim")
+    grid.add_column()
+    grid.add_row("text", marked_text(result.text, result.tokens, result.kept, ADDED))
+    grid.add_row("reduced", Text(result.reduced_text, style="bold"))
+    removed = Text("removed, in order: ", style="dim")
+    shown = [repr(s.removed) if s.removed.isspace() else shown_token(s.removed) for s in result.steps]
+    removed.append(" ".join(shown) or "nothing (every removal changes the label)")
+    return Group(line, grid, removed)
+
+
+def prototype_text(result):
+    """prototype: each step's text, with the target's logit and probability."""
+    lm, label = result.lm, shown_label(result.label, result.lm)
+    first, last = result.steps[0], result.steps[-1]
+    line = Text()
+    line.append(f"prototype for {label}", style="bold")
+    line.append(f"  logit {first.logit:+.4f} -> {last.logit:+.4f}  p {first.probability:.4f} -> "
+                f"{last.probability:.4f}  {len(result.steps) - 1} swaps")
+    rows = [[str(i), f"{s.logit:+.4f}", f"{s.probability:.4f}", Text(shown_token(s.text))]
+            for i, s in enumerate(result.steps)]
+    table = simple_table([("step", "right"), ("logit", "right"), ("p", "right"), ("text", "left")], rows)
+    final = Text("prototype  ", style="dim")
+    final.append(shown_token(result.text), style="bold")
+    return Group(line, table, final)

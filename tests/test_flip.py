@@ -62,12 +62,13 @@ def test_the_estimate_is_the_exact_change_for_a_model_linear_in_its_embeddings()
     assert result.swaps and all(s.estimated == pytest.approx(s.verified, abs=1e-10) for s in result.swaps)
 
 
-@pytest.mark.parametrize("cell,head,embedding_dim", [("lstm", "classifier", 5), ("gru", "classifier", 0),
-                                                     ("rnn", "lm", 5), ("lstm", "lm", 0)])
+@pytest.mark.parametrize("cell,head,embedding_dim,engine", [
+    ("lstm", "classifier", 5, "torch"), ("gru", "classifier", 0, "numpy"), ("rnn", "lm", 5, "numpy"),
+    ("lstm", "lm", 0, "numpy")])
 @pytest.mark.parametrize("to", [None, "other"])
-def test_verified_changes_are_fresh_forward_passes(cell, head, embedding_dim, to):
+def test_verified_changes_are_fresh_forward_passes(cell, head, embedding_dim, engine, to):
     mf = tiny_model_file(cell, 1, False, head, embedding_dim=embedding_dim, seed=1)
-    ex = explainer64(mf)
+    ex = explainer64(mf, engine)
     if head == "lm":
         to = None if to is None else "b"
     text = "dead beef cafe"
@@ -91,7 +92,7 @@ def test_verified_changes_are_fresh_forward_passes(cell, head, embedding_dim, to
 
 
 def test_pad_and_unk_are_never_proposed_and_kept_tokens_never_swapped():
-    ex = explainer64(tiny_model_file("gru", 1, True, seed=2))
+    ex = explainer64(tiny_model_file("gru", 1, True, seed=2), "numpy")
     ed = Editor(ex)
     ids = [t.id for t in ex.tokenize("hag bed")]
     grad = ed.gradient(ids, 0)
@@ -121,7 +122,7 @@ def test_word_swaps_rebuild_the_text_with_offsets_into_it():
 
 
 def test_a_clearly_positive_sentence_flips_by_swapping_its_sentiment_word():
-    ex = saliency.load_model("sst2-lstm")
+    ex = saliency.load_model("sst2-lstm", engine="numpy")
     result = flip(ex, "the movie was wonderful .")
     assert result.before["label"] == "positive" and result.before["probability"] > 0.9
     assert result.flipped and result.after["label"] == "negative"
