@@ -1,5 +1,7 @@
 """The Python API: load_model/explain, user nn.Modules, and the README's example run as a test."""
 
+import ast
+import json
 import re
 from pathlib import Path
 
@@ -22,10 +24,56 @@ def test_public_names_are_re_exported():
     assert all(hasattr(saliency, name) for name in saliency.__all__)
 
 
+def printed_result(line):
+    """'LABEL [(token, ..., score), ...]', as the README examples print a result."""
+    label, pairs = line.split(" ", 1)
+    return label, ast.literal_eval(pairs)
+
+
+def check_shipped_example(ns, lines):
+    """The sst2-lstm integrated-gradients example: checked by completeness against forward passes."""
+    result = ns["result"]
+    assert json.loads(lines[1]) == json.loads(result.to_json())  # the second print is the JSON schema
+    assert result.prediction["label"] == "positive" and result.tokens[result.top(1)[0]].text == "gorgeous"
+    engine, ids = ns["explainer"].engine, np.array([[t.id for t in result.tokens]])
+    x, lengths, cls = engine.embed(ids), np.array([ids.shape[1]]), result.target["index"]
+    gap = engine.forward(x, lengths)[0, cls] - engine.forward(np.zeros_like(x), lengths)[0, cls]
+    assert abs(sum(t.score for t in result.tokens) - gap) < 0.05 * abs(gap)  # scores add up to F(x) - F(0)
+
+
+def check_module_example(ns, lines):
+    """The user nn.Module example: each score is the norm of dF/dx_t, taken here by hand."""
+    torch.manual_seed(0)  # as the example does before building its model
+    model, result = ns["Sentiment"](), ns["result"]
+    inputs = {}
+
+    def hook(module, args, out):  # make the embedding output a leaf we can differentiate
+        inputs["x"] = out.detach().requires_grad_(True)
+        return inputs["x"]
+
+    model.emb.register_forward_hook(hook)
+    ids = torch.tensor([[ns["vocab"].get(w.lower(), 1) for w in "A great film".split()]])
+    logits = model(ids)[0]
+    (dx,) = torch.autograd.grad(logits[logits.argmax()], inputs["x"])
+    assert result.prediction["label"] == ["negative", "positive"][int(logits.argmax())]
+    assert [(t.text, t.start) for t in result.tokens] == [("A", 0), ("great", 2), ("film", 8)]
+    np.testing.assert_allclose([t.score for t in result.tokens], dx[0].norm(dim=-1).numpy(), rtol=1e-5)
+
+
+README_CHECKS = {"load_model(\"sst2-lstm\")": check_shipped_example, "class Sentiment": check_module_example}
+
+
 @pytest.mark.parametrize("block", re.findall(r"```python\n(.*?)```", README.read_text(), re.S))
 def test_readme_python_examples_run(block, capsys):
-    exec(compile(block, "README.md", "exec"), {})
-    assert capsys.readouterr().out.strip()  # each example prints its result
+    ns = {}
+    exec(compile(block, "README.md", "exec"), ns)
+    lines = capsys.readouterr().out.splitlines()
+    result = ns["result"]
+    label, pairs = printed_result(lines[0])  # what it prints is the result's own values, rounded
+    assert label == result.prediction["label"] and [p[0] for p in pairs] == [t.text for t in result.tokens]
+    assert [p[-1] for p in pairs] == pytest.approx([t.score for t in result.tokens], abs=1e-3)
+    [check] = [check for key, check in README_CHECKS.items() if key in block]  # every example is checked
+    check(ns, lines)
 
 
 class Wrapped(nn.Module):

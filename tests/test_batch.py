@@ -3,6 +3,8 @@
 import csv
 import io
 import json
+import re
+from collections import Counter
 
 import pytest
 from typer.testing import CliRunner
@@ -127,13 +129,38 @@ def test_stdin_as_tsv(model_path):
     assert jsonl(result)[0]["fields"] == {"label": "1"}
 
 
+def expected_summary(rows, per_text=3, top=10):
+    """The --summary table derived by hand from the JSON rows: per label, how often each token
+    (lowercased) is among a text's `per_text` highest scores, and its mean score there."""
+    stats, texts = {}, Counter()
+    for row in rows:
+        label = row["target"]["label"]
+        texts[label] += 1
+        for t in sorted(row["tokens"], key=lambda t: -t["score"])[:per_text]:
+            entry = stats.setdefault((label, t["text"].lower()), [])
+            entry.append(t["score"])
+    table = []
+    for label in sorted(texts):
+        items = sorted(((tok, len(s), sum(s) / len(s)) for (lab, tok), s in stats.items() if lab == label),
+                       key=lambda item: (-item[1], -item[2], item[0]))
+        table += [(label, tok, f"{n} / {texts[label]}", f"{mean:.4f}") for tok, n, mean in items[:top]]
+    return table
+
+
 def test_summary_counts_the_strongest_tokens_per_label(tmp_path, model_path):
     path = tmp_path / "in.txt"
-    path.write_text("abc\nabc\n")
-    result = batch(model_path, str(path), "--summary", "--format", "text")
-    assert result.exit_code == 0
-    assert "tokens most often among a text's top 3, by label" in result.stdout
-    assert "2 / 2" in result.stdout
+    path.write_text("\n".join(TEXTS + ["bad cafe", "fed", "dead beef cafe"]) + "\n")
+    result = batch(model_path, str(path), "--summary")  # records on stdout, the table on stderr
+    assert result.exit_code == 0, result.output
+    rows = jsonl(result)
+    expected = expected_summary(rows)
+    assert len(rows) == 9 and len({r[0] for r in expected}) == 2  # both labels have rows
+    shown = [line for line in result.stderr.splitlines() if re.search(r"\d+ / \d+\s+-?\d+\.\d+\s*$", line)]
+    assert len(shown) == len(expected), result.stderr
+    for line, (label, token, count, mean) in zip(shown, expected):
+        assert re.fullmatch(rf"\s*{label}\s+{re.escape(token)}\s+{count}\s+{mean}\s*", line), (line, expected)
+    text = batch(model_path, str(path), "--summary", "--format", "text")  # a people's run: table on stdout
+    assert text.exit_code == 0 and shown[0] in text.stdout.splitlines()
 
 
 def test_unknown_formats_are_usage_errors(tmp_path, model_path):

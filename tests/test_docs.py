@@ -26,11 +26,19 @@ def test_every_command_is_in_the_readme_and_has_help(command):
     assert result.exit_code == 0 and "Usage" in result.stdout
 
 
-def test_every_exit_code_is_in_the_readme_table():
-    codes = {cls.exit_code for cls in (errors.UsageError, errors.InputError, errors.ModelError)}
-    codes |= {errors.EXIT_RECORDS_FAILED, errors.EXIT_INTERRUPTED, errors.EXIT_BROKEN_PIPE, 0}
-    table = set(int(c) for c in re.findall(r"^\| (\d+) \|", README, re.M))
-    assert codes <= table
+def test_every_exit_code_is_in_the_readme_table_with_its_meaning():
+    table = {int(code): meaning for code, meaning in re.findall(r"^\| (\d+) \| (.+?) \|$", README, re.M)}
+    # Each code the program returns is in the table, on the row that says what it means.
+    meanings = {0: "success", errors.UsageError.exit_code: "usage", errors.InputError.exit_code: "bad input",
+                errors.ModelError.exit_code: "model", errors.EXIT_RECORDS_FAILED: "records failed",
+                errors.EXIT_INTERRUPTED: "interrupted", errors.EXIT_BROKEN_PIPE: "reader of stdout went away"}
+    for code, meaning in meanings.items():
+        assert meaning in table.get(code, ""), (code, table.get(code))
+    # and the table holds no code that nothing returns
+    returned = {v for k, v in vars(errors).items() if k.startswith("EXIT_")} | {0}
+    returned |= {cls.exit_code for cls in vars(errors).values()
+                 if isinstance(cls, type) and issubclass(cls, errors.SaliencyError) and cls is not errors.SaliencyError}
+    assert set(table) == returned
 
 
 def test_ci_runs_the_readme_test_command():
