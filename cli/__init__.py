@@ -8,12 +8,43 @@ import sys
 # (9, 1024) x (1024, 128) product on 2 cores). A user's own setting wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+from typing import Annotated  # noqa: E402
+
 import typer  # noqa: E402
+from typer.core import TyperGroup  # noqa: E402
 
 from saliency.errors import EXIT_INTERRUPTED  # noqa: E402
 
+# click's base exception, whether typer uses click or its own copy of it (typer 0.28: typer._click).
+ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class Commands(TyperGroup):
+    """typer's group, with its usage errors as plain lines instead of a box:
+    `Error: No such option: --bogus` and the `Try 'saliency explain --help' for help.` hint."""
+
+    def main(self, args=None, prog_name=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except ClickException as e:
+            if type(e).__name__ != "NoArgsIsHelpError":  # `saliency` alone: the help was printed
+                typer.echo(f"Error: {e.format_message()}", err=True)
+                ctx = getattr(e, "ctx", None)
+                if ctx is not None:
+                    typer.echo(f"Try '{ctx.command_path} --help' for help.", err=True)
+            code = e.exit_code
+        except typer.Abort:
+            typer.echo("Aborted.", err=True)
+            code = 1
+        code = code if isinstance(code, int) else 0
+        if not standalone_mode:
+            return code
+        sys.exit(code)
+
+
 app = typer.Typer(
     name="saliency",
+    cls=Commands,
     help="Which input tokens drove this prediction? Gradient saliency for character- and word-level RNNs.",
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,  # an expected failure is one line; a traceback is a bug
@@ -21,6 +52,25 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+def show_version(value: bool):
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"saliency {version('saliency')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("saliency (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    _version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+                                           help="Print the version and exit.")] = False,
+):
+    """Which input tokens drove this prediction? Gradient saliency for character- and word-level RNNs."""
+
 
 from . import batch, explain, flip, inspect, models, prototype, reduce, train  # noqa: E402,F401  (each registers its command on app)
 

@@ -9,17 +9,17 @@ from saliency import load_model
 from saliency.errors import EXIT_RECORDS_FAILED, RecordUsageError, UsageError
 
 from . import app
-from .common import (BaselineOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt, ObjectiveOpt,
-                     OccludeOpt, PositionOpt, ReduceOpt, SamplesOpt, SeedOpt, StepsOpt, TargetOpt, VectorsOpt,
-                     check_choice, fail, method_options, stdin_is_piped, stdout_console, user_errors)
+from .common import (BaselineOpt, ContrastOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
+                     ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, SamplesOpt, SeedOpt, StepsOpt, TargetOpt,
+                     TopOpt, VectorsOpt, check_choice, fail, method_options, stdin_is_piped, stdout_console, user_errors)
 from .explain import parse_position
 
 EXAMPLES = """
 [b]Examples[/b]
 
   saliency batch reviews.txt > scores.jsonl
-  saliency batch dev.tsv --format csv --method integrated-gradients > tokens.csv
-  cat reviews.jsonl | saliency batch - --input-format jsonl --text-field review | jq .prediction.label
+  saliency batch dev.tsv -f csv --method integrated-gradients > tokens.csv
+  cat reviews.jsonl | saliency batch - --text-field review | jq .prediction
   saliency batch dev.tsv --summary --quiet > /dev/null
 """
 # At most this many records are explained together: enough to batch by length, bounded memory.
@@ -32,16 +32,18 @@ OUTPUT_FORMATS = ("jsonl", "csv", "tsv", "text")
 def batch(
     files: Annotated[Optional[List[str]], typer.Argument(help="Input files (txt, csv, tsv, jsonl); '-' or none with piped stdin: stdin.", show_default=False)] = None,
     input_format: Annotated[Optional[str], typer.Option(help="txt | csv | tsv | jsonl (default: from the extension; stdin: txt).")] = None,
-    text_column: Annotated[Optional[str], typer.Option("--text-column", "--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")] = None,
-    output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="jsonl (default off a terminal) | csv | tsv | text (default on a terminal).")] = None,
+    text_column: Annotated[Optional[str], typer.Option("--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")] = None,
+    output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="jsonl (or json; default off a terminal) | csv | tsv | text (default on a terminal).")] = None,
     summary: Annotated[bool, typer.Option("--summary", help="After the records, the tokens that most often drove each label (on stderr unless --format text).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward/backward pass.")] = 64,
     model: ModelOpt = None,
     method: MethodOpt = Method.gradient,
     target: TargetOpt = None,
+    contrast: ContrastOpt = None,
     position: PositionOpt = None,
     objective: ObjectiveOpt = "logit",
+    top: TopOpt = None,
     reduce: ReduceOpt = "l2",
     steps: StepsOpt = 50,
     baseline: BaselineOpt = "zero",
@@ -63,12 +65,15 @@ def batch(
             raise UsageError("give input FILES, or pipe records on stdin (see --help)")
         files = ["-"]
     output_format = output_format or ("text" if sys.stdout.isatty() else "jsonl")
+    output_format = "jsonl" if output_format == "json" else output_format
     check_choice(output_format, OUTPUT_FORMATS, "--format")
     for path in files:
         io.detect_format(path, input_format)  # refuse a bad --input-format before any work
+        if path != "-":
+            io.open_text(path).close()  # a missing file is said before the model (and torch) loads
     explainer = load_model(model, engine=engine, device=device, batch_size=batch_size)
-    options = dict(method=method.value, target=target, position=parse_position(position), objective=objective,
-                   vectors=vectors, **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
+    options = dict(method=method.value, target=target, contrast=contrast, position=parse_position(position),
+                   objective=objective, vectors=vectors, top=top, **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
     writer = None if output_format == "text" else io.make_writer(output_format, sys.stdout)
     console = stdout_console() if output_format == "text" else None
     tally = TokenSummary() if summary else None
@@ -77,7 +82,7 @@ def batch(
     with progress:
         for window in io.windows(records(files, input_format, text_column), WINDOW):
             texts = [r.text for r in window if not r.error]
-            results = iter(explainer.explain(texts, **options)) if texts else iter(())
+            results = iter(explainer.explain(texts, errors="return", **options)) if texts else iter(())
             for record in window:
                 result = record.error or next(results)
                 if isinstance(result, UsageError) and not isinstance(result, RecordUsageError):
@@ -97,7 +102,7 @@ def batch(
                     from saliency.render import explanation_text
 
                     console.print(f"record {record.index + 1} ({record.source})", style="dim", markup=False)
-                    console.print(explanation_text(result))
+                    console.print(explanation_text(result, 3 if top is None else top))
             sys.stdout.flush()
             progress.advance(len(window))
     if tally:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from saliency.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, SaliencyError, UsageError
+from saliency.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, InputError, SaliencyError, UsageError
 
 
 class Method(str, Enum):
@@ -24,11 +24,12 @@ MODEL_PANEL = "Model and target"
 
 # Options shared by `explain` and `batch`, defined once.
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Shipped model name (see `saliency models`) or a model file path. Default: sst2-lstm.", rich_help_panel=MODEL_PANEL)]
-MethodOpt = Annotated[Method, typer.Option("--method", help="Attribution method.", rich_help_panel=METHOD_PANEL)]
-TargetOpt = Annotated[Optional[str], typer.Option("--target", "-t", help="Output to explain: a label name or index (language model: a token). Default: the prediction (language model: the actual next token).", rich_help_panel=MODEL_PANEL)]
+MethodOpt = Annotated[Method, typer.Option("--method", metavar="NAME", help="gradient | grad-input | integrated-gradients | smoothgrad | occlusion.", rich_help_panel=METHOD_PANEL)]
+TargetOpt = Annotated[Optional[str], typer.Option("--target", "-t", help="Output to explain: a label name or index, or 'all' (one row per class; language model: a token). Default: the prediction (language model: the actual next token).", rich_help_panel=MODEL_PANEL)]
+ContrastOpt = Annotated[Optional[str], typer.Option("--contrast", help="Explain F = logit(target) - logit(LABEL): why the target rather than LABEL.", metavar="LABEL", rich_help_panel=MODEL_PANEL)]
 PositionOpt = Annotated[Optional[str], typer.Option("--position", help="Language models: the position whose prediction is explained (default the last; negative counts from the end), or 'all' for every position.", rich_help_panel=MODEL_PANEL)]
 ObjectiveOpt = Annotated[str, typer.Option("--objective", help="F, the scalar explained: 'logit' (default; does not saturate, and cannot rise by lowering other classes) or 'logprob'.", rich_help_panel=MODEL_PANEL)]
-TopOpt = Annotated[int, typer.Option("--top", "-k", min=0, help="List the K strongest tokens.")]
+TopOpt = Annotated[Optional[int], typer.Option("--top", "-k", min=0, show_default=False, help="Mark and list the K strongest tokens (text: 3 unless given; JSON: adds their indices as \"top\").")]
 ReduceOpt = Annotated[str, typer.Option("--reduce", help="gradient, smoothgrad: l2 | l1 | max over dx_t's components.", rich_help_panel=METHOD_PANEL)]
 StepsOpt = Annotated[int, typer.Option("--steps", help="integrated-gradients: path points.", rich_help_panel=METHOD_PANEL)]
 BaselineOpt = Annotated[str, typer.Option("--baseline", help="integrated-gradients: zero | pad | unk, what an absent token is.", rich_help_panel=METHOD_PANEL)]
@@ -99,6 +100,16 @@ def stdin_is_piped() -> bool:
         return not sys.stdin.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def text_argument(text: str) -> str:
+    """The TEXT argument as given. Bytes that are not UTF-8 reach Python as lone surrogates
+    (surrogateescape); refuse them here, before they reach a printer or a JSON encoder."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InputError(f"TEXT is not valid UTF-8 (character {e.start})") from None
+    return text
 
 
 def check_choice(value: str, choices, option: str):

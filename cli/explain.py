@@ -8,19 +8,19 @@ from saliency import load_model
 from saliency.errors import EXIT_RECORDS_FAILED, InputError, RecordUsageError, UsageError
 
 from . import app
-from .common import (BaselineOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt, ObjectiveOpt,
-                     OccludeOpt, PositionOpt, ReduceOpt, SamplesOpt, SeedOpt, StepsOpt, TargetOpt, TopOpt,
-                     VectorsOpt, check_choice, fail, method_options, stdin_is_piped, stdin_lines,
-                     stdout_console, user_errors, warn)
+from .common import (BaselineOpt, ContrastOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
+                     ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, SamplesOpt, SeedOpt, StepsOpt, TargetOpt,
+                     TopOpt, VectorsOpt, check_choice, fail, method_options, stdin_is_piped, stdin_lines,
+                     stdout_console, text_argument, user_errors, warn)
 
 EXAMPLES = """
 [b]Examples[/b]
 
   saliency explain "the acting is wooden but the score is gorgeous"
-  saliency explain --method integrated-gradients --top 3 "a gorgeous , witty , seductive movie"
-  saliency explain -m names-gru --target Irish "O'Brien"
+  saliency explain --method integrated-gradients --top 5 "a gorgeous , witty movie"
+  saliency explain -m names-gru --target Irish --contrast English "O'Brien"
   saliency explain -m shakespeare-lstm --position all "To be or not"
-  cat reviews.txt | saliency explain --format json - | jq .prediction
+  cat reviews.txt | saliency explain -f json - | jq .prediction
 """
 
 
@@ -31,10 +31,11 @@ def explain(
     model: ModelOpt = None,
     method: MethodOpt = Method.gradient,
     target: TargetOpt = None,
+    contrast: ContrastOpt = None,
     position: PositionOpt = None,
     objective: ObjectiveOpt = "logit",
-    top: TopOpt = 0,
-    output_format: Annotated[str, typer.Option("--format", "-f", help="text (coloured, for people) | json (one object; JSON Lines for stdin).")] = "text",
+    top: TopOpt = None,
+    output_format: Annotated[str, typer.Option("--format", "-f", help="text (for people) | json (one object; JSON Lines for stdin; jsonl is the same).")] = "text",
     reduce: ReduceOpt = "l2",
     steps: StepsOpt = 50,
     baseline: BaselineOpt = "zero",
@@ -47,24 +48,24 @@ def explain(
     device: DeviceOpt = "cpu",
 ):
     """Explain which tokens drove the model's prediction for TEXT."""
-    check_choice(output_format, ("text", "json"), "--format")
+    check_choice(output_format, ("text", "json", "jsonl"), "--format")
     if text is None and not stdin_is_piped():
         raise UsageError("give TEXT, or pipe lines on stdin (see --help)")
+    if text is not None:
+        text_argument(text)
     position = parse_position(position)
     if engine == "auto":  # numpy starts in a fraction of torch's import time; torch for CUDA
         engine = "numpy" if device == "cpu" else "torch"
     explainer = load_model(model, engine=engine, device=device)
-    options = dict(method=method.value, target=target, position=position, objective=objective,
-                   vectors=vectors, **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
+    options = dict(method=method.value, target=target, contrast=contrast, position=position, objective=objective,
+                   vectors=vectors, top=top, **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
     if text is not None and text != "-":
         (result,) = explainer.explain([text], **options)
-        if isinstance(result, Exception):
-            raise result
         show(result, output_format, top)
         return
-    failures = last_code = 0
+    failures = last_code = number = 0
     for number, (line, error) in enumerate(stdin_lines(), 1):
-        result = InputError(error) if error else explainer.explain([line], **options)[0]
+        result = InputError(error) if error else explainer.explain([line], errors="return", **options)[0]
         if isinstance(result, Exception):
             if isinstance(result, UsageError) and not isinstance(result, RecordUsageError):
                 raise result
@@ -72,6 +73,8 @@ def explain(
             typer.echo(f"Error: line {number}: {result}", err=True)
             continue
         show(result, output_format, top)
+    if number == 0:
+        raise InputError("no text: stdin was empty (give TEXT, or pipe lines)")
     if failures:
         fail(f"{failures} line(s) failed", last_code if failures == number else EXIT_RECORDS_FAILED)
 
@@ -86,11 +89,11 @@ def parse_position(position):
 
 
 def show(explanation, output_format, top):
-    if output_format == "json":
+    if output_format != "text":
         typer.echo(explanation.to_json())
         if explanation.completeness_warning():
             warn(explanation.completeness_warning())
     else:
         from saliency.render import explanation_text
 
-        stdout_console().print(explanation_text(explanation, top))
+        stdout_console().print(explanation_text(explanation, 3 if top is None else top))

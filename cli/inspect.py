@@ -17,14 +17,14 @@ from .common import check_choice, stdout_console, user_errors
 @user_errors
 def inspect(
     model: Annotated[str, typer.Argument(help="Shipped model name or model file path.")],
-    output_format: Annotated[str, typer.Option("--format", "-f", help="text | json")] = "text",
+    output_format: Annotated[str, typer.Option("--format", "-f", help="text | json (or jsonl: the same)")] = "text",
 ):
     """Architecture, vocabulary, labels, parameter count, training figures and sha256 of a model."""
     from saliency.checkpoint import sha256
     from saliency.models_info import architecture, held_out
     from saliency.registry import load_model_file
 
-    check_choice(output_format, ("text", "json"), "--format")
+    check_choice(output_format, ("text", "json", "jsonl"), "--format")
     mf = load_model_file(model)
     report = {
         "name": mf.name, "path": mf.path, "sha256": sha256(mf.path), "bytes": os.path.getsize(mf.path),
@@ -33,15 +33,15 @@ def inspect(
         "dtype": str(next(iter(mf.weights.values())).dtype),
         "tokenizer": {"level": mf.tokenizer.level, "lowercase": mf.tokenizer.lowercase,
                       "vocab_size": len(mf.tokenizer.vocab), "first": mf.tokenizer.vocab[:12]},
-        "labels": mf.labels, "held_out": held_out(mf.info), "info": mf.info,
+        "labels": mf.labels, "held_out": held_out(mf.info, mf.tokenizer.level), "info": mf.info,
     }
-    if output_format == "json":
+    if output_format != "text":
         typer.echo(json.dumps(report, ensure_ascii=False))
         return
     from saliency.render import simple_table
 
-    rows = [[key, str(report[key])] for key in ("name", "path", "sha256", "architecture", "parameters", "dtype",
-                                                "held_out")]
+    rows = [[key.replace("_", "-"), str(report[key])] for key in ("name", "path", "sha256", "architecture",
+                                                                  "parameters", "dtype", "held_out")]
     rows.append(["vocabulary", f"{len(mf.tokenizer.vocab)} {mf.tokenizer.level} tokens, "
                  f"{'lowercased' if mf.tokenizer.lowercase else 'case kept'}: "
                  + ", ".join(repr(v) for v in mf.tokenizer.vocab[:12]) + ", ..."])

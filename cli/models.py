@@ -5,25 +5,23 @@ from typing import Annotated
 
 import typer
 
-from saliency.errors import UsageError
 from saliency.models_info import describe_shipped
 
 from . import app
-from .common import stdout_console, user_errors
+from .common import check_choice, stdout_console, user_errors
 
 
 @app.command("models")
 @user_errors
 def list_models(
-    output_format: Annotated[str, typer.Option("--format", "-f", help="text | json")] = "text",
+    output_format: Annotated[str, typer.Option("--format", "-f", help="text | json (or jsonl: the same)")] = "text",
 ):
     """List the shipped models with their held-out accuracy or loss."""
+    check_choice(output_format, ("text", "json", "jsonl"), "--format")
     rows = describe_shipped()
-    if output_format == "json":
+    if output_format != "text":
         typer.echo(json.dumps(rows, ensure_ascii=False))
         return
-    if output_format != "text":
-        raise UsageError(f"--format: {output_format!r} is not one of text, json")
     from saliency.render import simple_table
 
     columns = [(c, "left") for c in ("name", "task", "architecture", "held-out")] + [("size", "right")]

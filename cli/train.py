@@ -19,8 +19,8 @@ FIT_PANEL = "Optimisation"
 EXAMPLES = """
 [b]Examples[/b]
 
-  saliency train data/sst2/train.tsv --test data/sst2/dev.tsv --label-names 0=negative,1=positive -o sst2.safetensors
-  saliency train data/names/ --level char --cell gru --test-split 0.1 -o names.safetensors
+  saliency train train.tsv --test dev.tsv --label-names 0=neg,1=pos -o m.safetensors
+  saliency train names/ --level char --cell gru --test-split 0.1 -o names.safetensors
   saliency train input.txt --task lm --level char -o shakespeare.safetensors
 """
 
@@ -45,18 +45,18 @@ def train(
     valid_split: Annotated[float, typer.Option(min=0.0, max=0.5, help="Fraction of distinct texts held out for validation.", rich_help_panel=DATA_PANEL)] = 0.1,
     test: Annotated[Optional[str], typer.Option(help="Test file, scored once with the best epoch.", rich_help_panel=DATA_PANEL)] = None,
     test_split: Annotated[float, typer.Option(min=0.0, max=0.5, help="Fraction of distinct texts held out for testing.", rich_help_panel=DATA_PANEL)] = 0.0,
-    text_column: Annotated[Optional[str], typer.Option(help="Text column or field (default text or sentence).", rich_help_panel=DATA_PANEL)] = None,
-    label_column: Annotated[str, typer.Option(help="Label column or field.", rich_help_panel=DATA_PANEL)] = "label",
-    label_names: Annotated[Optional[str], typer.Option(help="Human label names, e.g. 0=negative,1=positive.", rich_help_panel=DATA_PANEL)] = None,
-    lowercase: Annotated[bool, typer.Option("--lowercase/--keep-case", rich_help_panel=DATA_PANEL)] = True,
-    dedupe: Annotated[bool, typer.Option("--dedupe/--keep-duplicates", help="Drop repeated (text, label) pairs.", rich_help_panel=DATA_PANEL)] = True,
+    text_column: Annotated[Optional[str], typer.Option("--text-field", help="Text column or field (default text or sentence).", rich_help_panel=DATA_PANEL)] = None,
+    label_column: Annotated[str, typer.Option("--label-field", help="Label column or field.", rich_help_panel=DATA_PANEL)] = "label",
+    label_names: Annotated[Optional[str], typer.Option(help="Names for raw labels: 0=neg,1=pos.", rich_help_panel=DATA_PANEL)] = None,
+    keep_case: Annotated[bool, typer.Option("--keep-case", help="Keep upper case (default: lowercase).", rich_help_panel=DATA_PANEL)] = False,
+    keep_duplicates: Annotated[bool, typer.Option("--keep-duplicates", help="Keep repeated (text, label) pairs.", rich_help_panel=DATA_PANEL)] = False,
     max_vocab: Annotated[int, typer.Option(min=0, help="Keep the most frequent tokens (0: all).", rich_help_panel=DATA_PANEL)] = 0,
     min_count: Annotated[int, typer.Option(min=1, help="Drop tokens seen fewer times.", rich_help_panel=DATA_PANEL)] = 1,
     cell: Annotated[str, typer.Option(help="rnn | lstm | gru", rich_help_panel=ARCH_PANEL)] = "lstm",
     layers: Annotated[int, typer.Option(min=1, rich_help_panel=ARCH_PANEL)] = 1,
     hidden: Annotated[int, typer.Option(min=1, rich_help_panel=ARCH_PANEL)] = 256,
     embedding: Annotated[int, typer.Option(min=1, rich_help_panel=ARCH_PANEL)] = 128,
-    bidirectional: Annotated[bool, typer.Option(rich_help_panel=ARCH_PANEL)] = False,
+    bidirectional: Annotated[bool, typer.Option("--bidirectional", help="Read the text both ways.", rich_help_panel=ARCH_PANEL)] = False,
     pooling: Annotated[str, typer.Option(help="Classifier: last | max | mean over time.", rich_help_panel=ARCH_PANEL)] = "max",
     dropout: Annotated[float, typer.Option(min=0.0, max=0.9, rich_help_panel=ARCH_PANEL)] = 0.5,
     epochs: Annotated[int, typer.Option(min=1, rich_help_panel=FIT_PANEL)] = 5,
@@ -77,13 +77,15 @@ def train(
         raise UsageError(f"choose --cell from {', '.join(CELLS)}, --pooling from {', '.join(POOLINGS)}, "
                          "--level from char, word")
     opts = TrainOptions(task, level, cell, layers, hidden, embedding, bidirectional, pooling, dropout, epochs, lr,
-                        batch_size, seq_len, seed, max_vocab, min_count, lowercase, valid_split, test_split, dedupe,
+                        batch_size, seq_len, seed, max_vocab, min_count, not keep_case, valid_split, test_split,
+                        not keep_duplicates,
                         parse_label_names(label_names), half)
     with TrainingProgress(epochs, quiet) as progress:
         model_file = run_training(data, opts, valid, test, text_column, label_column, progress)
     model_file.info["command"] = "saliency train " + shlex.join(sys.argv[2:] if len(sys.argv) > 2 else [data])
     checkpoint.save(model_file, output, dtype="float16" if half else None)
-    typer.echo(f"wrote {output} ({os.path.getsize(output) / 1e6:.1f} MB): held-out {held_out(model_file.info)}",
+    typer.echo(f"wrote {output} ({os.path.getsize(output) / 1e6:.1f} MB): held-out "
+               f"{held_out(model_file.info, level)}",
                err=True)
 
 

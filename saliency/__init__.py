@@ -7,6 +7,16 @@
 Importing this package does not import torch; the torch engine loads on first use.
 """
 
+import os as _os
+
+# In a checkout, saliency.cli and saliency.models are the folders cli/ and models/ beside this one
+# (pyproject's package-dir maps them in when installed). When Python imports this folder straight
+# from the checkout (its root is the working directory, after a plain `pip install .`), the
+# checkout root on __path__ lets those two subpackages be found there too.
+_root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+if _os.path.isfile(_os.path.join(_root, "pyproject.toml")) and _os.path.isfile(_os.path.join(_root, "models", "__init__.py")):
+    __path__.append(_root)
+
 from .errors import InputError, ModelError, SaliencyError, UsageError
 from .explanation import Explanation
 from .tokenize import Token

@@ -5,12 +5,15 @@ JSON schema (one object; keys always present unless marked optional):
   model        model name or path
   method       method name;  params: the method's parameters;  signed: whether scores carry a sign
   objective    "logit" or "logprob": what F is
-  target       {label, index, value, position (language models only)}: the output explained and F(x)
+  target       {label, index, value, position (language models only), contrast (optional): {label,
+               index}}: the output explained and F(x) (with a contrast, logit(label) - logit(contrast))
   prediction   {label, probability, probabilities: {label: p}} (language models: the top 10)
   tokens       [{text, start, end, score, unk}]: text == input[start:end]
   completeness optional, methods with the completeness axiom: {delta, reference, relative}
   vectors      optional (--vectors): per token, the gradient vector the score came from
-  rows         optional (--position all): [{position, target, scores}] one row per explained position
+  rows         optional (--position all, --target all): [{position or index, target, value, scores}]
+               one row per explained position or class
+  top          optional (--top K): indices into tokens of the K strongest, strongest first (rows too)
 """
 
 import json
@@ -34,11 +37,14 @@ class Explanation:
     vectors: list = None
     rows: list = None
     extra: dict = field(default_factory=dict)  # passed-through record fields (batch)
+    top_k: int = None  # asked for the k strongest tokens: JSON gets their indices as "top"
 
-    def top(self, k: int) -> list:
-        """Indices of the k strongest tokens (by |score| for signed methods)."""
-        key = (lambda i: abs(self.tokens[i].score)) if self.signed else (lambda i: self.tokens[i].score)
-        return sorted(range(len(self.tokens)), key=key, reverse=True)[:k]
+    def top(self, k: int, scores=None) -> list:
+        """Indices of the k strongest tokens (by |score| for signed methods), strongest first;
+        of `scores` (a row's) when given, else of the tokens' own scores."""
+        scores = [t.score for t in self.tokens] if scores is None else scores
+        key = (lambda i: abs(scores[i])) if self.signed else (lambda i: scores[i])
+        return sorted(range(len(scores)), key=key, reverse=True)[:k]
 
     def completeness_warning(self) -> str:
         """A sentence when integrated gradients' completeness gap is large, else ''."""
@@ -59,6 +65,10 @@ class Explanation:
         for key in ("completeness", "vectors", "rows"):
             if getattr(self, key) is not None:
                 d[key] = getattr(self, key)
+        if self.top_k is not None:
+            d["top"] = self.top(self.top_k)
+            if self.rows is not None:
+                d["rows"] = [dict(row, top=self.top(self.top_k, row["scores"])) for row in self.rows]
         return d
 
     def to_json(self, **kwargs) -> str:
@@ -67,4 +77,4 @@ class Explanation:
     def __rich__(self):
         from .render import explanation_text
 
-        return explanation_text(self)
+        return explanation_text(self, 3 if self.top_k is None else self.top_k)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .attribution.base import contrast_class
 from .config import ModelConfig
 from .threads import fitted_threads
 
@@ -85,7 +86,12 @@ class RNNModel(nn.Module):
 
 
 def select_objective(logits, positions, classes, objective):
-    """The scalar explained for each example: a logit or a log-probability, at a position for an LM."""
+    """The scalar explained for each example: a logit or a log-probability, at a position for an LM;
+    or the difference of two logits (a contrast, see attribution.base.contrast_class)."""
+    against = contrast_class(objective)
+    if against is not None:
+        return (select_objective(logits, positions, classes, "logit")
+                - select_objective(logits, positions, torch.full_like(classes, against), "logit"))
     if objective == "logprob":
         logits = logits.log_softmax(dim=-1)
     rows = torch.arange(logits.shape[0], device=logits.device)

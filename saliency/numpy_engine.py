@@ -13,6 +13,7 @@ Shapes: B batch, T time, I layer input, H hidden, G gates * H.
 
 import numpy as np
 
+from .attribution.base import contrast_class
 from .tokenize import PAD_ID
 
 
@@ -173,6 +174,10 @@ class NumpyEngine:
             values = at[rows, classes] - np.log(e.sum(-1)) - at.max(-1)
         else:
             values = at[rows, classes]
+        against = contrast_class(objective)
+        if against is not None:  # F = logit(class) - logit(against)
+            dlogit[:, against] -= 1.0
+            values = values - at[:, against]
         dpool = dlogit @ self.head_w  # (B, D*H)
         dout = np.zeros_like(out)
         if cfg.head == "lm":

@@ -1,8 +1,9 @@
 """text -> tokens -> ids -> embeddings -> target -> attribution -> Explanation.
 
 `Explainer` holds a model and an engine and explains lists of texts. Texts are grouped by
-length into batches internally; results come back in input order, one per text, each an
-Explanation or the SaliencyError that made that text fail (so batch work can go on).
+length into batches internally; results come back in input order, one per text. A text that
+fails raises its SaliencyError; with errors="return" the error takes that text's place in the
+list instead, so batch work can go on.
 """
 
 import numpy as np
@@ -43,6 +44,15 @@ class Explainer:
     def is_lm(self) -> bool:
         return self.engine.config.head == "lm"
 
+    @property
+    def torch_module(self):
+        """The torch.nn.Module that is explained (a model file's RNNModel, or your own module).
+        The numpy engine has none: load with engine="torch" to get one."""
+        module = getattr(self.engine, "model", None) or getattr(self.engine, "module", None)
+        if module is None:
+            raise UsageError(f"the {self.engine.name} engine has no torch module (load_model(..., engine='torch'))")
+        return module
+
     # -- targets ---------------------------------------------------------------------------
     def output_index(self, target) -> int:
         """A classifier label or an LM vocabulary entry, by name or index, as an output index."""
@@ -59,15 +69,25 @@ class Explainer:
         shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
         raise UsageError(f"unknown target {what} {target!r} (the model has: {shown})")
 
-    def check_options(self, objective, position):
+    def check_options(self, objective, position, target, errors):
         if objective not in OBJECTIVES:
             raise UsageError(f"unknown objective {objective!r} (choose logit or logprob)")
         if position is not None and not self.is_lm:
             raise UsageError("--position applies to language models only")
+        if target == "all" and self.is_lm and "all" not in self.output_names:
+            raise UsageError("--target all applies to classifiers (a language model: --position all)")
+        if errors not in ("raise", "return"):
+            raise UsageError(f"errors must be 'raise' or 'return', not {errors!r}")
+
+    def objective_code(self, objective, contrast):
+        """What the engines differentiate: the objective, or "vs:K" for a contrast with output K."""
+        return objective if contrast is None else f"vs:{self.output_index(contrast)}"
 
     def targets(self, ids, target, position):
         """[(position, class)] rows for one text; class -1 = the model's own prediction there."""
         n = len(ids)
+        if target == "all" and not self.is_lm:  # one row per class
+            return [(0, k) for k in range(len(self.output_names))]
         named = -1 if target is None else self.output_index(target)
         if not self.is_lm:
             return [(0, named)]
@@ -83,11 +103,20 @@ class Explainer:
 
     # -- explaining ------------------------------------------------------------------------
     def explain(self, texts, method="gradient", target=None, position=None, objective="logit",
-                vectors=False, progress=None, **method_options):
-        """One Explanation (or SaliencyError) per text, in order. `progress(done, total)`, if given,
-        hears how far the network evaluations of the batch at work have got."""
+                vectors=False, top=None, contrast=None, errors="raise", progress=None, **method_options):
+        """One Explanation per text, in order.
+
+        target: a label (name or index), "all" (a classifier: one row per class), or None for the
+        prediction. contrast: a label; explains F = logit(target) - logit(contrast). top: record
+        the k strongest tokens' indices (JSON "top"). errors="return": a text that fails gives
+        its SaliencyError in its place instead of raising. Any other keyword is a method
+        parameter (steps, baseline, samples, noise, seed, reduce, occlude); unknown ones raise.
+        `progress(done, total)`, if given, hears how far the network evaluations of the batch at
+        work have got.
+        """
         method = make_method(method, **method_options) if isinstance(method, str) else method
-        self.check_options(objective, position)
+        self.check_options(objective, position, target, errors)
+        code = self.objective_code(objective, contrast)
         results = [None] * len(texts)
         jobs = []  # (text index, tokens, [(position, class)])
         for i, text in enumerate(texts):
@@ -102,16 +131,29 @@ class Explainer:
         outputs = {}
         for chunk in self.chunks(rows):
             try:
-                pairs = list(zip(chunk, self.run_rows(chunk, method, objective, progress)))
+                pairs = list(zip(chunk, self.run_rows(chunk, method, code, progress)))
             except SaliencyError:
-                pairs = self.rows_one_by_one(chunk, method, objective, results)
+                pairs = self.rows_one_by_one(chunk, method, code, results)
             for (job, _), out in pairs:
                 outputs.setdefault(job[0], []).append(out)
         params = method.params()
         for i, tokens, _ in jobs:
             if results[i] is None:
-                results[i] = self.build(texts[i], tokens, outputs[i], method, params, objective, vectors, position)
+                results[i] = self.build(texts[i], tokens, outputs[i], method, params, objective, vectors,
+                                        position if target != "all" else "classes")
+                self.describe(results[i], contrast, top)
+        if errors == "raise":
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
         return results
+
+    def describe(self, exp, contrast, top):
+        """What build() leaves out: the contrast explained against, and the top-k request."""
+        if contrast is not None:
+            k = self.output_index(contrast)
+            exp.target["contrast"] = {"label": self.output_names[k], "index": k}
+        exp.top_k = top
 
     def chunks(self, rows):
         """Batches of rows sorted by length: at most batch_size rows and MAX_BATCH_POSITIONS
@@ -180,6 +222,8 @@ class Explainer:
     def build(self, text, tokens, outs, method, params, objective, vectors, position):
         names = self.output_names
         # The last row is the one shown (all-positions mode: the final position).
+        if position == "classes":  # --target all: the row shown is the predicted class's
+            outs = sorted(outs, key=lambda o: o[3] == int(np.argmax(outs[0][2])))
         scores, value, probs, cls, pos, extras = outs[-1]
         best = int(np.argmax(probs))
         order = np.argsort(-probs)[: LM_TOP] if self.is_lm else range(len(probs))
@@ -202,4 +246,7 @@ class Explainer:
         if position == "all":
             exp.rows = [{"position": o[4], "target": names[o[3]], "value": o[1], "scores": o[0].tolist()}
                         for o in outs]
+        elif position == "classes":
+            exp.rows = [{"target": names[o[3]], "index": o[3], "value": o[1], "scores": o[0].tolist()}
+                        for o in sorted(outs, key=lambda o: o[3])]
         return exp

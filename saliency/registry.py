@@ -26,6 +26,9 @@ def load_model_file(name_or_path: str = None) -> checkpoint.ModelFile:
     shipped = shipped_models()
     if name_or_path in shipped:
         return checkpoint.load(shipped[name_or_path], name=name_or_path)
+    if name_or_path.endswith((".npz", ".npy")):
+        raise ModelError(f"{name_or_path} is a numpy file, not a model file: convert it with "
+                         f"`saliency import {name_or_path} -o model.safetensors`")
     if os.sep in name_or_path or name_or_path.endswith(SUFFIX) or os.path.exists(name_or_path):
         return checkpoint.load(name_or_path)
     raise ModelError(f"unknown model {name_or_path!r} (shipped models: {', '.join(shipped) or 'none'})")

@@ -2,11 +2,11 @@
 
 The only module that imports rich. Colours come from colour-blind-safe ramps: signed scores
 use a blue (against the target) to orange (for it) diverging ramp, unsigned scores a light
-to dark orange sequential ramp. The strongest tokens are also bold and underlined, so the
-ranking survives NO_COLOR and copy-paste.
+to dark orange sequential ramp. The strongest tokens are also bold and underlined; off a
+terminal or with NO_COLOR they are written [token score], so the scores survive pipes and
+copy-paste.
 """
 
-from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -29,88 +29,173 @@ def score_style(score: float, scale: float, signed: bool) -> str:
     return f"{ink} on #{r:02x}{g:02x}{b:02x}"
 
 
-def coloured_text(text: str, tokens, scores, signed: bool, strong=()) -> Text:
-    """The original string with a background per token span (offsets index `text`)."""
-    out = Text(text)
+# Off a terminal (or with NO_COLOR) the strongest tokens are written as [token score]. The space
+# inside a mark must not become a line break, so marks are built with this placeholder (one cell,
+# not whitespace) and it turns into a space after wrapping.
+KEEP = "\ue000"
+
+
+def token_shown(text: str) -> str:
+    """A token as printed on its own: quoted when blank or holding whitespace (' ', '\\n')."""
+    return repr(text) if not text.strip() or any(c.isspace() for c in text) else text
+
+
+def fmt_score(score: float, signed: bool) -> str:
+    return f"{score:+.3g}" if signed else f"{score:.3g}"
+
+
+def marked_text(text: str, tokens, scores, signed: bool, strong=(), plain=False) -> Text:
+    """The original string with a background per token span (offsets index `text`); `strong`
+    tokens also bold and underlined, and in plain mode bracketed with their score."""
+    out, cursor = Text(), 0
     scale = max((abs(s) for s in scores), default=0.0)
     for i, (tok, s) in enumerate(zip(tokens, scores)):
-        style = score_style(s, scale, signed)
+        if tok.start < cursor:  # overlapping spans (a user's tokenizer): style only what is left
+            continue
+        out.append(text[cursor:tok.start])
+        style = "" if plain else score_style(s, scale, signed)
         if i in strong:
             style += " bold underline"
-        out.stylize(style, tok.start, tok.end)
+            if plain:
+                out.append(f"[{token_shown(tok.text)}{KEEP}{fmt_score(s, signed)}]", style=style.strip())
+                cursor = tok.end
+                continue
+        out.append(text[tok.start:tok.end], style=style.strip())
+        cursor = tok.end
+    out.append(text[cursor:])
     return out
 
 
-def legend(signed: bool) -> Text:
-    line = Text("legend: ", style="dim")
-    if signed:
-        for t, label in ((-1.0, " against target "), (0.0, " neutral "), (1.0, " for target ")):
-            line.append(label, style=score_style(t, 1.0, True))
-            line.append(" ")
-    else:
-        for t, label in ((0.0, " weak "), (0.5, " "), (1.0, " strong ")):
-            line.append(label, style=score_style(t, 1.0, False))
-        line.append(" ")
-    line.append("bold underline = top tokens; colours scaled to this text's largest |score|", style="dim")
-    return line
+def wrapped(console, text: Text, width: int) -> list:
+    """Word-wrapped lines of `text` no wider than width; a mark is never split."""
+    text = text.copy()
+    text.plain = text.plain.replace("\n", " ").replace("\t", " ")  # one text shown as one paragraph
+    lines = []
+    for line in text.wrap(console, max(1, width), overflow="fold"):
+        line.rstrip()
+        line.plain = line.plain.replace(KEEP, " ")
+        lines.append(line)
+    return lines or [Text("")]
 
 
-def header(exp) -> Text:
+def packed(console, fields, width: int) -> list:
+    """Fields joined by two spaces, a new line where the next field would pass the width."""
+    if not fields:
+        return []
+    lines, line = [], Text()
+    for field in fields:
+        if line.plain and line.cell_len + 2 + field.cell_len > width:
+            lines.append(line)
+            line = Text()
+        if line.plain:
+            line.append("  ")
+        line.append_text(field)
+    lines.append(line)
+    return [piece for line in lines for piece in wrapped(console, line, width)]
+
+
+def field(name: str, value: str, detail: str = "") -> Text:
+    return Text.assemble((name + " ", "dim"), (value, "bold"), detail)
+
+
+def header_fields(exp) -> list:
     pred, target = exp.prediction, exp.target
-    line = Text()
-    line.append("prediction ", style="dim")
     lm = "position" in target  # language model labels are tokens: quote them (' ', '\n')
-    line.append(repr(pred["label"]) if lm else str(pred["label"]), style="bold")
-    line.append(f" ({pred['probability']:.3f})")
-    line.append("  method ", style="dim")
-    params = ", ".join(f"{k}={v}" for k, v in exp.params.items())
-    line.append(exp.method + (f" ({params})" if params else ""))
-    line.append("  target ", style="dim")
-    where = f" at position {target['position']}" if "position" in target else ""
-    line.append((repr(target["label"]) if lm else str(target["label"])) + where, style="bold")
-    line.append(f" ({exp.objective} {target['value']:.4f})")
-    return line
-
-
-def explanation_text(exp, top: int = 0):
-    strong = set(exp.top(top or 3))
-    parts = [header(exp)]
-    if exp.rows:
-        parts.append(position_heatmap(exp))
+    name = repr if lm else str
+    fields = [field("prediction", name(pred["label"]), f" ({pred['probability']:.3f})")]
+    if exp.rows and "position" not in exp.rows[0]:  # --target all: one row per class
+        fields.append(field("target", "every class", f" ({exp.objective})"))
+    elif exp.rows:  # --position all
+        fields.append(field("target", "next token", f" at every position ({exp.objective})"))
     else:
-        parts.append(coloured_text(exp.text, exp.tokens, [t.score for t in exp.tokens], exp.signed, strong))
-    parts.append(legend(exp.signed))
-    if exp.completeness:
-        c = exp.completeness
-        note = Text(f"completeness gap {c['delta']:+.2e} ({100 * c['relative']:.2f}% of F(x) - F(baseline))",
-                    style="dim")
-        if exp.completeness_warning():
-            note = Text("warning: " + exp.completeness_warning(), style="bold yellow")
-        parts.append(note)
-    if top:
-        parts.append(top_table(exp, top))
-    return Group(*parts)
+        where = f" at position {target['position']}" if lm else ""
+        against = f" vs {name(target['contrast']['label'])}" if "contrast" in target else ""
+        what = f"{exp.objective} difference" if against else exp.objective
+        fields.append(field("target", name(target["label"]) + against + where, f" ({what} {target['value']:.4f})"))
+    params = ", ".join(f"{k}={v}" for k, v in exp.params.items())
+    fields.append(field("method", exp.method, f" ({params})" if params else ""))
+    return fields
+
+
+def legend_fields(signed: bool, k: int, plain: bool) -> list:
+    if plain:
+        what = "+ for the target, - against it" if signed else "magnitudes"
+        strongest = f"the {k} strongest tokens" if k > 1 else "the strongest token"
+        return [Text(f"[token score] = {strongest}; scores: {what}", style="dim")] if k else []
+    fields = [Text("legend:", style="dim")]
+    steps = ((-1.0, " against "), (0.0, " neutral "), (1.0, " for target ")) if signed else \
+        ((0.0, " weak "), (0.5, " "), (1.0, " strong "))
+    fields.append(Text.assemble(*((label, score_style(t, 1.0, signed)) for t, label in steps)))
+    if k:
+        fields.append(Text(f"underlined: top {k}", style="dim"))
+    fields.append(Text("scaled to this text's max |score|", style="dim"))
+    return fields
+
+
+class ExplanationView:
+    """One explanation for people. In colour on a terminal; off a terminal or with NO_COLOR, the
+    same lines in plain characters, the k strongest tokens marked [token score]. Lines are
+    wrapped between words to the console's width, so they read at 80 columns."""
+
+    def __init__(self, exp, top: int = 3):
+        self.exp, self.top = exp, top
+
+    def __rich_console__(self, console, options):
+        exp, k, width = self.exp, self.top, options.max_width
+        plain = console.no_color or console.color_system is None
+        yield from packed(console, header_fields(exp), width)
+        if exp.rows:
+            yield from rows_view(console, exp, width, k, plain)
+        else:
+            scores = [t.score for t in exp.tokens]
+            text = marked_text(exp.text, exp.tokens, scores, exp.signed, set(exp.top(k)), plain)
+            yield from wrapped(console, text, width)
+        yield from packed(console, legend_fields(exp.signed, k, plain), width)
+        if exp.completeness:
+            c = exp.completeness
+            note = Text(f"completeness gap {c['delta']:+.2e} ({100 * c['relative']:.2f}% of F(x) - F(baseline))",
+                        style="dim")
+            if exp.completeness_warning():
+                note = Text("warning: " + exp.completeness_warning(), style="bold yellow")
+            yield from wrapped(console, note, width)
+        if k and not exp.rows:
+            yield top_table(exp, k)
+
+
+def explanation_text(exp, top: int = 3) -> ExplanationView:
+    return ExplanationView(exp, top)
 
 
 def top_table(exp, k: int) -> Table:
     rows = []
     for rank, i in enumerate(exp.top(k), 1):
         t = exp.tokens[i]
-        rows.append([str(rank), Text(repr(t.text)[1:-1] + (" (unk)" if t.unk else "")), str(t.start),
+        rows.append([str(rank), Text(token_shown(t.text) + (" (unk)" if t.unk else "")), str(t.start),
                      f"{t.score:+.4f}" if exp.signed else f"{t.score:.4f}"])
     columns = [("rank", "right"), ("token", "left"), ("start", "right"), ("score", "right")]
     return simple_table(columns, rows, title=f"top {k} tokens")
 
 
-def position_heatmap(exp) -> Table:
-    """Language model, every position: one row per explained position over the input tokens."""
-    table = Table(box=None, show_header=True, pad_edge=False)
-    table.add_column("position -> next", justify="right")
-    table.add_column("input tokens coloured by their effect on that prediction")
-    for row in exp.rows:
-        label = f"{row['position']} -> {row['target']!r}"
-        table.add_row(label, coloured_text(exp.text, exp.tokens, row["scores"], exp.signed))
-    return table
+def rows_view(console, exp, width: int, k: int, plain: bool):
+    """Every position (language model) or every class: one row each, the label on the left and
+    the text marked by that row's scores, continuation lines indented under the text."""
+    labels = [f"{r['position']} -> {r['target']!r}" if "position" in r else str(r["target"]) for r in exp.rows]
+    pad = max(len(label) for label in labels) + 2
+    if pad > width // 2:  # labels too long to share a line with the text: text on its own lines
+        pad = 2
+    title = "position -> next" if "position" in exp.rows[0] else "class"
+    yield Text(f"{title}: the input marked by its effect on that output", style="dim")
+    for label, row in zip(labels, exp.rows):
+        text = marked_text(exp.text, exp.tokens, row["scores"], exp.signed, set(exp.top(k, row["scores"])), plain)
+        lines = wrapped(console, text, width - pad)
+        shown = label.rjust(pad - 2) if "position" in row else label.ljust(pad - 2)
+        first = Text(shown + "  ") if pad > 2 else Text(label)
+        if pad == 2:
+            yield first
+            first = Text("  ")
+        yield Text.assemble(first, lines[0])
+        for line in lines[1:]:
+            yield Text.assemble(" " * pad, line)
 
 
 # -- consoles, tables and progress bars for the commands ---------------------------------------
@@ -119,17 +204,20 @@ def console(stderr: bool = False):
     """A console on stdout (results) or stderr (progress, tables meant for people beside data)."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=not stderr)
+    return Console(stderr=stderr, highlight=False)
 
 
-def simple_table(columns, rows, title=None, header=True) -> Table:
-    """columns: [(name, justify)]; rows: lists of cells (str or Text)."""
-    table = Table(title=title, title_justify="left", box=None, show_header=header, pad_edge=False)
+def simple_table(columns, rows, title=None, header=True):
+    """columns: [(name, justify)]; rows: lists of cells (str or Text). A title goes on its own
+    line above (as a table title it would be wrapped to the table's width)."""
+    from rich.console import Group
+
+    table = Table(box=None, show_header=header, pad_edge=False)
     for name, justify in columns:
         table.add_column(name, justify=justify)
     for row in rows:
         table.add_row(*row)
-    return table
+    return Group(Text(title), table) if title else table
 
 
 def record_progress(total):

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .attribution.base import contrast_class
 from .errors import InputError, UsageError
 from .tokenize import Token
 
@@ -82,9 +83,11 @@ class ModuleEngine:
                 at = out[positions[b]] if out.dim() == 2 else out
                 cls = int(at.argmax()) if classes[b] < 0 else int(classes[b])
                 scores = at.log_softmax(-1) if objective == "logprob" else at
-                (grad,) = torch.autograd.grad(scores[cls], row)
+                against = contrast_class(objective)
+                value = scores[cls] - scores[against] if against is not None else scores[cls]
+                (grad,) = torch.autograd.grad(value, row)
             logits.append(out.detach().cpu().numpy())
-            values.append(float(scores[cls].detach()))
+            values.append(float(value.detach()))
             dx[b, : lengths[b]] = grad.cpu().numpy()
         return _pad_outputs(logits, x.shape[1]), np.array(values), dx
 

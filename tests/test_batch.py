@@ -114,7 +114,7 @@ def test_missing_csv_column_is_an_input_error(tmp_path, model_path):
     path.write_text("id,body\n1,abc\n")
     result = batch(model_path, str(path))
     assert result.exit_code == 3 and "no column 'text or sentence'" in result.stderr
-    assert jsonl(batch(model_path, str(path), "--text-column", "body"))[0]["text"] == "abc"
+    assert jsonl(batch(model_path, str(path), "--text-field", "body"))[0]["text"] == "abc"
 
 
 def test_stdin_dash_and_piped(model_path):

@@ -1,6 +1,7 @@
 """The CLI through typer's CliRunner: JSON schema, exit codes, stdin lines, one-line errors."""
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -73,9 +74,13 @@ def test_text_output_shows_prediction_text_legend_and_top_tokens(model_path):
     result = run("explain", "bad cafe", "-m", model_path, "--top", "2", "--target", "pos")
     assert result.exit_code == 0
     out = result.stdout
-    assert "prediction" in out and "target pos" in out and "bad cafe" in out and "legend" in out
+    assert "prediction" in out and "target pos" in out and "[token score] = the 2 strongest tokens" in out
     assert "top 2 tokens" in out
-    assert "\x1b[" not in out  # not a terminal: no colour codes
+    assert "\x1b[" not in out  # not a terminal: no colour codes, and the scores in plain characters:
+    d = json.loads(run("explain", "bad cafe", "-m", model_path, "--target", "pos", "-f", "json").stdout)
+    top = sorted(d["tokens"], key=lambda t: -t["score"])[:2]
+    line = next(x for x in out.splitlines() if re.sub(r"\[(\S+) [0-9.e-]+\]", r"\1", x) == "bad cafe")
+    assert all(f"[{t['text']} {t['score']:.3g}]" in line for t in top if t["text"] != " "), out
 
 
 def test_stdin_lines_give_json_lines(model_path):

@@ -24,17 +24,42 @@ def explanation(method="grad-input"):
     return explainer64(tiny_model_file("lstm", 1, True)).explain(["bad cafe"], method)[0]
 
 
-def test_terminal_output_colours_each_token_background():
-    text = render(explanation(), force_terminal=True, color_system="truecolor")
-    backgrounds = re.findall(r"\x1b\[[0-9;]*48;2;(\d+);(\d+);(\d+)", text)
-    assert len(backgrounds) >= len("bad cafe")  # every token, plus the legend
+def test_terminal_output_gives_the_strongest_token_the_strongest_colour_on_its_span():
+    exp = explanation()
+    text = render(exp, force_terminal=True, color_system="truecolor")
+    line = next(x for x in text.splitlines() if re.sub(r"\x1b\[[0-9;]*m", "", x) == "bad cafe")
+    runs = re.findall(r"\x1b\[([0-9;]*)m([^\x1b]*)\x1b\[0m", line)
+    assert [run[1] for run in runs] == [t.text for t in exp.tokens]  # one coloured run per token span
+
+    def distance(codes):  # how far the background is from the neutral colour
+        rgb = map(int, re.search(r"48;2;(\d+);(\d+);(\d+)", codes).groups())
+        return sum(abs(a - b) for a, b in zip(rgb, NEUTRAL))
+
+    strongest = exp.top(1)[0]
+    end = POSITIVE if exp.tokens[strongest].score > 0 else NEGATIVE
+    assert "48;2;%d;%d;%d" % end in runs[strongest][0] and runs[strongest][0].startswith("1;4;")  # bold underline
+    by_strength = sorted(range(len(runs)), key=lambda i: abs(exp.tokens[i].score))
+    assert [distance(runs[i][0]) for i in by_strength] == sorted(distance(r[0]) for r in runs)
     assert "top 2 tokens" in text
 
 
-def test_no_color_keeps_bold_underline_for_the_top_tokens():
-    text = render(explanation(), force_terminal=True, no_color=True)
-    assert "48;2;" not in text and "38;2;" not in text
-    assert "\x1b[1;4m" in text  # bold + underline survive
+def test_no_color_marks_the_top_tokens_in_plain_characters_and_keeps_bold_underline(tmp_path):
+    from typer.testing import CliRunner
+
+    from saliency.cli import app
+
+    path = str(tmp_path / "m.safetensors")
+    checkpoint.save(tiny_model_file("lstm", 1, True), path)
+    args = ["explain", "bad cafe", "-m", path, "--method", "grad-input", "--top", "2"]
+    coloured = CliRunner().invoke(app, args, env={"FORCE_COLOR": "1", "COLORTERM": "truecolor"})
+    assert "48;2;" in coloured.stdout  # the same terminal without NO_COLOR has colour
+    result = CliRunner().invoke(app, args, env={"FORCE_COLOR": "1", "COLORTERM": "truecolor", "NO_COLOR": "1"})
+    assert result.exit_code == 0
+    assert "48;2;" not in result.stdout and "38;2;" not in result.stdout
+    exp = explainer64(checkpoint.load(path)).explain(["bad cafe"], "grad-input")[0]
+    for i in exp.top(2):  # each top token bracketed with its score, in bold + underline
+        token = exp.tokens[i]
+        assert f"\x1b[1;4m[{token.text if token.text != ' ' else repr(' ')} {token.score:+.3g}]\x1b[0m" in result.stdout
 
 
 def test_signed_palette_diverges_and_unsigned_is_sequential():

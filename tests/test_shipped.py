@@ -92,11 +92,11 @@ def test_models_command_lists_measured_figures():
     result = runner.invoke(app, ["models", "--format", "json"])
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert rows["sst2-lstm"]["default"] is True
-    assert rows["sst2-lstm"]["held_out"].startswith("accuracy 0.8")
+    assert rows["sst2-lstm"]["held_out"].startswith("dev accuracy 0.8")
     assert "macro-F1" in rows["names-gru"]["held_out"]
-    assert "nats/token" in rows["shakespeare-lstm"]["held_out"]
+    assert "nats/char" in rows["shakespeare-lstm"]["held_out"]
     text = runner.invoke(app, ["models"]).stdout
-    assert "sst2-lstm" in text and "(default)" in text and rows["sst2-lstm"]["held_out"][9:14] in text
+    assert "sst2-lstm" in text and "(default)" in text and rows["sst2-lstm"]["held_out"][13:18] in text
 
 
 def test_explain_on_the_default_model_from_the_cli():

@@ -33,7 +33,7 @@ def test_trains_a_classifier_that_learns_and_records_its_figures(tmp_path):
     result = runner.invoke(app, ["train", str(data), "-o", out, "--label-names", "0=neg,1=pos", "--lr", "0.02",
                                  "--epochs", "12", *SMALL[:2], *SMALL[2:4], "--batch-size", "8", "--quiet"])
     assert result.exit_code == 0, result.output
-    assert "held-out accuracy" in result.stderr
+    assert "held-out valid accuracy" in result.stderr
     mf = checkpoint.load(out)
     assert mf.labels == ["neg", "pos"] and mf.config.hidden_size == 8
     figures = mf.info["figures"]

@@ -84,9 +84,16 @@ class Method:
 
 
 def make_method(name: str, **options) -> Method:
-    """The method called `name`, taking from options the parameters it has (others are ignored)."""
+    """The method called `name`, taking from options the parameters it has. Parameters of the
+    other methods are ignored (one set of options serves any method); a name that no method
+    takes is refused, so a typo such as step=10 cannot run silently with the default."""
     if name not in METHODS:
         raise UsageError(f"unknown method {name!r} (choose from {', '.join(METHODS)})")
+    known = {f.name for cls in METHODS.values() for f in fields(cls)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise UsageError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+                         f"(method options: {', '.join(sorted(known))})")
     cls = METHODS[name]
     accepted = {f.name for f in fields(cls)}
     return cls(**{k: v for k, v in options.items() if k in accepted and v is not None})
@@ -118,8 +125,18 @@ def check_reduce(how: str):
         raise UsageError(f"unknown --reduce {how!r} (choose l2, l1 or max)")
 
 
+def contrast_class(objective: str):
+    """The K of a contrast objective "vs:K", F = logit(class) - logit(K): "why this rather than
+    that". Log-probabilities give the same difference (the normaliser cancels). Else None."""
+    return int(objective[3:]) if objective.startswith("vs:") else None
+
+
 def objective_of(logits, positions, classes, objective: str):
     """The explained scalar from (B, C) or (B, T, V) logits, as the engines select it."""
+    against = contrast_class(objective)
+    if against is not None:
+        return objective_of(logits, positions, classes, "logit") - objective_of(
+            logits, positions, np.full_like(np.asarray(classes), against), "logit")
     if objective == "logprob":
         if is_numpy(logits):
             shifted = logits - logits.max(-1, keepdims=True)
