@@ -7,6 +7,7 @@ terminal or with NO_COLOR they are written [token score], so the scores survive 
 copy-paste.
 """
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -44,7 +45,7 @@ def fmt_score(score: float, signed: bool) -> str:
     return f"{score:+.3g}" if signed else f"{score:.3g}"
 
 
-def marked_text(text: str, tokens, scores, signed: bool, strong=(), plain=False) -> Text:
+def scored_text(text: str, tokens, scores, signed: bool, strong=(), plain=False) -> Text:
     """The original string with a background per token span (offsets index `text`); `strong`
     tokens also bold and underlined, and in plain mode bracketed with their score."""
     out, cursor = Text(), 0
@@ -148,7 +149,7 @@ class ExplanationView:
             yield from rows_view(console, exp, width, k, plain)
         else:
             scores = [t.score for t in exp.tokens]
-            text = marked_text(exp.text, exp.tokens, scores, exp.signed, set(exp.top(k)), plain)
+            text = scored_text(exp.text, exp.tokens, scores, exp.signed, set(exp.top(k)), plain)
             yield from wrapped(console, text, width)
         yield from packed(console, legend_fields(exp.signed, k, plain), width)
         if exp.completeness:
@@ -186,7 +187,7 @@ def rows_view(console, exp, width: int, k: int, plain: bool):
     title = "position -> next" if "position" in exp.rows[0] else "class"
     yield Text(f"{title}: the input marked by its effect on that output", style="dim")
     for label, row in zip(labels, exp.rows):
-        text = marked_text(exp.text, exp.tokens, row["scores"], exp.signed, set(exp.top(k, row["scores"])), plain)
+        text = scored_text(exp.text, exp.tokens, row["scores"], exp.signed, set(exp.top(k, row["scores"])), plain)
         lines = wrapped(console, text, width - pad)
         shown = label.rjust(pad - 2) if "position" in row else label.ljust(pad - 2)
         first = Text(shown + "  ") if pad > 2 else Text(label)
@@ -210,8 +211,6 @@ def console(stderr: bool = False):
 def simple_table(columns, rows, title=None, header=True):
     """columns: [(name, justify)]; rows: lists of cells (str or Text). A title goes on its own
     line above (as a table title it would be wrapped to the table's width)."""
-    from rich.console import Group
-
     table = Table(box=None, show_header=header, pad_edge=False)
     for name, justify in columns:
         table.add_column(name, justify=justify)
