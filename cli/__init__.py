@@ -53,6 +53,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
 def show_version(value: bool):
     if value:
         from importlib.metadata import PackageNotFoundError, version
