@@ -170,6 +170,15 @@ class Editor:
             where.append(chunk * V + best)
         return self._candidates(np.concatenate(gains), np.concatenate(where), sign) if gains else []
 
+    def shortlist(self, ids, grad, sign, allowed, k) -> list:
+        """What to verify, best estimate first: the k best swaps overall, plus the best swap at each
+        of the k positions whose best is largest (the overall best often crowd into one position).
+        At most 2k candidates."""
+        ranked = self.rank(ids, grad, sign, allowed, k)
+        seen = {(c.position, c.new_id) for c in ranked}
+        extra = [c for c in self.best_per_position(ids, grad, sign, allowed)[:k] if (c.position, c.new_id) not in seen]
+        return sorted(ranked + extra, key=lambda c: (-sign * c.estimate, c.position, c.new_id))
+
     def _candidates(self, gains, where, sign):
         V = len(self.vocab)
         order = np.lexsort((where, -gains))  # best first; ties by position, then id: deterministic

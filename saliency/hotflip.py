@@ -88,7 +88,7 @@ def flip(explainer, text, to=None, max_swaps=1, keep=(), candidates=32) -> FlipR
         m = float(margin(logits, goal))
         grad = ed.gradient(ids, goal, runner_up(logits, goal))
         found = []  # (rank, candidate, new text, new tokens)
-        for rank, c in enumerate(ed.rank(ids, grad, sign, allowed, candidates)):
+        for rank, c in enumerate(ed.shortlist(ids, grad, sign, allowed, candidates)):
             built = ed.edit(cur_text, cur_tokens, {c.position: c.new_id})
             if built:
                 found.append((rank, c) + built)

@@ -86,7 +86,7 @@ def prototype(explainer, to, start=None, length=8, seed=None, candidates=32, max
         grad = ed.gradient(ids, goal)
         # The globally best estimates first; if none of them helps, each position's best, so
         # positions whose estimates are all small (far from a language model's end) get a try.
-        for ranked in (ed.rank(ids, grad, 1.0, allowed, candidates), ed.best_per_position(ids, grad, 1.0, allowed)):
+        for ranked in (ed.shortlist(ids, grad, 1.0, allowed, candidates), ed.best_per_position(ids, grad, 1.0, allowed)):
             found = best_swap(ed, text, tokens, ranked, goal, logits[goal])
             if found:
                 break
