@@ -257,12 +257,30 @@ def shown_token(text: str) -> str:
     return repr(text)[1:-1]  # newlines and tabs visible, no quotes
 
 
-def marked_text(text: str, tokens, marked, style) -> Text:
-    """`text` with the tokens at indices `marked` highlighted (bold underline survives NO_COLOR)."""
+def marked_text(text: str, tokens, marked, style, plain=False) -> Text:
+    """`text` with the tokens at indices `marked` highlighted; plain (no colour, off a terminal):
+    [bracketed] instead, so the marks survive a pipe."""
+    if plain:
+        out, cursor = Text(), 0
+        for i in sorted(marked):
+            out.append(text[cursor: tokens[i].start] + "[" + text[tokens[i].start: tokens[i].end] + "]")
+            cursor = tokens[i].end
+        out.append(text[cursor:])
+        return out
     out = Text(text)
     for i in marked:
         out.stylize(style, tokens[i].start, tokens[i].end)
     return out
+
+
+class PlainAware:
+    """A renderable built for the console it meets: `build(plain)`, plain when it has no colour."""
+
+    def __init__(self, build):
+        self.build = build
+
+    def __rich_console__(self, console, options):
+        yield self.build(console.no_color or console.color_system is None)
 
 
 def prediction_text(pred: dict, lm: bool) -> str:
@@ -271,6 +289,10 @@ def prediction_text(pred: dict, lm: bool) -> str:
 
 def flip_text(result):
     """flip: the outcome, both texts with the swapped tokens highlighted, and each swap."""
+    return PlainAware(lambda plain: flip_group(result, plain))
+
+
+def flip_group(result, plain):
     lm, swapped = result.lm, [s.position for s in result.swaps]
     goal = shown_label(result.label, lm)
     line = Text()
@@ -287,9 +309,9 @@ def flip_text(result):
     grid = Table(box=None, show_header=False, pad_edge=False)
     grid.add_column(style="dim")
     grid.add_column()
-    grid.add_row("before", marked_text(result.text, result.tokens, swapped, REMOVED))
+    grid.add_row("before", marked_text(result.text, result.tokens, swapped, REMOVED, plain))
     if result.swaps:
-        grid.add_row("after", marked_text(result.changed_text, result.changed_tokens, swapped, ADDED))
+        grid.add_row("after", marked_text(result.changed_text, result.changed_tokens, swapped, ADDED, plain))
     parts.append(grid)
     if result.swaps:
         rows = [[str(s.position), Text(shown_token(s.old)), Text(shown_token(s.new)), f"{s.estimated:+.4f}",
@@ -306,6 +328,10 @@ def flip_text(result):
 
 def reduce_text(result):
     """reduce: the label kept, the original with the surviving tokens marked, the reduced text."""
+    return PlainAware(lambda plain: reduce_group(result, plain))
+
+
+def reduce_group(result, plain):
     lm, label = result.lm, shown_label(result.label, result.lm)
     p0, p1 = result.before["probabilities"][result.label], result.after["probabilities"][result.label]
     line = Text()
@@ -315,7 +341,7 @@ def reduce_text(result):
     grid = Table(box=None, show_header=False, pad_edge=False)
     grid.add_column(style="dim")
     grid.add_column()
-    grid.add_row("text", marked_text(result.text, result.tokens, result.kept, ADDED))
+    grid.add_row("text", marked_text(result.text, result.tokens, result.kept, ADDED, plain))
     grid.add_row("reduced", Text(result.reduced_text, style="bold"))
     removed = Text("removed, in order: ", style="dim")
     shown = [repr(s.removed) if s.removed.isspace() else shown_token(s.removed) for s in result.steps]

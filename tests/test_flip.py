@@ -157,7 +157,13 @@ def test_cli_text_shows_both_texts_and_each_swap(model_path):
                            env={"NO_COLOR": "1", "COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[1].startswith("before  dead beef") and lines[2].startswith("after ")
+    d = json.loads(runner.invoke(app, ["flip", "dead beef", "-m", model_path, "--to", "other", "--max-swaps", "2",
+                                       "-f", "json"]).stdout)
+    # Off a terminal the swapped characters are [bracketed] in both texts.
+    marked = {s["position"] for s in d["swaps"]}
+    before = "".join(f"[{c}]" if i in marked else c for i, c in enumerate(d["text"]))
+    after = "".join(f"[{c}]" if i in marked else c for i, c in enumerate(d["changed_text"]))
+    assert lines[1].rstrip() == f"before  {before}" and lines[2].rstrip() == f"after   {after}"
     assert "estimated" in lines[3] and "verified" in lines[3]
     assert all(len(line) <= 80 for line in lines)
 

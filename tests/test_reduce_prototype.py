@@ -110,6 +110,7 @@ def test_cli_reduce_json_and_text(model_path):
     assert d["probability"] == d["after"]["probabilities"][d["label"]]
     text = runner.invoke(app, ["reduce", "dead beef cafe", "-m", model_path], env={"NO_COLOR": "1", "COLUMNS": "80"})
     assert text.exit_code == 0 and f"reduced  {d['reduced_text']}" in text.stdout
+    assert text.stdout.count("[") == len(d["reduced_text"])  # the characters kept, bracketed in the original
 
 
 def test_cli_prototype_json_and_text(model_path):
