@@ -17,7 +17,7 @@ EXAMPLES = """
 [b]Examples[/b]
 
   saliency explain "the acting is wooden but the score is gorgeous"
-  saliency explain --method integrated-gradients --top 5 "a gorgeous , witty movie"
+  saliency explain --method integrated-gradients -k 5 "a witty movie"
   saliency explain -m names-gru --target Irish --contrast English "O'Brien"
   saliency explain -m shakespeare-lstm --position all "To be or not"
   cat reviews.txt | saliency explain -f json - | jq .prediction

@@ -14,7 +14,7 @@ EXAMPLES = """
 [b]Examples[/b]
 
   saliency flip "a gorgeous movie"
-  saliency flip "the acting is wooden but the score is gorgeous" --to positive --max-swaps 3
+  saliency flip "the acting is wooden" --to positive --max-swaps 3
   saliency flip -m names-gru "Nakamura" --to Irish --max-swaps 2
   saliency flip "it is not bad at all" --keep not --keep bad --format json
 """

@@ -16,7 +16,7 @@ EXAMPLES = """
 
   saliency reduce "the acting is wooden but the score is gorgeous"
   saliency reduce -m names-gru "Nakamura" --format json
-  saliency reduce "a gorgeous , witty , seductive movie ." --method integrated-gradients --candidates 1
+  saliency reduce "a gorgeous , witty movie ." --candidates 1
 """
 
 

@@ -19,8 +19,8 @@ FIT_PANEL = "Optimisation"
 EXAMPLES = """
 [b]Examples[/b]
 
-  saliency train train.tsv --test dev.tsv --label-names 0=neg,1=pos -o m.safetensors
-  saliency train names/ --level char --cell gru --test-split 0.1 -o names.safetensors
+  saliency train train.tsv --test dev.tsv --label-names 0=neg,1=pos
+  saliency train names/ --level char --cell gru -o names.safetensors
   saliency train input.txt --task lm --level char -o shakespeare.safetensors
 """
 

@@ -5,6 +5,7 @@ import json
 import re
 
 import pytest
+from typer.main import get_command
 from typer.testing import CliRunner
 
 from saliency import checkpoint
@@ -104,10 +105,8 @@ def test_a_space_token_is_visible_in_the_top_table(tmp_path):
     assert re.search(rf"^ +{rank}  ' ' +1 ", out, re.M), out
 
 
-@pytest.mark.parametrize("command", ["explain", "batch", "models", "inspect", "import", "train", None])
+@pytest.mark.parametrize("command", sorted(get_command(app).commands) + [None])
 def test_help_reads_cleanly_at_80_columns(command):
-    from typer.main import get_command
-
     result = run(*([command] if command else []), "--help")
     assert result.exit_code == 0
     lines = ANSI.sub("", result.stdout).splitlines()
@@ -123,6 +122,10 @@ def test_help_reads_cleanly_at_80_columns(command):
         for word in (getattr(param, "help", None) or "").split():  # no help word split across lines
             assert word.strip("[]") in result.stdout.replace("\n", " "), word
             assert any(word.strip(",.;:()") in w for w in words), f"{word!r} split in {command} --help"
+    shown = [line.strip() for line in lines]
+    for example in (cli.commands[command].epilog or "").splitlines() if command else []:
+        if example.strip().startswith(("saliency ", "cat ")):  # each example on one line, as typed
+            assert example.strip() in shown, f"{example.strip()!r} is wrapped in {command} --help"
 
 
 @pytest.mark.parametrize("args, first", [

@@ -1,0 +1,101 @@
+"""Every command in README.md's ```sh blocks runs as written and exits 0, and the sample
+outputs under "What it looks like" are what the tool prints: the README cannot drift."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+# Commands that cannot run here, and why. Everything else in a ```sh block runs.
+SKIPPED = {
+    "python3 -m pytest -q": "the test suite itself",
+    "bash models/train.sh": "re-trains the shipped models from ../shared/data (hours)",
+    "saliency train DATA -o model.safetensors": "DATA is a placeholder for the user's training data",
+    "saliency import course_rnn.npz -o dinos.safetensors": "the user's numpy model (tests/test_import.py covers import)",
+}
+INSTALL = re.compile(r"^python3 -m pip install [^&]*&& ")  # the install step before a command: done already
+
+
+def readme_commands():
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", README, re.S):
+        for line in block.splitlines():
+            command = re.sub(r"\s+#\s.*$", "", line).strip()  # a comment after the command
+            command = INSTALL.sub("", command)
+            if command:
+                commands.append(command)
+    return commands
+
+
+COMMANDS = readme_commands()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """The files the README's examples name, small, in a fresh directory."""
+    d = tmp_path_factory.mktemp("readme")
+    (d / "lines.txt").write_text("a gorgeous , witty movie\nthe plot is thin\n")
+    (d / "reviews.txt").write_text("a gorgeous , witty movie\nthe plot is thin\n")
+    (d / "dev.tsv").write_text("sentence\tlabel\na gorgeous , witty movie\t1\nthe plot is thin\t0\n")
+    (d / "data.jsonl").write_text('{"review": "a gorgeous , witty movie"}\n{"review": "the plot is thin"}\n')
+    shutil.copy(ROOT / "models" / "names-gru.safetensors", d / "model.safetensors")
+    return d
+
+
+def test_the_readme_has_commands_and_the_skip_list_is_current():
+    assert len(COMMANDS) > 20
+    assert set(SKIPPED) <= set(COMMANDS), set(SKIPPED) - set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_readme_command_runs_as_written(command, workdir):
+    if command in SKIPPED:
+        pytest.skip(SKIPPED[command])
+    bin_dir = os.path.dirname(sys.executable)  # this environment's `saliency` console script
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"], "COLUMNS": "80"}
+    env.pop("NO_COLOR", None)
+    if "| jq" in command and not shutil.which("jq"):
+        command = command.split("| jq")[0] + "> /dev/null"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=workdir, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    redirect = re.search(r">\s*(\S+)$", command)
+    if redirect is None:
+        assert result.stdout.strip(), "a README example that prints nothing"
+    elif redirect.group(1) != "/dev/null":
+        assert (workdir / redirect.group(1)).read_text().strip(), f"{command}: wrote nothing"
+
+
+def sample_outputs():
+    """($ command, [expected lines]) from the README's plain ``` blocks; '...' elides lines."""
+    samples = []
+    for block in re.findall(r"```\n(.*?)```", README, re.S):
+        for chunk in re.split(r"^\$ ", block, flags=re.M)[1:]:
+            command, *lines = chunk.rstrip("\n").split("\n")
+            samples.append((command, [line for line in lines if line]))
+    return samples
+
+
+@pytest.mark.parametrize("command, expected", sample_outputs())
+def test_readme_sample_output_is_what_the_tool_prints(command, expected):
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+           "COLUMNS": "80"}
+    env.pop("NO_COLOR", None)
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    printed = [line.rstrip() for line in result.stdout.splitlines() if line.strip()]
+    if "..." in expected:  # the lines before and after the elision, each in place
+        cut = expected.index("...")
+        head, tail = expected[:cut], expected[cut + 1:]
+        assert printed[:len(head)] == head and printed[len(printed) - len(tail):] == tail, result.stdout
+    else:
+        assert printed == expected, result.stdout
