@@ -73,7 +73,7 @@ def options(
     """Which input tokens drove this prediction? Gradient saliency for character- and word-level RNNs."""
 
 
-from . import batch, explain, flip, inspect, models, prototype, reduce, train  # noqa: E402,F401  (each registers its command on app)
+from . import batch, decay, evaluate, explain, flip, inspect, models, prototype, reduce, train  # noqa: E402,F401  (each registers its command on app)
 
 
 def main():

@@ -16,7 +16,7 @@ COMMANDS = sorted(get_command(app).commands)
 
 
 def test_the_commands_are_the_ones_we_ship():
-    assert COMMANDS == ["batch", "explain", "flip", "import", "inspect", "models", "prototype", "reduce", "train"]
+    assert COMMANDS == ["batch", "decay", "evaluate", "explain", "flip", "import", "inspect", "models", "prototype", "reduce", "train"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,0 +1,209 @@
+"""Can the map be trusted? Faithfulness, plausibility, agreement and a sanity check, over records.
+
+- comprehensiveness / sufficiency (DeYoung et al. 2020, ERASER): the drop in the explained
+  class's probability when the top k% tokens are removed / when only they are kept, averaged
+  over k in AOPC_PERCENTS. Higher comprehensiveness and lower sufficiency are better.
+- loo_tau: Kendall's tau between the map and leave-one-out occlusion (ferret's taucorr_loo).
+- plausibility: token F1 of the top-k tokens (k = rationale size) and AUPRC against a human
+  rationale, when records carry one.
+- agreement: mean Spearman correlation between each pair of methods' maps.
+- randomization (Adebayo et al. 2018): see saliency/randomize.py.
+A `random` ranking (seeded) is scored beside the methods as the floor.
+"""
+
+import math
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+
+from .attribution import METHODS
+from .errors import InputError, UsageError
+from .metrics import (AOPC_PERCENTS, REMOVALS, average_precision, kendall_tau, perturb, ranking, rationale_labels,
+                      spearman, token_f1, top_count)
+from .pipeline import MAX_BATCH_POSITIONS, softmax
+
+RANDOM = "random"
+WINDOW = 256  # records explained together: enough for length batching, bounded memory
+
+
+@dataclass
+class EvalSettings:
+    methods: tuple = tuple(METHODS)
+    removal: str = "delete"  # delete | unk: how a token is removed
+    seed: int = 0  # the random floor, smoothgrad's noise, the randomised weights
+    rationale_field: str = None  # record field holding a human rationale
+    randomize: bool = False
+    objective: str = "logit"  # what the maps explain (the metrics always read probabilities)
+    method_options: dict = field(default_factory=dict)
+
+    def check(self):
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise UsageError(f"--methods: unknown method {', '.join(unknown) or '(none)'} "
+                             f"(choose from {', '.join(METHODS)})")
+        if self.removal not in REMOVALS:
+            raise UsageError(f"--removal: {self.removal!r} is not one of {', '.join(REMOVALS)}")
+
+
+@dataclass
+class Item:
+    """One evaluated text: its ids, explained class, every method's scores, and the references."""
+
+    text: str
+    ids: list
+    cls: int
+    scores: dict  # method -> (n,) scores
+    loo: np.ndarray = None  # leave-one-out occlusion scores (None when it cannot be computed)
+    labels: np.ndarray = None  # rationale: which tokens a human marked
+
+
+@dataclass
+class Evaluation:
+    summary: dict  # the JSON form: records, methods, agreement, randomization
+    skipped: list  # (record number, reason) for records that could not be evaluated
+
+
+def class_probabilities(engine, sequences, classes, pad_id) -> np.ndarray:
+    """p(class | sequence) for each id list, batched by length; an empty list is one <pad>."""
+    sequences = [s if s else [pad_id] for s in sequences]
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    out = np.empty(len(sequences))
+    start = 0
+    while start < len(order):
+        longest = len(sequences[order[min(len(order), start + 256) - 1]])
+        rows = order[start:start + max(1, min(256, MAX_BATCH_POSITIONS // longest))]
+        lengths = np.array([len(sequences[i]) for i in rows])
+        ids = np.full((len(rows), lengths.max()), pad_id, dtype=np.int64)
+        for b, i in enumerate(rows):
+            ids[b, : lengths[b]] = sequences[i]
+        probs = softmax(engine.forward(engine.embed(ids), lengths).astype(np.float64))
+        out[rows] = probs[np.arange(len(rows)), np.asarray(classes)[rows]]
+        start += len(rows)
+    return out
+
+
+def faithfulness(engine, items, names, removal, pad_id, unk_id):
+    """(comprehensiveness, sufficiency), each (items, methods): AOPC over AOPC_PERCENTS."""
+    sequences, classes = [], []
+    for item in items:
+        n = len(item.ids)
+        sequences.append(item.ids)
+        for name in names:
+            order = ranking(item.scores[name])
+            for percent in AOPC_PERCENTS:
+                chosen = order[: top_count(n, percent)]
+                sequences.append(perturb(item.ids, chosen, removal, unk_id, keep=False))
+                sequences.append(perturb(item.ids, chosen, removal, unk_id, keep=True))
+        classes += [item.cls] * (1 + 2 * len(names) * len(AOPC_PERCENTS))
+    probs = class_probabilities(engine, sequences, classes, pad_id).reshape(len(items), -1)
+    full, rest = probs[:, :1, None], probs[:, 1:].reshape(len(items), len(names), len(AOPC_PERCENTS), 2)
+    drops = (full - rest[..., 0], full - rest[..., 1])
+    return tuple(d.mean(-1) for d in drops)
+
+
+def explain_items(explainer, records, settings, rng, skipped):
+    """Explain a window of records with every method; Items for those every method could explain."""
+    texts = [r.text for r in records]
+    options = dict(objective=settings.objective, **settings.method_options)
+    results = {m: explainer.explain(texts, method=m, **options) for m in settings.methods}
+    if "occlusion" in results and options.get("occlude", "unk") == settings.removal:
+        loo = results["occlusion"]  # the method is the leave-one-out reference itself
+    else:
+        loo = explainer.explain(texts, method="occlusion", **{**options, "occlude": settings.removal})
+    items = []
+    for i, record in enumerate(records):
+        failed = next((results[m][i] for m in settings.methods if isinstance(results[m][i], Exception)), None)
+        if failed is not None:
+            skipped.append((record.index + 1, str(failed)))
+            continue
+        first = results[settings.methods[0]][i]
+        scores = {m: np.array([t.score for t in results[m][i].tokens]) for m in settings.methods}
+        scores[RANDOM] = rng.random(len(first.tokens))
+        item = Item(record.text, [t.id for t in first.tokens], first.target["index"], scores)
+        if not isinstance(loo[i], Exception):  # deleting the only token of a text is not defined
+            item.loo = np.array([t.score for t in loo[i].tokens])
+        if settings.rationale_field:
+            item.labels = record_rationale(record, first.tokens, settings.rationale_field)
+        items.append(item)
+    return items
+
+
+def record_rationale(record, tokens, name):
+    if name not in record.fields:
+        raise InputError(f"{record.source} record {record.index + 1}: no rationale field {name!r}")
+    try:
+        return rationale_labels(tokens, record.fields[name])
+    except ValueError as e:
+        raise InputError(f"{record.source} record {record.index + 1}: {e}") from None
+
+
+def evaluate(explainer, records, settings: EvalSettings, model_file=None, progress=None) -> Evaluation:
+    """Score every method (and the random floor) over `records` (io.Record with text set)."""
+    settings.check()
+    if explainer.is_lm:
+        raise UsageError("evaluate needs a classifier (for a language model try `saliency decay`)")
+    names = list(settings.methods) + [RANDOM]
+    rng = np.random.default_rng(settings.seed)
+    items, skipped = [], []
+    comp, suff = [], []
+    for start in range(0, len(records), WINDOW):
+        window = explain_items(explainer, records[start:start + WINDOW], settings, rng, skipped)
+        if window:
+            c, s = faithfulness(explainer.engine, window, names, settings.removal, explainer.pad_id,
+                                explainer.unk_id)
+            comp.append(c)
+            suff.append(s)
+            items += window
+        if progress:
+            progress(len(records[start:start + WINDOW]))
+    if not items:
+        raise InputError("no record could be evaluated")
+    comp, suff = np.concatenate(comp), np.concatenate(suff)
+    methods = {}
+    for j, name in enumerate(names):
+        row = {"comprehensiveness": float(comp[:, j].mean()), "sufficiency": float(suff[:, j].mean()),
+               "loo_tau": mean([kendall_tau(it.scores[name], it.loo) for it in items if it.loo is not None])}
+        if settings.rationale_field:
+            row["plausibility"] = {
+                "token_f1": mean([token_f1(it.scores[name], it.labels) for it in items]),
+                "auprc": mean([average_precision(it.scores[name], it.labels) for it in items])}
+        methods[name] = row
+    agreement = {f"{a}|{b}": mean([spearman(it.scores[a], it.scores[b]) for it in items])
+                 for a, b in combinations(settings.methods, 2)}
+    randomization = {}
+    if settings.randomize:
+        from .randomize import randomization_check
+
+        randomization = randomization_check(model_file, explainer, items, settings, progress)
+    summary = {"records": len(items), "methods": methods, "agreement": agreement, "randomization": randomization}
+    return Evaluation(summary, skipped)
+
+
+def mean(values):
+    """Mean of the defined values (nan = undefined for that text, e.g. one token); None if none."""
+    values = [v for v in values if not math.isnan(v)]
+    return float(np.mean(values)) if values else None
+
+
+def work_units(n_records: int, settings: EvalSettings, config) -> int:
+    """Progress units evaluate reports for n records: one per record, per randomisation stage."""
+    from .randomize import stages
+
+    return n_records * (1 + (len(stages(config)) if settings.randomize else 0))
+
+
+def read_limited(path, input_format=None, text_field=None, limit=None):
+    """(records with a text, skipped [(record number, reason)]) from the first `limit` records of a
+    file (or '-'), read with batch's readers; the whole list is kept, as evaluation revisits it."""
+    from itertools import islice
+
+    from . import io
+
+    records, skipped = [], []
+    for record in islice(io.read_records(path, input_format, text_field), limit):
+        if record.error:
+            skipped.append((record.index + 1, record.error))
+        else:
+            records.append(record)
+    return records, skipped
