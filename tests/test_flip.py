@@ -62,6 +62,19 @@ def test_the_estimate_is_the_exact_change_for_a_model_linear_in_its_embeddings()
     assert result.swaps and all(s.estimated == pytest.approx(s.verified, abs=1e-10) for s in result.swaps)
 
 
+def test_the_python_api_takes_a_users_module_with_a_vocabulary():
+    ex = linear_explainer()
+    module, tokenizer = ex.engine.module, ex.tokenizer
+    text = "a good film is n't dull"
+    result = saliency.flip(module, text, "pos" if ex.explain([text])[0].prediction["label"] == "neg" else "neg",
+                           max_swaps=4, tokenizer=tokenizer, labels=["neg", "pos"])
+    assert result.flipped and result.to_dict()["after"]["label"] == result.label
+    reduced = saliency.reduce(module, text, tokenizer=tokenizer, labels=["neg", "pos"])
+    assert reduced.after["label"] == reduced.label and reduced.reduced_text
+    proto = saliency.prototype(module, "pos", length=3, tokenizer=tokenizer, labels=["neg", "pos"])
+    assert proto.prediction["label"] == "pos" and proto.steps[-1].logit > proto.steps[0].logit
+
+
 @pytest.mark.parametrize("cell,head,embedding_dim,engine", [
     ("lstm", "classifier", 5, "torch"), ("gru", "classifier", 0, "numpy"), ("rnn", "lm", 5, "numpy"),
     ("lstm", "lm", 0, "numpy")])
