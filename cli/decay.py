@@ -14,7 +14,7 @@ EXAMPLES = """
 [b]Examples[/b]
 
   saliency decay -m names-gru names.txt
-  saliency decay -m shakespeare-lstm passages.txt --format json | jq '.rows[] | [.distance, .share]'
+  saliency decay -m shakespeare-lstm passages.txt -f json | jq '.rows[].share'
   saliency decay dev.tsv --limit 200 --format html > decay.html
 """
 
