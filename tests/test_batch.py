@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 from saliency import checkpoint
 from saliency.cli import app
-from saliency.io import read_records
 
 from .conftest import tiny_model_file
 
@@ -175,36 +174,12 @@ def test_missing_input_file(model_path):
     assert result.exit_code == 3 and "cannot read /no/such/file.txt" in result.stderr
 
 
-def test_reader_streams_without_reading_everything(tmp_path):
-    path = tmp_path / "big.txt"
-    path.write_text("abc\n" * 10)
-    reader = read_records(str(path))
-    assert next(reader).text == "abc"  # a generator: records come one at a time
-
-
 def test_windows_keep_order_and_size():
     from saliency.io import windows
 
     got = list(windows(iter(range(1000)), 7))
     assert [x for w in got for x in w] == list(range(1000))
     assert all(1 <= len(w) <= 7 for w in got)
-
-
-def test_windows_answer_a_slow_pipe_line_by_line():
-    import time
-
-    from saliency.io import windows
-
-    def slow():
-        yield "first"
-        time.sleep(1.0)
-        yield "second"
-
-    start = time.perf_counter()
-    stream = windows(slow(), 512)
-    assert next(stream) == ["first"]
-    assert time.perf_counter() - start < 0.5  # not held back until the window fills
-    assert next(stream) == ["second"]
 
 
 def test_windows_pass_on_a_read_error_after_the_records_before_it():
