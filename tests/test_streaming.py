@@ -7,9 +7,12 @@ waits that long, so a busy machine cannot fail these tests.
 
 import json
 import os
+import random
 import subprocess
 import sys
 import threading
+
+import pytest
 
 from saliency import checkpoint
 from saliency.io import read_records, windows
@@ -54,18 +57,29 @@ def test_windows_hand_on_what_has_arrived_without_waiting_to_fill():
     assert next(stream) == ["second"] and gave_up == [False]
 
 
-def test_windows_read_ahead_is_bounded():
+def test_windows_fill_from_a_ready_input_and_read_ahead_is_bounded():
     size, n = 4, 4000
-    state = {"pulled": 0, "consumed": 0, "most_ahead": 0}
+    state = {"pulled": 0, "consumed": 0, "most_ahead": 0, "wanted": n}
+    ready = threading.Event()
 
     def source():
         for i in range(n):
             state["pulled"] += 1
             state["most_ahead"] = max(state["most_ahead"], state["pulled"] - state["consumed"])
+            if state["pulled"] >= state["wanted"]:
+                ready.set()
             yield i
 
-    seen = []
-    for window in windows(source(), size):
+    stream = windows(source(), size)
+    seen = next(stream)
+    state["consumed"] = len(seen)
+    state["wanted"] = len(seen) + size + 1  # a whole window read ahead, and one more
+    assert state["pulled"] >= state["wanted"] or ready.wait(GUARD)
+    window = next(stream)
+    assert window == list(range(len(seen), len(seen) + size))  # input already there fills a whole window
+    seen += window
+    state["consumed"] = len(seen)
+    for window in stream:
         assert 1 <= len(window) <= size
         seen += window
         state["consumed"] = len(seen)
@@ -104,3 +118,30 @@ def test_batch_answers_each_piped_line_while_the_pipe_stays_open(tmp_path):
     assert proc.returncode == 0, err
     assert rest == ""
     assert [(a["record"], a["text"]) for a in answers] == [(0, "bad cafe"), (1, "dead beef")]
+
+
+def test_batch_over_two_files_and_past_one_window(tmp_path):
+    from typer.testing import CliRunner
+
+    from saliency import load_model
+    from saliency.cli import app
+
+    path = str(tmp_path / "m.safetensors")
+    checkpoint.save(tiny_model_file("gru", 1, True), path)
+    rng = random.Random(0)
+    texts = ["".join(rng.choice("abcdefgh ") for _ in range(rng.randint(1, 12))).strip() or "a" for _ in range(600)]
+    first, second = tmp_path / "a.txt", tmp_path / "b.jsonl"
+    first.write_text("".join(t + "\n" for t in texts[:350]))  # 600 records: more than one window of 512
+    second.write_text("".join(json.dumps({"text": t, "id": i}) + "\n" for i, t in enumerate(texts[350:])))
+    result = CliRunner().invoke(app, ["batch", str(first), str(second), "-m", path, "--engine", "numpy"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    # Every record once, in input order; record numbers count within each file.
+    assert [(r["source"], r["record"], r["text"]) for r in rows] == \
+        [(str(first), i, t) for i, t in enumerate(texts[:350])] + [(str(second), i, t) for i, t in enumerate(texts[350:])]
+    assert [r["fields"] for r in rows[350:]] == [{"id": i} for i in range(250)]
+    # And each has the scores the library gives the same text in one call.
+    alone = load_model(path, engine="numpy").explain(texts)
+    for row, single in zip(rows, alone):
+        assert [t["score"] for t in row["tokens"]] == pytest.approx([t.score for t in single.tokens], rel=1e-5,
+                                                                     abs=1e-7)
