@@ -1,5 +1,6 @@
 """saliency explain: one text (or each piped line), coloured by token score, or as JSON."""
 
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -60,7 +61,12 @@ def explain(
     options = dict(method=method.value, target=target, contrast=contrast, position=position, objective=objective,
                    vectors=vectors, top=top, **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
     if text is not None and text != "-":
-        (result,) = explainer.explain([text], **options)
+        progress = work_progress()
+        try:
+            (result,) = explainer.explain([text], progress=progress, **options)
+        finally:
+            if progress:
+                progress.close()
         show(result, output_format, top)
         return
     failures = last_code = number = 0
@@ -77,6 +83,15 @@ def explain(
         raise InputError("no text: stdin was empty (give TEXT, or pipe lines)")
     if failures:
         fail(f"{failures} line(s) failed", last_code if failures == number else EXIT_RECORDS_FAILED)
+
+
+def work_progress():
+    """A bar on stderr for a long explanation, when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    from saliency.render import WorkProgress
+
+    return WorkProgress()
 
 
 def parse_position(position):

@@ -233,6 +233,34 @@ def record_progress(total):
     return bar, bar.add_task("records", total=total)
 
 
+class WorkProgress:
+    """A transient bar on stderr for one long explanation (integrated gradients over thousands of
+    tokens can take minutes), called with (done, total) as chunks of the work finish. It appears
+    only after `delay` seconds, so quick answers never flash a bar."""
+
+    def __init__(self, delay: float = 1.0, out=None):
+        import time
+
+        self.clock, self.start, self.delay = time.monotonic, time.monotonic(), delay
+        self.out, self.bar, self.task = out, None, None
+
+    def __call__(self, done, total):
+        if self.bar is None:
+            if self.clock() - self.start < self.delay:
+                return
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("explaining"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+                                console=self.out or console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("explaining", total=total)
+        self.bar.update(self.task, completed=done, total=total)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.stop()
+
+
 def training_progress(epochs):
     """Training progress on stderr: epoch, step, loss and the last validation figure."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from saliency import checkpoint
 from saliency.cli import app
 
-from .conftest import tiny_model_file
+from .conftest import explainer64, tiny_model_file
 
 WOODEN = "the acting is wooden but the score is gorgeous"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -197,3 +197,28 @@ def test_inspect_names_the_held_out_split_as_the_readme_does():
     lm = run("inspect", "shakespeare-lstm").stdout
     assert re.search(r"^held-out +1\.540 nats/char \(valid\)", lm, re.M), lm
     assert json.loads(run("inspect", "sst2-lstm", "-f", "json").stdout)["held_out"].startswith("dev accuracy")
+
+
+def test_a_long_explanation_shows_its_progress_on_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from saliency.render import WorkProgress
+
+    out = io.StringIO()
+    bar = WorkProgress(delay=0.0, out=Console(file=out, force_terminal=True, width=80))
+    calls = []
+    explainer = explainer64(tiny_model_file("gru", 1, False))
+
+    def progress(done, total):
+        calls.append((done, total))
+        bar(done, total)
+
+    explainer.explain(["dead beef " * 200], "integrated-gradients", steps=40, progress=progress)
+    bar.close()
+    assert calls and calls[-1][0] == calls[-1][1] and len(calls) > 1  # heard as chunks finished, to the end
+    assert "explaining" in out.getvalue() and "100%" in out.getvalue()
+    quick = WorkProgress(delay=60.0, out=Console(file=io.StringIO(), force_terminal=True))
+    quick(1, 2)
+    assert quick.bar is None  # a quick answer never shows a bar
