@@ -45,6 +45,9 @@ def workdir(tmp_path_factory):
     (d / "reviews.txt").write_text("a gorgeous , witty movie\nthe plot is thin\n")
     (d / "dev.tsv").write_text("sentence\tlabel\na gorgeous , witty movie\t1\nthe plot is thin\t0\n")
     (d / "data.jsonl").write_text('{"review": "a gorgeous , witty movie"}\n{"review": "the plot is thin"}\n')
+    (d / "rationales.jsonl").write_text('{"text": "a gorgeous , witty movie", "evidence": ["gorgeous", "witty"]}\n'
+                                        '{"text": "the plot is thin", "evidence": ["thin"]}\n')
+    (d / "passages.txt").write_text("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind\n")
     shutil.copy(ROOT / "models" / "names-gru.safetensors", d / "model.safetensors")
     return d
 

@@ -119,7 +119,7 @@ def test_help_reads_cleanly_at_80_columns(command):
     for param in params:
         for name in param.opts + param.secondary_opts:
             assert name in names, f"{name} is cut in {command} --help"
-        for word in (getattr(param, "help", None) or "").split():  # no help word split across lines
+        for word in (getattr(param, "help", None) or "").replace("\\[", "[").split():  # no word split across lines
             assert word.strip("[]") in result.stdout.replace("\n", " "), word
             assert any(word.strip(",.;:()") in w for w in words), f"{word!r} split in {command} --help"
     shown = [line.strip() for line in lines]
