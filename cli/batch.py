@@ -10,8 +10,8 @@ from saliency.errors import EXIT_RECORDS_FAILED, RecordUsageError, UsageError
 
 from . import app
 from .common import (BaselineOpt, ContrastOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
-                     ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, SamplesOpt, SeedOpt, StepsOpt, TargetOpt,
-                     TopOpt, VectorsOpt, check_choice, fail, method_options, stdin_is_piped, stdout_console, user_errors)
+                     ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt, StepsOpt,
+                     TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, stdin_is_piped, stdout_console, user_errors)
 from .explain import parse_position
 
 EXAMPLES = """
@@ -47,6 +47,7 @@ def batch(
     reduce: ReduceOpt = "l2",
     steps: StepsOpt = 50,
     baseline: BaselineOpt = "zero",
+    rule: RuleOpt = "midpoint",
     samples: SamplesOpt = 25,
     noise: NoiseOpt = 0.1,
     seed: SeedOpt = 0,
@@ -73,7 +74,8 @@ def batch(
             io.open_text(path).close()  # a missing file is said before the model (and torch) loads
     explainer = load_model(model, engine=engine, device=device, batch_size=batch_size)
     options = dict(method=method.value, target=target, contrast=contrast, position=parse_position(position),
-                   objective=objective, vectors=vectors, top=top, **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
+                   objective=objective, vectors=vectors, top=top, rule=rule,
+                   **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
     writer = None if output_format == "text" else io.make_writer(output_format, sys.stdout)
     console = stdout_console() if output_format == "text" else None
     tally = TokenSummary() if summary else None

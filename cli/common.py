@@ -32,6 +32,7 @@ ObjectiveOpt = Annotated[str, typer.Option("--objective", help="F, the scalar ex
 TopOpt = Annotated[Optional[int], typer.Option("--top", "-k", min=0, show_default=False, help="Mark and list the K strongest tokens (text: 3 unless given; JSON: adds their indices as \"top\").")]
 ReduceOpt = Annotated[str, typer.Option("--reduce", help="gradient, smoothgrad: l2 | l1 | max over dx_t's components.", rich_help_panel=METHOD_PANEL)]
 StepsOpt = Annotated[int, typer.Option("--steps", help="integrated-gradients: path points.", rich_help_panel=METHOD_PANEL)]
+RuleOpt = Annotated[str, typer.Option("--rule", help="integrated-gradients: midpoint | gauss-legendre, the quadrature along the path.", rich_help_panel=METHOD_PANEL)]
 BaselineOpt = Annotated[str, typer.Option("--baseline", help="integrated-gradients: zero | pad | unk, what an absent token is.", rich_help_panel=METHOD_PANEL)]
 SamplesOpt = Annotated[int, typer.Option("--samples", help="smoothgrad: noisy copies.", rich_help_panel=METHOD_PANEL)]
 NoiseOpt = Annotated[float, typer.Option("--noise", help="smoothgrad: noise sigma as a fraction of the embeddings' spread.", rich_help_panel=METHOD_PANEL)]

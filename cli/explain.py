@@ -10,8 +10,8 @@ from saliency.errors import EXIT_RECORDS_FAILED, InputError, RecordUsageError, U
 
 from . import app
 from .common import (BaselineOpt, ContrastOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
-                     ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, SamplesOpt, SeedOpt, StepsOpt, TargetOpt,
-                     TopOpt, VectorsOpt, check_choice, fail, method_options, stdin_is_piped, stdin_lines,
+                     ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt, StepsOpt,
+                     TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, stdin_is_piped, stdin_lines,
                      stdout_console, text_argument, user_errors, warn)
 
 EXAMPLES = """
@@ -40,6 +40,7 @@ def explain(
     reduce: ReduceOpt = "l2",
     steps: StepsOpt = 50,
     baseline: BaselineOpt = "zero",
+    rule: RuleOpt = "midpoint",
     samples: SamplesOpt = 25,
     noise: NoiseOpt = 0.1,
     seed: SeedOpt = 0,
@@ -59,7 +60,8 @@ def explain(
         engine = "numpy" if device == "cpu" else "torch"
     explainer = load_model(model, engine=engine, device=device)
     options = dict(method=method.value, target=target, contrast=contrast, position=position, objective=objective,
-                   vectors=vectors, top=top, **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
+                   vectors=vectors, top=top, rule=rule,
+                   **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
     if text is not None and text != "-":
         progress = work_progress()
         try:
