@@ -113,6 +113,14 @@ def text_argument(text: str) -> str:
     return text
 
 
-def check_choice(value: str, choices, option: str):
+def check_choice(value: str, choices, option: str) -> str:
+    """The value if it is one of choices. For --format, json and jsonl name the same thing in
+    every command (one object per line), so each is taken where the other is the name."""
+    if option == "--format" and value not in choices:
+        value = {"json": "jsonl", "jsonl": "json"}.get(value, value)
+        if value not in choices:
+            raise UsageError(f"--format: {value!r} is not one of {', '.join(choices)}")
+        return value
     if value not in choices:
         raise UsageError(f"{option}: {value!r} is not one of {', '.join(choices)}")
+    return value

@@ -43,7 +43,7 @@ def decay(
     from saliency.evaluate import read_limited
     from saliency.render import decay_chart, export
 
-    check_choice(output_format, ("text", "json", "html"), "--format")
+    output_format = check_choice(output_format, ("text", "json", "html"), "--format")
     explainer = load_model(model, engine=engine, device=device)
     records, skipped = read_limited(data, input_format, text_column, limit)
     with Progress(quiet, len(records)) as progress:

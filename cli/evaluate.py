@@ -69,7 +69,7 @@ def evaluate(
     from saliency.randomize import flagged
     from saliency.registry import load_model_file
 
-    check_choice(output_format, ("text", "json", "html"), "--format")
+    output_format = check_choice(output_format, ("text", "json", "html"), "--format")
     settings = EvalSettings(parse_methods(methods), removal, seed, rationale_field, randomize, objective,
                             method_options(reduce, steps, baseline, samples, noise, seed, occlude))
     settings.check()

@@ -41,7 +41,7 @@ def flip(
     Every replacement at every position is ranked by its first-order effect, dx_t . (e_new - e_old);
     the best are checked with real forward passes. Language models: the next token after TEXT.
     """
-    check_choice(output_format, ("text", "json"), "--format")
+    output_format = check_choice(output_format, ("text", "json"), "--format")
     explainer = load_model(model, engine=auto_engine(engine, device), device=device)
     result = find_flip(explainer, text, to, max_swaps, keep or (), candidates)
     if output_format == "json":

@@ -39,7 +39,7 @@ def prototype(
     """Build the input the model finds most typical of --to: swap tokens, guided by dx_t and
     checked by forward passes, while the target's logit rises (a language model: the context
     that most predicts the next token --to). Deterministic: the same start gives the same result."""
-    check_choice(output_format, ("text", "json"), "--format")
+    output_format = check_choice(output_format, ("text", "json"), "--format")
     explainer = load_model(model, engine=auto_engine(engine, device), device=device)
     result = build_prototype(explainer, to, start, length, seed, candidates, max_steps)
     if output_format == "json":

@@ -33,7 +33,7 @@ def reduce(
 ):
     """Drop the least salient token of TEXT while the prediction stays the same (input reduction,
     Feng et al. 2018); print the shortest text that keeps the label, never an empty one."""
-    check_choice(output_format, ("text", "json"), "--format")
+    output_format = check_choice(output_format, ("text", "json"), "--format")
     explainer = load_model(model, engine=auto_engine(engine, device), device=device)
     result = reduce_input(explainer, text, method.value, candidates)
     if output_format == "json":

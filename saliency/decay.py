@@ -28,7 +28,8 @@ def decay(explainer, records, objective="logit", progress=None, window=256) -> d
     done, skipped = 0, []
     for start in range(0, len(records), window):
         chunk = records[start:start + window]
-        results = explainer.explain([r.text for r in chunk], method="gradient", objective=objective)
+        results = explainer.explain([r.text for r in chunk], method="gradient", objective=objective,
+                                    errors="return")
         for record, result in zip(chunk, results):
             if isinstance(result, Exception):
                 skipped.append((record.index + 1, str(result)))
@@ -38,7 +39,7 @@ def decay(explainer, records, objective="logit", progress=None, window=256) -> d
             buckets = np.array([bucket(d) for d in end - np.arange(end + 1)])
             scores = scores[: end + 1]  # a language model's later positions cannot affect it
             total = scores.sum()
-            for b in np.unique(buckets):
+            for b in np.unique(buckets).tolist():  # ints, not numpy's: they end up in JSON
                 in_b = scores[buckets == b]
                 sums[b] = sums.get(b, 0.0) + float(in_b.sum())
                 counts[b] = counts.get(b, 0) + len(in_b)

@@ -106,11 +106,12 @@ def explain_items(explainer, records, settings, rng, skipped):
     """Explain a window of records with every method; Items for those every method could explain."""
     texts = [r.text for r in records]
     options = dict(objective=settings.objective, **settings.method_options)
-    results = {m: explainer.explain(texts, method=m, **options) for m in settings.methods}
+    results = {m: explainer.explain(texts, method=m, errors="return", **options) for m in settings.methods}
     if "occlusion" in results and options.get("occlude", "unk") == settings.removal:
         loo = results["occlusion"]  # the method is the leave-one-out reference itself
     else:
-        loo = explainer.explain(texts, method="occlusion", **{**options, "occlude": settings.removal})
+        loo = explainer.explain(texts, method="occlusion", errors="return",
+                                **{**options, "occlude": settings.removal})
     items = []
     for i, record in enumerate(records):
         failed = next((results[m][i] for m in settings.methods if isinstance(results[m][i], Exception)), None)

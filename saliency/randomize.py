@@ -73,7 +73,8 @@ def randomization_check(model_file, explainer, items, settings, progress=None) -
         for method in settings.methods:
             rhos = []
             for cls, group in by_class.items():  # the class the trained model explained
-                results = other.explain([it.text for it in group], method=method, target=cls, **options)
+                results = other.explain([it.text for it in group], method=method, target=cls, errors="return",
+                                        **options)
                 rhos += [_spearman(it.scores[method], r) for it, r in zip(group, results)]
             rhos = [r for r in rhos if not math.isnan(r)]
             out[method].append({"stage": stage, "spearman": float(np.mean(rhos)) if rhos else None})

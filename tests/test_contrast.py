@@ -189,3 +189,16 @@ def test_text_that_is_not_utf8_is_bad_input_in_one_line(locale):
     out = run_cli("explain", b"caf\xe9 bad", "-f", "json", env=env)
     assert out.stdout.decode().split() == ["exit", "3", "False"]
     assert out.stderr.decode() == "Error: TEXT is not valid UTF-8 (character 3)\n"
+
+
+def test_commands_built_on_explain_go_on_past_a_text_that_fails(tmp_path):
+    # explain raises by default now; evaluate (leave-one-out of a one-token text) and decay ask
+    # for errors="return" and carry on, and decay's JSON holds plain numbers.
+    data = tmp_path / "e.txt"
+    data.write_text("a\nthe movie was great\n")
+    result = CliRunner().invoke(app, ["evaluate", str(data), "--methods", "gradient", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["records"] == 2
+    decay = CliRunner().invoke(app, ["decay", "-m", "names-gru", str(data), "-f", "json"])
+    assert decay.exit_code == 0, decay.output
+    assert [row["from"] for row in json.loads(decay.stdout)["rows"]][:2] == [0, 1]

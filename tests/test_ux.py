@@ -156,7 +156,9 @@ def test_empty_stdin_is_bad_input(model_path):
     assert result.exit_code == 3 and result.stderr == "Error: no text: stdin was empty (give TEXT, or pipe lines)\n"
 
 
-@pytest.mark.parametrize("command", [["explain", "abc"], ["models"], ["inspect", "names-gru"]])
+@pytest.mark.parametrize("command", [["explain", "abc"], ["models"], ["inspect", "names-gru"],
+                                     ["flip", "a fine movie"], ["reduce", "a fine movie"],
+                                     ["prototype", "--to", "positive", "--length", "3"]])
 def test_json_and_jsonl_are_both_accepted(command, model_path):
     extra = ["-m", model_path] if command[0] == "explain" else []
     a, b = run(*command, *extra, "-f", "json"), run(*command, *extra, "-f", "jsonl")
