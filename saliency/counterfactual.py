@@ -135,13 +135,15 @@ class Editor:
         most CHUNK_ELEMENTS estimates at once, whatever the vocabulary or text length; pad, unk
         and each token itself get -inf."""
         ids = np.asarray(ids)
-        table = self.table
-        current = np.einsum("te,te->t", grad, table[ids])  # grad_t . e_{x_t}
+        # A one-hot model's table is the identity: grad_t . e_v is grad_t[v], no (V, V) matrix needed.
+        one_hot = getattr(self.engine.config, "embedding_dim", None) == 0
+        table = None if one_hot else self.table
+        current = grad[np.arange(len(ids)), ids] if one_hot else np.einsum("te,te->t", grad, table[ids])
         positions = np.flatnonzero(allowed)
         step = max(1, CHUNK_ELEMENTS // len(self.vocab))
         for i in range(0, len(positions), step):
             chunk = positions[i: i + step]
-            gain = sign * (grad[chunk] @ table.T - current[chunk, None])  # (c, V)
+            gain = sign * ((grad[chunk] if one_hot else grad[chunk] @ table.T) - current[chunk, None])  # (c, V)
             gain[:, self.banned] = -np.inf
             gain[np.arange(len(chunk)), ids[chunk]] = -np.inf  # a token for itself is no swap
             yield chunk, gain

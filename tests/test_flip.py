@@ -195,3 +195,15 @@ def test_flip_on_every_shipped_model_from_the_cli():
         result = runner.invoke(app, ["flip", *args, "-f", "json"])
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["flipped"] is True
+
+
+def test_one_hot_models_rank_without_building_an_identity_table():
+    ex = explainer64(tiny_model_file("lstm", 1, False, embedding_dim=0, seed=7), "numpy")
+    ed = Editor(ex)
+    ids = [t.id for t in ex.tokenize("bad cafe")]
+    grad = ed.gradient(ids, 1, 0)
+    ranked = ed.rank(ids, grad, 1.0, np.ones(len(ids), bool), 1000)
+    assert ed._table is None  # the (V, V) identity was never made
+    by_hand = {(t, v): grad[t, v] - grad[t, ids[t]] for t in range(len(ids)) for v in range(2, len(ed.vocab))
+               if v != ids[t]}
+    assert {(c.position, c.new_id): c.estimate for c in ranked} == pytest.approx(by_hand, abs=1e-12)
