@@ -365,7 +365,7 @@ def reduce_group(result, plain):
     line = Text()
     line.append(f"kept {label}", style="bold")
     line.append(f"  {len(result.tokens)} -> {len(result.reduced_tokens)} tokens  p {p0:.4f} -> {p1:.4f}")
-    line.append(f"  ({result.method} saliency)", style="dim")
+    line.append(f"  by {result.method}", style="dim")
     grid = Table(box=None, show_header=False, pad_edge=False)
     grid.add_column(style="dim")
     grid.add_column()
