@@ -55,6 +55,7 @@ def workdir(tmp_path_factory):
 def test_the_readme_has_commands_and_the_skip_list_is_current():
     assert len(COMMANDS) > 20
     assert set(SKIPPED) <= set(COMMANDS), set(SKIPPED) - set(COMMANDS)
+    assert len(sample_outputs()) >= 3  # the sample outputs are found, so their test runs
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -80,7 +81,8 @@ def test_readme_command_runs_as_written(command, workdir):
 def sample_outputs():
     """($ command, [expected lines]) from the README's plain ``` blocks; '...' elides lines."""
     samples = []
-    for block in re.findall(r"```\n(.*?)```", README, re.S):
+    # Fences paired line by line: a plain ``` block, not the text between two other blocks.
+    for block in re.findall(r"^```\n(.*?)^```$", README, re.S | re.M):
         for chunk in re.split(r"^\$ ", block, flags=re.M)[1:]:
             command, *lines = chunk.rstrip("\n").split("\n")
             samples.append((command, [line for line in lines if line]))

@@ -104,9 +104,3 @@ def test_explain_on_the_default_model_from_the_cli():
     d = json.loads(result.stdout)
     assert d["model"] == "sst2-lstm" and d["prediction"]["label"] == "negative"
     assert max(d["tokens"], key=lambda t: t["score"])["text"] == "awful"
-
-
-def test_names_model_predicts_a_language():
-    r = load_model("names-gru").explain(["Nakamura"])[0]
-    assert r.prediction["label"] == "Japanese"
-    assert [t.text for t in r.tokens] == list("Nakamura")
