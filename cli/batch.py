@@ -24,7 +24,7 @@ EXAMPLES = """
 """
 # At most this many records are explained together: enough to batch by length, bounded memory.
 WINDOW = 512
-OUTPUT_FORMATS = ("jsonl", "csv", "tsv", "text")
+OUTPUT_FORMATS = ("jsonl", "csv", "tsv", "text", "html")
 
 
 @app.command(epilog=EXAMPLES)
@@ -33,7 +33,7 @@ def batch(
     files: Annotated[Optional[List[str]], typer.Argument(help="Input files (txt, csv, tsv, jsonl); '-' or none with piped stdin: stdin.", show_default=False)] = None,
     input_format: Annotated[Optional[str], typer.Option(help="txt | csv | tsv | jsonl (default: from the extension; stdin: txt).")] = None,
     text_column: Annotated[Optional[str], typer.Option("--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")] = None,
-    output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="jsonl (or json; default off a terminal) | csv | tsv | text (default on a terminal).")] = None,
+    output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="jsonl (or json; default off a terminal) | csv | tsv | text (default on a terminal) | html (one self-contained page, as text shows it).")] = None,
     summary: Annotated[bool, typer.Option("--summary", help="After the records, the tokens that most often drove each label (on stderr unless --format text).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward/backward pass.")] = 64,
@@ -58,6 +58,7 @@ def batch(
 ):
     """Explain every record of FILES (or stdin) and stream the results to stdout."""
     from saliency import io
+    from saliency.render import export, recording_console
     from saliency.summary import TokenSummary
 
     files = files or []
@@ -76,8 +77,9 @@ def batch(
     options = dict(method=method.value, target=target, contrast=contrast, position=parse_position(position),
                    objective=objective, vectors=vectors, top=top, rule=rule,
                    **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
-    writer = None if output_format == "text" else io.make_writer(output_format, sys.stdout)
-    console = stdout_console() if output_format == "text" else None
+    shown = output_format in ("text", "html")  # html: what text shows, recorded for one page at the end
+    writer = None if shown else io.make_writer(output_format, sys.stdout)
+    console = (stdout_console() if output_format == "text" else recording_console()) if shown else None
     tally = TokenSummary() if summary else None
     failed = done = 0
     progress = Progress(quiet, files)
@@ -108,7 +110,9 @@ def batch(
             sys.stdout.flush()
             progress.advance(len(window))
     if tally:
-        show_summary(tally, to_stdout=output_format == "text")
+        show_summary(tally, to_stdout=output_format == "text", to=console if output_format == "html" else None)
+    if output_format == "html":
+        sys.stdout.write(export([], "html", "saliency batch", recorder=console))
     if failed:
         fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
 
@@ -166,10 +170,10 @@ def count_lines(files):
     return total
 
 
-def show_summary(tally, to_stdout):
+def show_summary(tally, to_stdout, to=None):
     from saliency.render import console, simple_table
 
     columns = [("label", "left"), ("token", "left"), ("count", "right"), ("mean score", "right")]
     rows = [[str(r["label"]), r["token"], f"{r['count']} / {r['texts']}", f"{r['mean']:.4f}"] for r in tally.rows()]
     table = simple_table(columns, rows, title="tokens most often among a text's top 3, by label")
-    (stdout_console() if to_stdout else console(stderr=True)).print(table)
+    (to or (stdout_console() if to_stdout else console(stderr=True))).print(table)

@@ -22,7 +22,9 @@ EXAMPLES = """
   saliency explain -m names-gru --target Irish --contrast English "O'Brien"
   saliency explain -m shakespeare-lstm --position all "To be or not"
   cat reviews.txt | saliency explain -f json - | jq .prediction
+  saliency explain "a witty , gorgeous movie" -f svg > explained.svg
 """
+EXPORTS = ("html", "svg")
 
 
 @app.command(epilog=EXAMPLES)
@@ -36,7 +38,7 @@ def explain(
     position: PositionOpt = None,
     objective: ObjectiveOpt = "logit",
     top: TopOpt = None,
-    output_format: Annotated[str, typer.Option("--format", "-f", help="text (for people) | json (one object; JSON Lines for stdin; jsonl is the same).")] = "text",
+    output_format: Annotated[str, typer.Option("--format", "-f", help="text (for people) | json (one object; JSON Lines for stdin; jsonl is the same) | html | svg (a self-contained page or image, in the terminal's colours).")] = "text",
     reduce: ReduceOpt = "l2",
     steps: StepsOpt = 50,
     baseline: BaselineOpt = "zero",
@@ -50,7 +52,8 @@ def explain(
     device: DeviceOpt = "cpu",
 ):
     """Explain which tokens drove the model's prediction for TEXT."""
-    check_choice(output_format, ("text", "json", "jsonl"), "--format")
+    check_choice(output_format, ("text", "json", "jsonl") + EXPORTS, "--format")
+    pages = [] if output_format in EXPORTS else None  # html/svg: every text on one page, written at the end
     if text is None and not stdin_is_piped():
         raise UsageError("give TEXT, or pipe lines on stdin (see --help)")
     if text is not None:
@@ -69,7 +72,8 @@ def explain(
         finally:
             if progress:
                 progress.close()
-        show(result, output_format, top)
+        show(result, output_format, top, pages)
+        write_export(pages, output_format)
         return
     failures = last_code = number = 0
     for number, (line, error) in enumerate(stdin_lines(), 1):
@@ -80,7 +84,8 @@ def explain(
             failures, last_code = failures + 1, result.exit_code
             typer.echo(f"Error: line {number}: {result}", err=True)
             continue
-        show(result, output_format, top)
+        show(result, output_format, top, pages)
+    write_export(pages, output_format)
     if number == 0:
         raise InputError("no text: stdin was empty (give TEXT, or pipe lines)")
     if failures:
@@ -96,6 +101,13 @@ def work_progress():
     return WorkProgress()
 
 
+def write_export(pages, output_format):
+    if pages:
+        from saliency.render import export
+
+        sys.stdout.write(export(pages, output_format, "saliency explain"))
+
+
 def parse_position(position):
     if position is None or position == "all":
         return position
@@ -105,8 +117,12 @@ def parse_position(position):
         raise UsageError(f"--position must be an integer or 'all', not {position!r}") from None
 
 
-def show(explanation, output_format, top):
-    if output_format != "text":
+def show(explanation, output_format, top, pages=None):
+    if pages is not None:
+        from saliency.render import explanation_text
+
+        pages.append(explanation_text(explanation, 3 if top is None else top))
+    elif output_format != "text":
         typer.echo(explanation.to_json())
         if explanation.completeness_warning():
             warn(explanation.completeness_warning())
