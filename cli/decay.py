@@ -13,7 +13,7 @@ from .evaluate import DataArg, InputFormatOpt, LimitOpt, Progress, QuietOpt, Tex
 EXAMPLES = """
 [b]Examples[/b]
 
-  saliency decay -m names-gru names.txt
+  saliency decay -m shakespeare-rnn passages.txt
   saliency decay -m shakespeare-lstm passages.txt -f json | jq '.rows[].share'
   saliency decay dev.tsv --limit 200 --format html > decay.html
 """
