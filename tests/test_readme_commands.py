@@ -23,9 +23,25 @@ SKIPPED = {
 INSTALL = re.compile(r"^python3 -m pip install [^&]*&& ")  # the install step before a command: done already
 
 
+def fenced_blocks(text):
+    """[(info string, body)] of the ``` blocks, read fence by fence (a regex would pair a block's
+    closing fence with the next block's opening one)."""
+    blocks, info, body = [], None, []
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if info is None:
+                info, body = line[3:].strip(), []
+            else:
+                blocks.append((info, "\n".join(body) + "\n"))
+                info = None
+        elif info is not None:
+            body.append(line)
+    return blocks
+
+
 def readme_commands():
     commands = []
-    for block in re.findall(r"```sh\n(.*?)```", README, re.S):
+    for block in [body for info, body in fenced_blocks(README) if info == "sh"]:
         for line in block.splitlines():
             command = re.sub(r"\s+#\s.*$", "", line).strip()  # a comment after the command
             command = INSTALL.sub("", command)
@@ -81,8 +97,7 @@ def test_readme_command_runs_as_written(command, workdir):
 def sample_outputs():
     """($ command, [expected lines]) from the README's plain ``` blocks; '...' elides lines."""
     samples = []
-    # Fences paired line by line: a plain ``` block, not the text between two other blocks.
-    for block in re.findall(r"^```\n(.*?)^```$", README, re.S | re.M):
+    for block in [body for info, body in fenced_blocks(README) if info == ""]:
         for chunk in re.split(r"^\$ ", block, flags=re.M)[1:]:
             command, *lines = chunk.rstrip("\n").split("\n")
             samples.append((command, [line for line in lines if line]))
