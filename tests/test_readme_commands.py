@@ -106,6 +106,8 @@ def sample_outputs():
 
 @pytest.mark.parametrize("command, expected", sample_outputs())
 def test_readme_sample_output_is_what_the_tool_prints(command, expected):
+    if "| jq" in command and not shutil.which("jq"):
+        pytest.skip("jq is not installed here")  # the sample's numbers come through jq's rounding
     env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
            "COLUMNS": "80"}
     env.pop("NO_COLOR", None)
