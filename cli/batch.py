@@ -1,17 +1,21 @@
 """saliency batch: explain every record of files or stdin, streaming, in input order."""
 
+import os
+import stat
 import sys
 from typing import Annotated, List, Optional
 
 import typer
 
 from saliency import load_model
-from saliency.errors import EXIT_RECORDS_FAILED, RecordUsageError, UsageError
+from saliency.batch import Sink, in_shard
+from saliency.errors import EXIT_RECORDS_FAILED, UsageError
 
 from . import app
 from .common import (BaselineOpt, ContrastOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
                      ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt, StepsOpt,
-                     TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, stdin_is_piped, stdout_console, user_errors)
+                     TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, require_stdout, stdin_is_piped,
+                     stdout_console, user_errors)
 from .explain import parse_position
 
 EXAMPLES = """
@@ -22,8 +26,6 @@ EXAMPLES = """
   cat reviews.jsonl | saliency batch - --text-field review | jq .prediction
   saliency batch dev.tsv --summary --quiet > /dev/null
 """
-# At most this many records are explained together: enough to batch by length, bounded memory.
-WINDOW = 512
 OUTPUT_FORMATS = ("jsonl", "csv", "tsv", "text", "html")
 
 
@@ -31,12 +33,13 @@ OUTPUT_FORMATS = ("jsonl", "csv", "tsv", "text", "html")
 @user_errors
 def batch(
     files: Annotated[Optional[List[str]], typer.Argument(help="Input files (txt, csv, tsv, jsonl); '-' or none with piped stdin: stdin.", show_default=False)] = None,
-    input_format: Annotated[Optional[str], typer.Option(help="txt | csv | tsv | jsonl (default: from the extension; stdin: txt).")] = None,
+    input_format: Annotated[Optional[str], typer.Option(help="txt | csv | tsv | jsonl (default: from the extension; stdin: jsonl if its first line is a JSON object, else txt).")] = None,
     text_column: Annotated[Optional[str], typer.Option("--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")] = None,
     output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="jsonl (or json; default off a terminal) | csv | tsv | text (default on a terminal) | html (one self-contained page, as text shows it).")] = None,
     summary: Annotated[bool, typer.Option("--summary", help="After the records, the tokens that most often drove each label (on stderr unless --format text).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward/backward pass.")] = 64,
+    shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Only shard K of N (K from 1): every Nth block of 512 records, from block K-1. Records keep their numbers; N processes split the work, and their outputs sorted by record equal one unsharded run.")] = None,
     model: ModelOpt = None,
     method: MethodOpt = Method.gradient,
     target: TargetOpt = None,
@@ -58,9 +61,10 @@ def batch(
 ):
     """Explain every record of FILES (or stdin) and stream the results to stdout."""
     from saliency import io
-    from saliency.render import export, recording_console
-    from saliency.summary import TokenSummary
+    from saliency.batch import explain_windows, parse_shard, read_inputs, write_results
+    from saliency.render import export
 
+    require_stdout()
     files = files or []
     if not files:
         if not stdin_is_piped():
@@ -69,70 +73,76 @@ def batch(
     output_format = output_format or ("text" if sys.stdout.isatty() else "jsonl")
     output_format = "jsonl" if output_format == "json" else output_format
     check_choice(output_format, OUTPUT_FORMATS, "--format")
-    for path in files:
-        io.detect_format(path, input_format)  # refuse a bad --input-format before any work
+    shard = parse_shard(shard) if shard is not None else None
+    for path in files:  # refuse a bad --input-format or --text-field before any work
+        io.check_text_field(path, io.detect_format(path, input_format), text_column)
         if path != "-":
             io.open_text(path).close()  # a missing file is said before the model (and torch) loads
     explainer = load_model(model, engine=engine, device=device, batch_size=batch_size)
     options = dict(method=method.value, target=target, contrast=contrast, position=parse_position(position),
                    objective=objective, vectors=vectors, top=top, rule=rule,
                    **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
-    shown = output_format in ("text", "html")  # html: what text shows, recorded for one page at the end
-    writer = None if shown else io.make_writer(output_format, sys.stdout)
-    console = (stdout_console() if output_format == "text" else recording_console()) if shown else None
-    tally = TokenSummary() if summary else None
-    failed = done = 0
-    progress = Progress(quiet, files)
-    with progress:
-        for window in io.windows(records(files, input_format, text_column), WINDOW):
-            texts = [r.text for r in window if not r.error]
-            results = iter(explainer.explain(texts, errors="return", **options)) if texts else iter(())
-            for record in window:
-                result = record.error or next(results)
-                if isinstance(result, UsageError) and not isinstance(result, RecordUsageError):
-                    raise result  # an option that fits no record: stop at once
-                done += 1
-                if isinstance(result, (str, Exception)):
-                    failed += 1
-                    progress.echo(f"Error: {record.source} record {record.index + 1}: {result}")
-                    if writer:
-                        writer.write(record, error=str(result))
-                    continue
-                if tally:
-                    tally.add(result)
-                if writer:
-                    writer.write(record, result)
-                else:
-                    from saliency.render import explanation_text
-
-                    console.print(f"record {record.index + 1} ({record.source})", style="dim", markup=False)
-                    console.print(explanation_text(result, 3 if top is None else top))
-            sys.stdout.flush()
-            progress.advance(len(window))
-    if tally:
-        show_summary(tally, to_stdout=output_format == "text", to=console if output_format == "html" else None)
-    if output_format == "html":
-        sys.stdout.write(export([], "html", "saliency batch", recorder=console))
+    from saliency.batch import explain_windows, parse_shard, read_inputs, write_results
+    from saliency.render import export
     if failed:
         fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
 
 
-def records(files, input_format, text_column):
-    from saliency import io
+class Output(Sink):
+    """Results to stdout: a JSONL/CSV/TSV writer, or rendered text above the progress bar."""
 
-    for path in files:
-        yield from io.read_records(path, input_format, text_column)
+    def __init__(self, output_format, summary, top, progress):
+        from saliency import io
+        from saliency.summary import TokenSummary
+
+        from saliency.render import recording_console
+
+        shown = output_format in ("text", "html")
+        self.writer = None if shown else io.make_writer(output_format, sys.stdout)
+        self.tally = TokenSummary() if summary else None
+        self.progress, self.top = progress, 3 if top is None else top
+        self.console = progress.stdout() if output_format == "text" else recording_console() if shown else None
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.__exit__(*exc)
+
+    def write(self, result):
+        record, explanation = result.record, result.explanation
+        if self.writer:
+            self.writer.write(record, explanation, result.error)
+        elif explanation is not None:
+            from saliency.render import explanation_text
+
+            self.console.print(f"record {record.index} ({record.source})", style="dim", markup=False)
+            self.console.print(explanation_text(explanation, self.top))
+        if self.tally and explanation is not None:
+            self.tally.add(explanation)
+        self.progress.advance(1, refresh=self.console is not None)  # text: redraw the bar under the record
+
+    def report(self, result):
+        self.progress.echo(f"Error: {result.record.source} record {result.record.index}: {result.error}")
+
+    def flush(self):
+        sys.stdout.flush()
 
 
 class Progress:
     """A progress bar with rate and ETA on stderr, only when stderr is a terminal and not --quiet."""
 
-    def __init__(self, quiet, files):
+    def __init__(self, quiet, files, shard=None):
         self.bar = None
         if not quiet and sys.stderr.isatty():
+            from saliency.io import Record
             from saliency.render import record_progress
 
-            self.bar, self.task = record_progress(count_lines(files))
+            total = count_lines(files)
+            if total is not None and shard:
+                total = sum(in_shard(Record(i), shard) for i in range(total))
+            self.bar, self.task = record_progress(total)
 
     def __enter__(self):
         if self.bar:
@@ -143,15 +153,37 @@ class Progress:
         if self.bar:
             self.bar.__exit__(*exc)
 
-    def advance(self, n):
+    def stdout(self):
+        """The console for text records: the bar's own when stdout is the bar's terminal, so
+        records print above the live bar instead of through it; else a console on stdout."""
+        if self.bar and same_terminal():
+            return self.bar.console
+        return stdout_console()
+
+    def advance(self, n, refresh=False):
         if self.bar:
-            self.bar.advance(self.task, n)
+            self.bar.update(self.task, advance=n, refresh=refresh)
 
     def echo(self, message):
         if self.bar:
             self.bar.console.print(message, markup=False, highlight=False)
         else:
             typer.echo(message, err=True)
+
+
+def live_stdin(files) -> bool:
+    """Records from a pipe or terminal are answered as they arrive (a file fills whole windows)."""
+    try:
+        return "-" in files and not stat.S_ISREG(os.fstat(sys.stdin.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return "-" in files
+
+
+def same_terminal() -> bool:
+    try:
+        return sys.stdout.isatty() and os.ttyname(sys.stdout.fileno()) == os.ttyname(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def count_lines(files):

@@ -1,5 +1,6 @@
 """What the commands share: option definitions, error handling, consoles, stdin."""
 
+import errno
 import functools
 import os
 import sys
@@ -8,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from saliency.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, InputError, SaliencyError, UsageError
+from saliency.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, InputError, OutputError, SaliencyError, UsageError
 
 
 class Method(str, Enum):
@@ -54,22 +55,54 @@ def user_errors(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                flush_stdout()  # here, not at exit, so a full disk is reported like any other error
         except SaliencyError as e:
             if os.environ.get("SALIENCY_DEBUG"):
                 raise
+            if isinstance(e, OutputError):
+                discard_stdout()
             fail(str(e), e.exit_code)
         except BrokenPipeError:
-            # `saliency ... | head`: the reader left. Say nothing, and point stdout at /dev/null so
-            # the flush at exit cannot complain either. 141 = 128 + SIGPIPE, as other tools exit.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            # `saliency ... | head`: the reader left. Say nothing. 141 = 128 + SIGPIPE, as other tools exit.
+            discard_stdout()
             raise typer.Exit(EXIT_BROKEN_PIPE) from None
+        except OSError as e:
+            if not is_write_failure(e):
+                raise
+            discard_stdout()
+            fail(f"cannot write the output: {e.strerror}", OutputError.exit_code)
         except KeyboardInterrupt:
             # Ctrl-C: every record already written is a whole line; say how we ended, exit 130.
             typer.echo("interrupted", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper
+
+
+def discard_stdout():
+    """Point stdout at /dev/null, so the flush at exit cannot complain about what is left unwritten."""
+    if sys.stdout is not None:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def flush_stdout():
+    if sys.stdout is not None:
+        sys.stdout.flush()
+
+
+def require_stdout():
+    """`saliency ... >&-` starts with no stdout: say so instead of writing nothing and exiting 0."""
+    if sys.stdout is None:
+        raise OutputError("stdout is closed; redirect it to a file or /dev/null")
+
+
+def is_write_failure(e: OSError) -> bool:
+    """An OSError from writing stdout (disk full, device gone), as opposed to a bug elsewhere:
+    reading errors name their file and are InputError/ModelError by the time they get here."""
+    return e.filename is None and e.errno in (errno.ENOSPC, errno.EIO, errno.EBADF, errno.EDQUOT, errno.EFBIG)
 
 
 def fail(message: str, code: int):
@@ -89,7 +122,9 @@ def stdout_console():
 
 def stdin_lines():
     """Lines of piped stdin as (text or None, error or None); bad UTF-8 is an error for that line only."""
-    for raw in sys.stdin.buffer:
+    for number, raw in enumerate(sys.stdin.buffer):
+        if number == 0:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark is not text
         try:
             yield raw.decode("utf-8").rstrip("\r\n"), None
         except UnicodeDecodeError as e:

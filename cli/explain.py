@@ -11,8 +11,8 @@ from saliency.errors import EXIT_RECORDS_FAILED, InputError, RecordUsageError, U
 from . import app
 from .common import (BaselineOpt, ContrastOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
                      ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt, StepsOpt,
-                     TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, stdin_is_piped, stdin_lines,
-                     stdout_console, text_argument, user_errors, warn)
+                     TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, require_stdout, stdin_is_piped,
+                     stdin_lines, stdout_console, text_argument, user_errors, warn)
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -54,6 +54,7 @@ def explain(
     """Explain which tokens drove the model's prediction for TEXT."""
     check_choice(output_format, ("text", "json", "jsonl") + EXPORTS, "--format")
     pages = [] if output_format in EXPORTS else None  # html/svg: every text on one page, written at the end
+    require_stdout()
     if text is None and not stdin_is_piped():
         raise UsageError("give TEXT, or pipe lines on stdin (see --help)")
     if text is not None:
@@ -82,7 +83,7 @@ def explain(
             if isinstance(result, UsageError) and not isinstance(result, RecordUsageError):
                 raise result
             failures, last_code = failures + 1, result.exit_code
-            typer.echo(f"Error: line {number}: {result}", err=True)
+            typer.echo(f"Error: record {number - 1}: {result}", err=True)  # numbered from 0, as in batch
             continue
         show(result, output_format, top, pages)
     write_export(pages, output_format)

@@ -50,6 +50,15 @@ def explain(model, text, method="gradient", *, tokenizer=None, labels=None, embe
     return explainer.explain(list(text), method, **options)
 
 
+def explain_records(model, records, *, text_field=None, shard=None, **options):
+    """Explain a stream of records: one RecordResult (.record, .explanation, .error) per record, in
+    input order. `records`: dicts (text in `text_field`, default text or sentence; the other keys
+    passed through), strings, or saliency.io.Record. See saliency.batch.explain_records."""
+    from .batch import explain_records as run
+
+    return run(model, records, text_field=text_field, shard=shard, **options)
+
+
 def _explainer(model, tokenizer=None, labels=None, embedding=None, head="classifier"):
     """An Explainer from a shipped model name, a model file path, an Explainer, or an nn.Module."""
     if model is None or isinstance(model, str):
@@ -90,4 +99,4 @@ def prototype(model, to, *, start=None, length=8, seed=None, candidates=32, max_
     return run(_explainer(model, **module_options), to, start, length, seed, candidates, max_steps)
 
 
-__all__ = ["load_model", "explain", "flip", "reduce", "prototype", "Explanation", "Token", "SaliencyError", "UsageError", "InputError", "ModelError"]
+__all__ = ["load_model", "explain", "explain_records", "flip", "reduce", "prototype", "Explanation", "Token", "SaliencyError", "UsageError", "InputError", "ModelError"]

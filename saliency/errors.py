@@ -31,6 +31,12 @@ class ModelError(SaliencyError):
     exit_code = 4
 
 
+class OutputError(SaliencyError):
+    """The output cannot be written: the disk is full, stdout is closed."""
+
+    exit_code = 6
+
+
 # Not an exception: `batch` exits with this when some records failed and the rest were written.
 EXIT_RECORDS_FAILED = 5
 EXIT_INTERRUPTED = 130

@@ -2,14 +2,19 @@
 
 Readers yield one Record per input record, in order, reading incrementally. A record that
 cannot be used (undecodable bytes, malformed JSON, a missing field, empty text) is yielded
-with `error` set rather than raised, so batch work can report it and go on.
+with `error` set rather than raised, so batch work can report it and go on. Records are
+numbered from 0 in input order (`Record.index`); every output uses that number. A leading
+UTF-8 byte-order mark is dropped by every reader.
 """
 
 import csv
 import io
+import itertools
 import json
+import math
 import os
 import queue
+import re
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -20,6 +25,7 @@ INPUT_FORMATS = ("txt", "csv", "tsv", "jsonl")
 EXTENSIONS = {".txt": "txt", ".text": "txt", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
               ".ndjson": "jsonl", ".json": "jsonl"}
 TEXT_COLUMNS = ("text", "sentence")
+BOM = "\ufeff"
 csv.field_size_limit(sys.maxsize)
 
 
@@ -30,6 +36,7 @@ class Record:
     fields: dict = field(default_factory=dict)  # the record's other fields, passed through
     error: str = None
     source: str = ""
+    missing_field: str = None  # the error is an object without this text field
 
 
 def detect_format(path: str, override: str = None) -> str:
@@ -38,7 +45,7 @@ def detect_format(path: str, override: str = None) -> str:
             raise UsageError(f"unknown input format {override!r} (expected one of {', '.join(INPUT_FORMATS)})")
         return override
     if path == "-":
-        return "txt"
+        return "sniff"  # decided by the first line: a JSON object means jsonl, anything else txt
     return EXTENSIONS.get(os.path.splitext(path)[1].lower(), "txt")
 
 
@@ -56,6 +63,15 @@ def undecodable(s: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in s)
 
 
+def lone_surrogate(s: str) -> int:
+    """Index of the first surrogate code point in s (not valid Unicode; JSON's "\\ud800"), else -1."""
+    match = SURROGATE.search(s)
+    return match.start() if match else -1
+
+
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def check_text(record: Record) -> Record:
     if record.error:
         return record
@@ -63,36 +79,69 @@ def check_text(record: Record) -> Record:
         record.error = "text is not a string"
     elif undecodable(record.text):
         record.error = "text is not valid UTF-8"
+    elif lone_surrogate(record.text) >= 0:
+        record.error = f"text holds a lone surrogate at character {lone_surrogate(record.text)} (not valid Unicode)"
     elif not record.text.strip():
         record.error = "empty text"
     return record
 
 
 def read_records(path: str, input_format: str = None, text_field: str = None):
-    """Yield Records from a txt, csv, tsv or jsonl file, or stdin for '-'."""
+    """Yield Records from a txt, csv, tsv or jsonl file, or stdin for '-' (format sniffed)."""
     fmt = detect_format(path, input_format)
+    check_text_field(path, fmt, text_field)
     stream = open_text(path)
     source = "<stdin>" if path == "-" else path
     with stream:
+        lines = _lines(stream)
+        if fmt == "sniff":
+            first = next(lines, "")
+            fmt = "jsonl" if _json_object(first) else "txt"
+            check_text_field(path, fmt, text_field)
+            lines = itertools.chain([first] if first else [], lines)
         if fmt == "txt":
-            rows = _txt(stream)
+            rows = _txt(lines)
         elif fmt == "jsonl":
-            rows = _jsonl(stream, text_field)
+            rows = _jsonl(lines, text_field)
         else:
-            rows = _table(stream, "\t" if fmt == "tsv" else ",", text_field, source)
+            rows = _table(lines, "\t" if fmt == "tsv" else ",", text_field, source)
         for i, record in enumerate(rows):
             record.index, record.source = i, source
             yield check_text(record)
 
 
-def _txt(stream):
+def check_text_field(path: str, fmt: str, text_field: str = None):
+    """--text-field names a column or field: plain text has none, and ignoring it would explain
+    whole lines (JSON and all) with believable labels."""
+    if text_field and fmt == "txt":
+        what = "stdin is plain text (its first line is not a JSON object)" if path == "-" else f"{path} is plain text"
+        raise UsageError(f"--text-field {text_field!r}: {what}; give --input-format csv, tsv or jsonl")
+
+
+def _lines(stream):
+    """The stream's lines, without a leading byte-order mark (it would become a token or a column name)."""
+    first = True
     for line in stream:
+        if first:
+            line, first = line.removeprefix(BOM), False
+        yield line
+
+
+def _json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+def _txt(lines):
+    for line in lines:
         yield Record(0, line.rstrip("\r\n"))
 
 
-def _jsonl(stream, text_field):
-    for line in stream:
-        if not line.strip():
+def _jsonl(lines, text_field):
+    for line in lines:
+        if not line.strip(" \t\r\n"):  # JSON's whitespace; anything else on a line is a record
             continue
         if undecodable(line):
             yield Record(0, error="line is not valid UTF-8")
@@ -107,13 +156,15 @@ def _jsonl(stream, text_field):
             continue
         key = text_field or next((k for k in TEXT_COLUMNS if k in obj), None)
         if key is None or key not in obj:
-            yield Record(0, fields=obj, error=f"no field {text_field or ' or '.join(TEXT_COLUMNS)!r}")
+            wanted = text_field or " or ".join(TEXT_COLUMNS)
+            yield Record(0, fields=obj, error=f"no field {wanted!r} (name the text's field with --text-field)",
+                         missing_field=wanted)
             continue
         yield Record(0, obj[key], {k: v for k, v in obj.items() if k != key})
 
 
-def _table(stream, delimiter, text_column, source):
-    reader = csv.reader(stream, delimiter=delimiter)
+def _table(lines, delimiter, text_column, source):
+    reader = csv.reader(lines, delimiter=delimiter)
     header = next(reader, None)
     if header is None:
         return
@@ -150,12 +201,14 @@ def read_labelled(path: str, input_format: str = None, text_field: str = None, l
         yield r.text.strip(), str(r.fields[label_field])
 
 
-def windows(records, size: int):
-    """Lists of up to `size` records, in order, each as soon as the input has given it.
+def windows(records, size: int, key=None):
+    """Lists of up to `size` records, in order.
 
-    A thread reads ahead (at most 4 windows, so memory stays bounded). A window takes what has
-    arrived, so from a slow pipe each line is answered when it comes, while a file still fills
-    whole windows. An error raised while reading comes out here, in order.
+    A thread reads ahead (at most 4 windows, so memory stays bounded). Without `key`, a window
+    takes what has arrived, so from a slow pipe each line is answered when it comes. With `key`
+    (a function of a record), a window waits until it is full or the key changes: the same input
+    always gives the same windows, so the same batches and the same floating-point results. An
+    error raised while reading comes out here, in order.
     """
     ahead = queue.Queue(maxsize=4 * size)
     done = object()
@@ -171,18 +224,17 @@ def windows(records, size: int):
     threading.Thread(target=read, daemon=True).start()
     window = []
     while True:
-        item = ahead.get() if not window else _get_nowait(ahead)
-        if item is None or item is done or isinstance(item, BaseException) or len(window) == size:
-            if window:
-                yield window
-                window = []
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            if item is None:
-                continue
-        window.append(item)
+        item = ahead.get() if not window or key else _get_nowait(ahead)
+        is_record = not (item is None or item is done or isinstance(item, BaseException))
+        if window and (not is_record or len(window) == size or (key and key(item) != key(window[0]))):
+            yield window
+            window = []
+        if item is done:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        if is_record:
+            window.append(item)
 
 
 def _get_nowait(q):
@@ -211,14 +263,41 @@ class JsonlWriter:
         self.stream = stream
 
     def write(self, record: Record, explanation=None, error: str = None):
+        # The whole line is made before anything is written, so a record that cannot be
+        # serialised (a lone surrogate, a value JSON lacks) fails alone and writes nothing.
+        line = self.format(record, explanation, error)
+        self.stream.write(line)  # one write per line: an interrupted run leaves only complete lines
+
+    @staticmethod
+    def format(record: Record, explanation=None, error: str = None) -> str:
         obj = record_header(record)
         if explanation is not None:
             obj.update(explanation.to_dict())
-        else:
-            obj["error"] = error
-        obj["fields"] = record.fields
-        # One write per line, so an interrupted run leaves only complete lines.
-        self.stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            obj["fields"] = record.fields
+            # allow_nan=False: a bare NaN is not JSON; encode() raises for lone surrogates
+            line = json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n"
+            line.encode("utf-8")
+            return line
+        obj["error"], obj["fields"] = error, record.fields
+        return error_line(obj)
+
+
+def error_line(obj: dict) -> str:
+    """An error object as one line that can always be written, whatever the record's fields hold."""
+    return json.dumps(_plain(obj), ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _plain(value):
+    """value with lone surrogates as U+FFFD, NaN/Infinity and types JSON lacks as their repr."""
+    if isinstance(value, str):
+        return SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_plain(str(k)): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int)) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return _plain(repr(value))
 
 
 class TableWriter:
@@ -242,7 +321,9 @@ class TableWriter:
         writer = csv.writer(buffer, delimiter=self.delimiter, lineterminator="\n")
         for i, t in enumerate(explanation.tokens):
             writer.writerow(head + [i, t.text, t.start, t.end, repr(t.score), int(t.unk)] + tail)
-        self.stream.write(buffer.getvalue())  # the whole record in one write
+        rows = buffer.getvalue()
+        rows.encode("utf-8")  # a record that cannot be written fails alone, before any of it is written
+        self.stream.write(rows)  # the whole record in one write
 
     def _row(self, values):
         buffer = io.StringIO()

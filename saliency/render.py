@@ -205,7 +205,13 @@ def console(stderr: bool = False):
     """A console on stdout (results) or stderr (progress, tables meant for people beside data)."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    class PipeConsole(Console):
+        def on_broken_pipe(self):
+            # rich exits 1 here; raise instead, so `| head` exits 141 as every other write does
+            self.quiet = True
+            raise BrokenPipeError
+
+    return PipeConsole(stderr=stderr, highlight=False)
 
 
 def simple_table(columns, rows, title=None, header=True):
@@ -228,8 +234,11 @@ def record_progress(total):
         def render(self, task):
             return Text(f"{task.speed:.1f} records/s" if task.speed else "", style="dim")
 
+    # No stdout redirection: rich would send results printed to stdout through the bar's stderr
+    # console. Records meant for the same terminal are printed with the bar's console instead.
     bar = Progress(TextColumn("records"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(), Rate(),
-                   TimeRemainingColumn(), console=console(stderr=True), transient=True)
+                   TimeRemainingColumn(), console=console(stderr=True), transient=True, redirect_stdout=False,
+                   redirect_stderr=False)
     return bar, bar.add_task("records", total=total)
 
 

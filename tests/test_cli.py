@@ -115,7 +115,7 @@ def test_bad_stdin_lines_are_reported_and_skipped(model_path):
     result = runner.invoke(app, ["explain", "-m", model_path, "-f", "json"], input=b"abc\n\xff\xfe\n\nfeed\n")
     assert result.exit_code == 5
     assert [json.loads(x)["text"] for x in result.stdout.splitlines()] == ["abc", "feed"]
-    assert "line 2: not valid UTF-8" in result.stderr and "line 3: empty text" in result.stderr
+    assert "record 1: not valid UTF-8" in result.stderr and "record 2: empty text" in result.stderr
     assert "2 line(s) failed" in result.stderr
 
 
