@@ -12,6 +12,9 @@ window is retried record by record so the others still succeed. `write_results` 
 for writing. Only an option that fits no record (an unknown label) stops the run.
 """
 
+import contextlib
+import signal
+import threading
 from dataclasses import dataclass
 from itertools import chain
 from typing import Iterable, Iterator
@@ -205,12 +208,32 @@ def write_results(result_windows, sink: Sink) -> tuple:
     done = failed = 0
     for results in result_windows:
         for result in results:
-            result = _write_one(sink, result)
+            with ctrl_c_after_write():
+                result = _write_one(sink, result)
             done, failed = done + 1, failed + (result.error is not None)
             if result.error is not None:
                 sink.report(result)
         _stream_errors(sink.flush)
     return done, failed
+
+
+@contextlib.contextmanager
+def ctrl_c_after_write():
+    """Ctrl-C during a write is raised once the write is done: a KeyboardInterrupt inside
+    TextIOWrapper's flush drops the bytes it was passing on, leaving half a line."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught and callable(previous):
+        previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt
+    elif caught and previous == signal.SIG_DFL:
+        raise KeyboardInterrupt
 
 
 def _write_one(sink, result):

@@ -60,7 +60,15 @@ def check_module_example(ns, lines):
     np.testing.assert_allclose([t.score for t in result.tokens], dx[0].norm(dim=-1).numpy(), rtol=1e-5)
 
 
-README_CHECKS = {"load_model(\"sst2-lstm\")": check_shipped_example, "class Sentiment": check_module_example}
+def check_records_example(ns, lines):
+    assert ns["results"][0].record.fields == {"id": 1}
+    assert lines[1:] == ["1 empty text {}", f"2 {ns['results'][2].explanation.prediction['label']} {{}}"]
+    [alone] = load_model().explain(["a gorgeous , witty movie"], method="grad-input")
+    assert [t.score for t in ns["result"].tokens] == pytest.approx([t.score for t in alone.tokens], rel=1e-5)
+
+
+README_CHECKS = {"load_model(\"sst2-lstm\")": check_shipped_example, "class Sentiment": check_module_example,
+                 "explain_records(": check_records_example}
 
 
 @pytest.mark.parametrize("block", re.findall(r"```python\n(.*?)```", README.read_text(), re.S))
