@@ -27,6 +27,7 @@ EXAMPLES = """
   saliency batch dev.tsv --summary --quiet > /dev/null
 """
 OUTPUT_FORMATS = ("jsonl", "csv", "tsv", "text", "html")
+RAY_PANEL = "Scaling out (Ray)"
 
 
 @app.command(epilog=EXAMPLES)
@@ -40,6 +41,10 @@ def batch(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward/backward pass.")] = 64,
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Only shard K of N (K from 1): every Nth block of 512 records, from block K-1. Records keep their numbers; N processes split the work, and their outputs sorted by record equal one unsharded run.")] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="Run on Ray Data: a pool of workers, each loading the model once; JSONL in input order. Needs pip install 'saliency[ray]'.", rich_help_panel=RAY_PANEL)] = False,
+    num_workers: Annotated[int, typer.Option("--num-workers", min=1, help="--ray: workers (one CPU, or with --device cuda one GPU, each).", rich_help_panel=RAY_PANEL)] = 2,
+    address: Annotated[Optional[str], typer.Option("--address", help="--ray: join this cluster (auto or HOST:PORT); default a local one.", rich_help_panel=RAY_PANEL)] = None,
+    output_dir: Annotated[Optional[str], typer.Option("--output-dir", help="--ray: the workers write part-N.jsonl files here (in name order: the whole output) instead of stdout.", rich_help_panel=RAY_PANEL)] = None,
     model: ModelOpt = None,
     method: MethodOpt = Method.gradient,
     target: TargetOpt = None,
@@ -78,14 +83,47 @@ def batch(
         io.check_text_field(path, io.detect_format(path, input_format), text_column)
         if path != "-":
             io.open_text(path).close()  # a missing file is said before the model (and torch) loads
-    explainer = load_model(model, engine=engine, device=device, batch_size=batch_size)
     options = dict(method=method.value, target=target, contrast=contrast, position=parse_position(position),
                    objective=objective, vectors=vectors, top=top, rule=rule,
                    **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
-    from saliency.batch import explain_windows, parse_shard, read_inputs, write_results
-    from saliency.render import export
+    records = read_inputs(files, input_format, text_column)
+    if ray or output_dir or address:
+        check_ray_options(ray, output_format, shard, summary)
+        done, failed = on_ray(model, records, num_workers, address, output_dir,
+                              dict(engine=engine, device=device, batch_size=batch_size), options)
+        if failed:
+            fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
+        return
+    explainer = load_model(model, engine=engine, device=device, batch_size=batch_size)
+    with Output(output_format, summary, top, Progress(quiet, files, shard)) as output:
+        done, failed = write_results(explain_windows(explainer, records, shard=shard, follow=live_stdin(files),
+                                                     **options), output)
+    if summary:
+        show_summary(output.tally, to_stdout=output_format == "text",
+                     to=output.console if output_format == "html" else None)
+    if output_format == "html":  # what text shows, recorded for one page at the end
+        sys.stdout.write(export([], "html", "saliency batch", recorder=output.console))
     if failed:
         fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
+
+
+def check_ray_options(ray, output_format, shard, summary):
+    if not ray:
+        raise UsageError("--output-dir and --address go with --ray")
+    if output_format != "jsonl":
+        raise UsageError(f"--ray writes JSONL, not --format {output_format}")
+    if shard or summary:
+        raise UsageError(f"--ray takes no {'--shard (Ray splits the work itself)' if shard else '--summary'}")
+
+
+def on_ray(model, records, workers, address, output_dir, load_options, options):
+    from saliency.ray_batch import explain_on_ray, import_ray, write_lines
+
+    import_ray()  # before anything starts: without Ray, one line with the install command
+    lines = explain_on_ray(model, records, workers=workers, address=address, output_dir=output_dir,
+                           load_options=load_options, **options)
+    return write_lines(lines, sys.stdout, lambda out: typer.echo(
+        f"Error: {out.source} record {out.record}: {out.error}", err=True))
 
 
 class Output(Sink):

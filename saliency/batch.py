@@ -213,7 +213,7 @@ def write_results(result_windows, sink: Sink) -> tuple:
             done, failed = done + 1, failed + (result.error is not None)
             if result.error is not None:
                 sink.report(result)
-        _stream_errors(sink.flush)
+        stream_errors(sink.flush)
     return done, failed
 
 
@@ -246,11 +246,11 @@ def _write_one(sink, result):
         raise OutputError(f"cannot write the output: {e.strerror or e}") from None
     except Exception as e:  # noqa: BLE001 (this record's own failure, e.g. a lone surrogate)
         result = result.failed(f"cannot write this record: {describe(e)}")
-    _stream_errors(sink.write, result)  # an error line always serialises; if it fails, the stream is broken
+    stream_errors(sink.write, result)  # an error line always serialises; if it fails, the stream is broken
     return result
 
 
-def _stream_errors(func, *args):
+def stream_errors(func, *args):
     try:
         func(*args)
     except (BrokenPipeError, OutputError):
