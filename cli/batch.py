@@ -41,7 +41,7 @@ def batch(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward/backward pass.")] = 64,
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Only shard K of N (K from 1): every Nth block of 512 records, from block K-1. Records keep their numbers; N processes split the work, and their outputs sorted by record equal one unsharded run.")] = None,
-    ray: Annotated[bool, typer.Option("--ray", help="Run on Ray Data: a pool of workers, each loading the model once; JSONL in input order. Needs pip install 'saliency[ray]'.", rich_help_panel=RAY_PANEL)] = False,
+    ray: Annotated[bool, typer.Option("--ray", help="Run on Ray Data: a pool of workers, each loading the model once; JSONL in input order. Needs the optional Ray extra (README: Scaling out).", rich_help_panel=RAY_PANEL)] = False,
     num_workers: Annotated[int, typer.Option("--num-workers", min=1, help="--ray: workers (one CPU, or with --device cuda one GPU, each).", rich_help_panel=RAY_PANEL)] = 2,
     address: Annotated[Optional[str], typer.Option("--address", help="--ray: join this cluster (auto or HOST:PORT); default a local one.", rich_help_panel=RAY_PANEL)] = None,
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", help="--ray: the workers write part-N.jsonl files here (in name order: the whole output) instead of stdout.", rich_help_panel=RAY_PANEL)] = None,
