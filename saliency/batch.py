@@ -213,7 +213,8 @@ def write_results(result_windows, sink: Sink) -> tuple:
             done, failed = done + 1, failed + (result.error is not None)
             if result.error is not None:
                 sink.report(result)
-        stream_errors(sink.flush)
+        with ctrl_c_after_write():
+            stream_errors(sink.flush)
     return done, failed
 
 

@@ -194,5 +194,6 @@ def write_lines(ray_lines, stream, report=None) -> tuple:
         done, failed = done + 1, failed + (out.error is not None)
         if out.error is not None and report:
             report(out)
-    stream_errors(stream.flush)
+    with ctrl_c_after_write():
+        stream_errors(stream.flush)
     return done, failed

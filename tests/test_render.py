@@ -93,8 +93,8 @@ def test_ctrl_c_leaves_only_complete_lines(tmp_path):
     lines = tmp_path / "in.txt"
     lines.write_text("abc bad cafe fed dead beef\n" * 200_000)
     proc = subprocess.Popen([sys.executable, "-m", "saliency.cli", "batch", str(lines), "-m", path, "--engine",
-                             "numpy"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    first = proc.stdout.readline()  # it is streaming
+                             "numpy"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    first = proc.stdout.readline()  # it is streaming (unbuffered: communicate() reads the fd, not a buffer)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     rest, err = proc.communicate(timeout=60)
