@@ -14,6 +14,7 @@ JSON schema (one object; keys always present unless marked optional):
   rows         optional (--position all, --target all): [{position or index, target, value, scores}]
                one row per explained position or class
   top          optional (--top K): indices into tokens of the K strongest, strongest first (rows too)
+  flip         optional (batch --flip): the best single swap, as `saliency flip --format json` gives it
 """
 
 import json
@@ -38,6 +39,7 @@ class Explanation:
     rows: list = None
     extra: dict = field(default_factory=dict)  # passed-through record fields (batch)
     top_k: int = None  # asked for the k strongest tokens: JSON gets their indices as "top"
+    flip: object = None  # batch --flip: the text's best single swap (hotflip.FlipResult), JSON "flip"
 
     def top(self, k: int, scores=None) -> list:
         """Indices of the k strongest tokens (by |score| for signed methods), strongest first;
@@ -69,6 +71,8 @@ class Explanation:
             d["top"] = self.top(self.top_k)
             if self.rows is not None:
                 d["rows"] = [dict(row, top=self.top(self.top_k, row["scores"])) for row in self.rows]
+        if self.flip is not None:
+            d["flip"] = self.flip.to_dict()
         return d
 
     def to_json(self, **kwargs) -> str:

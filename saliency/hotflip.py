@@ -108,3 +108,38 @@ def flip(explainer, text, to=None, max_swaps=1, keep=(), candidates=32) -> FlipR
     after = dict(ed.prediction(logits), margin=float(margin(logits, goal)))
     return FlipResult(text, cur_text, reached(logits), swaps, before, after, ed.names[goal], to is not None,
                       tokens, cur_tokens, explainer.name, ed.is_lm)
+
+
+def add_flips(explainer, results, candidates=32):
+    """batch --flip: each explained record's best single swap as `explanation.flip` (in its JSON
+    as "flip"); a record whose flip fails gets that error in its place, the others go on."""
+    from .errors import SaliencyError
+
+    for i, result in enumerate(results):
+        if result.explanation is None:
+            continue
+        try:
+            result.explanation.flip = flip(explainer, result.record.text, candidates=candidates)
+        except SaliencyError as e:
+            results[i] = result.failed(str(e))
+    return results
+
+
+class FlipTally:
+    """batch --flip --summary: per predicted label, how many records one swap flips (fragility)."""
+
+    def __init__(self):
+        self.counts = {}  # label -> [records, flipped]
+
+    def add(self, explanation):
+        result = getattr(explanation, "flip", None)
+        if result is not None:
+            entry = self.counts.setdefault(result.before["label"], [0, 0])
+            entry[0] += 1
+            entry[1] += bool(result.flipped)
+
+    def rows(self) -> list:
+        """[{label, records, flipped, share}] by label, then "all"."""
+        items = sorted(self.counts.items()) + [("all", [sum(c[0] for c in self.counts.values()),
+                                                         sum(c[1] for c in self.counts.values())])]
+        return [{"label": label, "records": n, "flipped": k, "share": k / n if n else 0.0} for label, (n, k) in items]
