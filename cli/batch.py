@@ -38,6 +38,7 @@ def batch(
     text_column: Annotated[Optional[str], typer.Option("--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")] = None,
     output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="jsonl (or json; default off a terminal) | csv | tsv | text (default on a terminal) | html (one self-contained page, as text shows it).")] = None,
     summary: Annotated[bool, typer.Option("--summary", help="After the records, the tokens that most often drove each label (on stderr unless --format text).")] = False,
+    flip: Annotated[bool, typer.Option("--flip", help="Add each record's best single swap (as saliency flip gives it) to its JSON; --summary then gives the share of records one swap flips, by label.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward/backward pass.")] = 64,
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Only shard K of N (K from 1): every Nth block of 512 records, from block K-1. Records keep their numbers; N processes split the work, and their outputs sorted by record equal one unsharded run.")] = None,
@@ -86,6 +87,8 @@ def batch(
     options = dict(method=method.value, target=target, contrast=contrast, position=parse_position(position),
                    objective=objective, vectors=vectors, top=top, rule=rule,
                    **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
+    if flip and (output_format in ("csv", "tsv") or ray):
+        raise UsageError("--flip adds to each JSON record: use --format jsonl or text, without --ray")
     records = read_inputs(files, input_format, text_column)
     if ray or output_dir or address:
         check_ray_options(ray, output_format, shard, summary)
@@ -96,11 +99,18 @@ def batch(
         return
     explainer = load_model(model, engine=engine, device=device, batch_size=batch_size)
     with Output(output_format, summary, top, Progress(quiet, files, shard)) as output:
+        if flip and summary:
+            from saliency.hotflip import FlipTally
+
+            output.flips = FlipTally()
         done, failed = write_results(explain_windows(explainer, records, shard=shard, follow=live_stdin(files),
-                                                     **options), output)
+                                                     flip=flip, **options), output)
     if summary:
         show_summary(output.tally, to_stdout=output_format == "text",
                      to=output.console if output_format == "html" else None)
+    if output.flips:
+        show_flip_summary(output.flips, to_stdout=output_format == "text",
+                          to=output.console if output_format == "html" else None)
     if output_format == "html":  # what text shows, recorded for one page at the end
         sys.stdout.write(export([], "html", "saliency batch", recorder=output.console))
     if failed:
@@ -138,6 +148,7 @@ class Output(Sink):
         shown = output_format in ("text", "html")
         self.writer = None if shown else io.make_writer(output_format, sys.stdout)
         self.tally = TokenSummary() if summary else None
+        self.flips = None  # batch --flip --summary: a hotflip.FlipTally
         self.progress, self.top = progress, 3 if top is None else top
         self.console = progress.stdout() if output_format == "text" else recording_console() if shown else None
 
@@ -157,8 +168,12 @@ class Output(Sink):
 
             self.console.print(f"record {record.index} ({record.source})", style="dim", markup=False)
             self.console.print(explanation_text(explanation, self.top))
+            if explanation.flip is not None:
+                self.console.print(explanation.flip)
         if self.tally and explanation is not None:
             self.tally.add(explanation)
+        if self.flips and explanation is not None:
+            self.flips.add(explanation)
         self.progress.advance(1, refresh=self.console is not None)  # text: redraw the bar under the record
 
     def report(self, result):
@@ -246,4 +261,13 @@ def show_summary(tally, to_stdout, to=None):
     columns = [("label", "left"), ("token", "left"), ("count", "right"), ("mean score", "right")]
     rows = [[str(r["label"]), r["token"], f"{r['count']} / {r['texts']}", f"{r['mean']:.4f}"] for r in tally.rows()]
     table = simple_table(columns, rows, title="tokens most often among a text's top 3, by label")
+    (to or (stdout_console() if to_stdout else console(stderr=True))).print(table)
+
+
+def show_flip_summary(flips, to_stdout, to=None):
+    from saliency.render import console, simple_table
+
+    columns = [("predicted", "left"), ("records", "right"), ("one swap flips", "right"), ("share", "right")]
+    rows = [[str(r["label"]), str(r["records"]), str(r["flipped"]), f"{r['share']:.3f}"] for r in flips.rows()]
+    table = simple_table(columns, rows, title="records one swap flips, by predicted label")
     (to or (stdout_console() if to_stdout else console(stderr=True))).print(table)

@@ -101,12 +101,18 @@ def explain_windows(model, records, *, text_field=None, shard=None, window=WINDO
     of one input, so a run's batches never depend on timing; with `follow` (a live pipe) a
     window is instead whatever has arrived, so each line is answered as soon as it comes."""
     explainer = _explainer(model)
+    flip = options.pop("flip", False)  # batch --flip: add each record's best single swap
     stream = held_until_text(as_records(records, text_field))
     if shard is not None:
         shard = parse_shard(shard)
         stream = (r for r in stream if in_shard(r, shard, window))
     for records_in_window in windows(stream, window, None if follow else lambda r: block(r, window)):
-        yield explain_window(explainer, records_in_window, options)
+        results = explain_window(explainer, records_in_window, options)
+        if flip:
+            from .hotflip import add_flips
+
+            add_flips(explainer, results)
+        yield results
 
 
 def block(record: Record, window: int) -> tuple:

@@ -1,6 +1,7 @@
 """flip (HotFlip): first-order estimates, verified swaps, rebuilt texts, the CLI."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -199,3 +200,24 @@ def test_flip_on_every_shipped_model_from_the_cli():
         result = runner.invoke(app, ["flip", "-m", name, text, "-f", "json"])
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["flipped"] is True, name
+
+
+def test_batch_flip_adds_each_records_best_swap_and_the_summary_counts_them(model_path, tmp_path):
+    texts = ["dead beef", "bad cafe", "a", "fade head"]
+    path = tmp_path / "in.txt"
+    path.write_text("\n".join(texts) + "\n")
+    result = runner.invoke(app, ["batch", str(path), "-m", model_path, "--flip", "--summary", "-q"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    alone = [json.loads(runner.invoke(app, ["flip", t, "-m", model_path, "-f", "json"]).stdout) for t in texts]
+    for r, a in zip(records, alone):  # what `saliency flip` says
+        assert set(r["flip"]) == set(a) and r["flip"]["changed_text"] == a["changed_text"]
+        assert [(s["position"], s["from"], s["to"]) for s in r["flip"]["swaps"]] == [
+            (s["position"], s["from"], s["to"]) for s in a["swaps"]]
+        assert r["flip"]["after"]["margin"] == pytest.approx(a["after"]["margin"], abs=1e-4)
+    for label in {r["prediction"]["label"] for r in records}:
+        mine = [r["flip"]["flipped"] for r in records if r["prediction"]["label"] == label]
+        assert re.search(rf"^{label} +{len(mine)} +{sum(mine)} +{sum(mine) / len(mine):.3f}$", result.stderr, re.M)
+    assert re.search(rf"^all +4 +{sum(r['flip']['flipped'] for r in records)} ", result.stderr, re.M)
+    bad = runner.invoke(app, ["batch", str(path), "-m", model_path, "--flip", "-f", "csv"])
+    assert bad.exit_code == 2 and "--flip adds to each JSON record" in bad.stderr
