@@ -48,7 +48,7 @@ def inspect(
     if mf.labels:
         rows.append(["labels", ", ".join(mf.labels)])
     if "command" in mf.info:
-        rows.append(["trained with", mf.info["command"]])
+        rows.append(["trained with", str(mf.info["command"])])
     table = simple_table([("", "left"), ("", "left")], rows, header=False)
     stdout_console().print(table)
 
@@ -66,6 +66,7 @@ def import_model(
     from saliency import checkpoint
     from saliency.importers import import_char_rnn, read_arrays, read_vocab
 
+    checkpoint.check_writable(output)
     if allow_pickle:
         typer.echo("warning: --allow-pickle: unpickling can run code; only use it on files you trust", err=True)
     with warnings.catch_warnings():

@@ -76,6 +76,7 @@ def train(
     if cell not in CELLS or pooling not in POOLINGS or level not in ("char", "word"):
         raise UsageError(f"choose --cell from {', '.join(CELLS)}, --pooling from {', '.join(POOLINGS)}, "
                          "--level from char, word")
+    checkpoint.check_writable(output)  # before training, not after it
     opts = TrainOptions(task, level, cell, layers, hidden, embedding, bidirectional, pooling, dropout, epochs, lr,
                         batch_size, seq_len, seed, max_vocab, min_count, not keep_case, valid_split, test_split,
                         not keep_duplicates,
@@ -104,6 +105,12 @@ class TrainingProgress:
         return self
 
     def __call__(self, event):
+        if "warning" in event:  # shown with or without --quiet
+            if self.bar is None:
+                typer.echo(f"warning: {event['warning']}", err=True)
+            else:
+                self.bar.console.print(f"warning: {event['warning']}", markup=False, highlight=False, soft_wrap=True)
+            return
         if self.bar is None:
             return
         if "valid" in event:

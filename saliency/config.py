@@ -1,5 +1,6 @@
 """The architecture of a model, as stored in the model file (no torch needed to read it)."""
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 from .errors import ModelError
@@ -14,7 +15,7 @@ class ModelConfig:
     cell: str = "lstm"  # rnn | lstm | gru
     vocab_size: int = 2
     embedding_dim: int = 0  # 0: one-hot inputs of size vocab_size (imported char-RNNs)
-    hidden_size: int = 64
+    hidden_size: int = 64  # or a tuple, one size per layer (imported Keras stacks: LSTM 128 -> LSTM 64)
     layers: int = 1
     bidirectional: bool = False
     head: str = "classifier"  # classifier: one output per text; lm: next-token logits per position
@@ -24,7 +25,11 @@ class ModelConfig:
     nonlinearity: str = "tanh"  # vanilla rnn only: tanh | relu
 
     def __post_init__(self):
-        problems = []
+        if isinstance(self.hidden_size, list):  # JSON gives lists; a tuple keeps the config hashable
+            object.__setattr__(self, "hidden_size", tuple(self.hidden_size))
+        problems = type_problems(self)
+        if problems:  # values of the wrong type make the checks below meaningless
+            raise ModelError("; ".join(problems))
         if self.cell not in CELLS:
             problems.append(f"unknown cell type {self.cell!r} (expected one of {', '.join(CELLS)})")
         if self.head not in HEADS:
@@ -33,13 +38,39 @@ class ModelConfig:
             problems.append(f"unknown pooling {self.pooling!r} (expected one of {', '.join(POOLINGS)})")
         if self.nonlinearity not in ("tanh", "relu"):
             problems.append(f"unknown nonlinearity {self.nonlinearity!r}")
-        for name in ("vocab_size", "hidden_size", "layers", "num_labels"):
-            if int(getattr(self, name)) < 1:
+        for name in ("vocab_size", "layers", "num_labels"):
+            if getattr(self, name) < 1:
                 problems.append(f"{name} must be positive")
+        per_layer = isinstance(self.hidden_size, tuple)
+        if min(self.hidden_size) < 1 if per_layer else self.hidden_size < 1:
+            problems.append("hidden_size must be positive")
+        if per_layer and len(self.hidden_size) != self.layers:
+            problems.append(f"{len(self.hidden_size)} hidden sizes for {self.layers} layers")
         if self.embedding_dim < 0:
             problems.append("embedding_dim must be >= 0")
+        if not 0 <= self.dropout < 1:
+            problems.append("dropout must be in [0, 1)")
         if problems:
             raise ModelError("; ".join(problems))
+        if per_layer and len(set(self.hidden_size)) == 1:  # one size for all: the file format version 1 says
+            object.__setattr__(self, "hidden_size", self.hidden_size[0])
+
+    @property
+    def hidden_sizes(self) -> tuple:
+        """One hidden size per layer (check tensor_count first where a header may say 10**9 layers)."""
+        if isinstance(self.hidden_size, tuple):
+            return self.hidden_size
+        return (self.hidden_size,) * self.layers
+
+    @property
+    def uniform(self) -> bool:
+        """All layers the same size: torch's multi-layer nn.RNN/LSTM/GRU can run them as one module."""
+        return not isinstance(self.hidden_size, tuple)
+
+    @property
+    def top_size(self) -> int:
+        """Hidden size of the last layer (per direction): what pooling and the head see."""
+        return self.hidden_size[-1] if isinstance(self.hidden_size, tuple) else self.hidden_size
 
     @property
     def directions(self) -> int:
@@ -58,10 +89,15 @@ class ModelConfig:
         return {"rnn": 1, "lstm": 4, "gru": 3}[self.cell]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if isinstance(self.hidden_size, tuple):
+            d["hidden_size"] = list(self.hidden_size)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
+        if not isinstance(d, dict):
+            raise ModelError("bad architecture: not a JSON object")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -72,19 +108,48 @@ class ModelConfig:
             raise ModelError(f"bad architecture: {e}") from None
 
 
+def is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def type_problems(cfg: ModelConfig) -> list:
+    """Fields of the wrong JSON type: an int is not a bool, a float or a string."""
+    problems = []
+    for name in ("cell", "head", "pooling", "nonlinearity"):
+        if not isinstance(getattr(cfg, name), str):
+            problems.append(f"{name} must be a string")
+    for name in ("vocab_size", "embedding_dim", "layers", "num_labels"):
+        if not is_int(getattr(cfg, name)):
+            problems.append(f"{name} must be an integer")
+    hidden = cfg.hidden_size
+    if not (is_int(hidden) or (isinstance(hidden, tuple) and hidden and all(is_int(h) for h in hidden))):
+        problems.append("hidden_size must be an integer or a list of integers, one per layer")
+    if not isinstance(cfg.bidirectional, bool):
+        problems.append("bidirectional must be true or false")
+    dropout = cfg.dropout
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not math.isfinite(dropout):
+        problems.append("dropout must be a number")
+    return problems
+
+
+def tensor_count(cfg: ModelConfig) -> int:
+    """How many tensors weight_shapes lists, computed without listing them (a header may say 10**9 layers)."""
+    return (1 if cfg.embedding_dim else 0) + 4 * cfg.layers * cfg.directions + 2
+
+
 def weight_shapes(cfg: ModelConfig) -> dict:
     """Every tensor a model file must hold, with its shape (torch's own layout and names)."""
     shapes = {}
     if cfg.embedding_dim:
         shapes["embedding.weight"] = (cfg.vocab_size, cfg.embedding_dim)
-    H, G = cfg.hidden_size, cfg.gates
-    for layer in range(cfg.layers):
-        inp = cfg.input_size if layer == 0 else H * cfg.directions
-        for suffix in ("", "_reverse")[: cfg.directions]:
+    G, D, sizes = cfg.gates, cfg.directions, cfg.hidden_sizes
+    for layer, H in enumerate(sizes):
+        inp = cfg.input_size if layer == 0 else sizes[layer - 1] * D
+        for suffix in ("", "_reverse")[:D]:
             shapes[f"rnn.weight_ih_l{layer}{suffix}"] = (G * H, inp)
             shapes[f"rnn.weight_hh_l{layer}{suffix}"] = (G * H, H)
             shapes[f"rnn.bias_ih_l{layer}{suffix}"] = (G * H,)
             shapes[f"rnn.bias_hh_l{layer}{suffix}"] = (G * H,)
-    shapes["head.weight"] = (cfg.output_size, H * cfg.directions)
+    shapes["head.weight"] = (cfg.output_size, sizes[-1] * D)
     shapes["head.bias"] = (cfg.output_size,)
     return shapes

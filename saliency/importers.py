@@ -30,11 +30,24 @@ ABSENT_LOGIT = -1e4
 
 
 def read_arrays(path: str, allow_pickle: bool = False) -> dict:
-    """Named arrays from .npz, or from .npy holding a dict (a pickle: only with allow_pickle)."""
+    """Named arrays from .npz, or from .npy holding a dict (a pickle: only with allow_pickle).
+
+    The kind is told from the file's first bytes, not its name: an .npz is a zip, an .npy starts
+    with its magic string, and anything else is refused before numpy could try to unpickle it.
+    """
     if not os.path.isfile(path):
         raise ModelError(f"file not found: {path}")
     if path.endswith((".pt", ".pth", ".pkl", ".pickle")):
         raise ModelError(f"{path}: pickled files are not loaded (they can run code); save the weights as .npz")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:
+        raise ModelError(f"{path} is not a readable numpy file ({e.strerror})") from None
+    if magic[:4] == b"PK\x03\x04":
+        return _read_npz(path)
+    if magic != b"\x93NUMPY":
+        raise ModelError(f"{path} is not a numpy file (neither an .npz archive nor an .npy array)")
     try:
         loaded = np.load(path, allow_pickle=allow_pickle)
     except ValueError as e:
@@ -42,17 +55,28 @@ def read_arrays(path: str, allow_pickle: bool = False) -> dict:
             raise ModelError(f"{path} carries a pickle payload, which can run code; "
                              "pass --allow-pickle only if you trust the file") from None
         raise ModelError(f"{path} is not a numpy file ({e})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
+    except (OSError, EOFError) as e:
         raise ModelError(f"{path} is not a readable numpy file ({e})") from None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            return {k: loaded[k] for k in loaded.files}
     if loaded.dtype == object and loaded.shape == ():
         warnings.warn(f"{path}: unpickled a dict because --allow-pickle was given")
         obj = loaded.item()
         if isinstance(obj, dict):
             return {k: np.asarray(v) for k, v in obj.items()}
     raise ModelError(f"{path} holds one array, not named weight matrices (expected .npz or a dict)")
+
+
+def _read_npz(path: str) -> dict:
+    """Every array of an .npz; an object array (a pickle inside the zip) is refused, never unpickled."""
+    try:
+        with np.load(path, allow_pickle=False) as loaded:
+            return {k: loaded[k] for k in loaded.files}
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise ModelError(f"{path} holds an object array (a pickle, which can run code); "
+                             "save plain numeric arrays with np.savez") from None
+        raise ModelError(f"{path} is not a readable .npz file ({str(e).splitlines()[0][:120]})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ModelError(f"{path} is not a readable .npz file ({str(e).splitlines()[0][:120]})") from None
 
 
 def read_vocab(path: str) -> list:

@@ -37,6 +37,7 @@ class Record:
     error: str = None
     source: str = ""
     missing_field: str = None  # the error is an object without this text field
+    line: int = 0  # 1-based line of the input where the record ends, for messages
 
 
 def detect_format(path: str, override: str = None) -> str:
@@ -93,7 +94,8 @@ def read_records(path: str, input_format: str = None, text_field: str = None):
     stream = open_text(path)
     source = "<stdin>" if path == "-" else path
     with stream:
-        lines = _lines(stream)
+        counted = [0]  # lines read so far: a record's readers have just read its last line
+        lines = _lines(stream, counted)
         if fmt == "sniff":
             first = next(lines, "")
             fmt = "jsonl" if _json_object(first) else "txt"
@@ -106,7 +108,7 @@ def read_records(path: str, input_format: str = None, text_field: str = None):
         else:
             rows = _table(lines, "\t" if fmt == "tsv" else ",", text_field, source)
         for i, record in enumerate(rows):
-            record.index, record.source = i, source
+            record.index, record.source, record.line = i, source, counted[0]
             yield check_text(record)
 
 
@@ -118,10 +120,12 @@ def check_text_field(path: str, fmt: str, text_field: str = None):
         raise UsageError(f"--text-field {text_field!r}: {what}; give --input-format csv, tsv or jsonl")
 
 
-def _lines(stream):
+def _lines(stream, counted=None):
     """The stream's lines, without a leading byte-order mark (it would become a token or a column name)."""
     first = True
     for line in stream:
+        if counted is not None:
+            counted[0] += 1
         if first:
             line, first = line.removeprefix(BOM), False
         yield line
@@ -182,23 +186,34 @@ def _table(lines, delimiter, text_column, source):
         yield Record(0, row[col], {h: v for i, (h, v) in enumerate(zip(header, row)) if i != col})
 
 
-def read_labelled(path: str, input_format: str = None, text_field: str = None, label_field: str = "label"):
-    """(text, label) pairs for training: a csv/tsv/jsonl file, or a folder of LABEL.txt files."""
+def read_labelled(path: str, input_format: str = None, text_field: str = None, label_field: str = "label",
+                  dropped: list = None):
+    """(text, label) pairs for training: a csv/tsv/jsonl file, or a folder of LABEL.txt files.
+
+    Records that cannot be used are skipped; `dropped` (a list) receives (source, line, error)
+    for each, blank lines apart, so the caller can say which were lost.
+    """
     if os.path.isdir(path):
         names = sorted(n for n in os.listdir(path) if n.endswith(".txt"))
         if not names:
             raise InputError(f"{path}: no LABEL.txt files in folder")
         for name in names:
             for r in read_records(os.path.join(path, name), "txt"):
-                if not r.error:
+                if not _dropped(r, dropped):
                     yield r.text.strip(), name[:-4]
         return
     for r in read_records(path, input_format, text_field):
-        if r.error:
+        if _dropped(r, dropped):
             continue
         if label_field not in r.fields:
             raise InputError(f"{path}: record {r.index + 1} has no label field {label_field!r}")
         yield r.text.strip(), str(r.fields[label_field])
+
+
+def _dropped(record: Record, dropped) -> bool:
+    if record.error and dropped is not None and record.error != "empty text":
+        dropped.append((record.source, record.line, record.error))
+    return bool(record.error)
 
 
 def windows(records, size: int, key=None):

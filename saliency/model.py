@@ -6,12 +6,13 @@ Shapes: B batch, T time, E input size, H hidden size, D directions, C outputs.
 """
 
 import contextlib
+import re
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .attribution.base import contrast_class
 from .config import ModelConfig
@@ -26,13 +27,16 @@ class RNNModel(nn.Module):
         self.cfg = cfg
         if cfg.embedding_dim:
             self.embedding = nn.Embedding(cfg.vocab_size, cfg.embedding_dim, padding_idx=0)
-        extra = {"nonlinearity": cfg.nonlinearity} if cfg.cell == "rnn" else {}
-        self.rnn = RNN_CLASSES[cfg.cell](
-            cfg.input_size, cfg.hidden_size, num_layers=cfg.layers, batch_first=True,
-            bidirectional=cfg.bidirectional, dropout=cfg.dropout if cfg.layers > 1 else 0.0, **extra,
-        )
+        if cfg.uniform:
+            extra = {"nonlinearity": cfg.nonlinearity} if cfg.cell == "rnn" else {}
+            self.rnn = RNN_CLASSES[cfg.cell](
+                cfg.input_size, cfg.hidden_size, num_layers=cfg.layers, batch_first=True,
+                bidirectional=cfg.bidirectional, dropout=cfg.dropout if cfg.layers > 1 else 0.0, **extra,
+            )
+        else:
+            self.rnn = LayerStack(cfg)
         self.drop = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(cfg.hidden_size * cfg.directions, cfg.output_size)
+        self.head = nn.Linear(cfg.top_size * cfg.directions, cfg.output_size)
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B, T, E) inputs: embedding rows, or one-hot vectors for a one-hot model."""
@@ -59,7 +63,8 @@ class RNNModel(nn.Module):
                 out = out * valid
             last = out[torch.arange(B, device=x.device), lengths.to(x.device) - 1]  # (B, D*H)
             if self.cfg.bidirectional:  # all texts of this batch are T long: the reverse direction ends at 0
-                last = torch.cat([last[:, : self.cfg.hidden_size], out[:, 0, self.cfg.hidden_size:]], dim=-1)
+                H = self.cfg.top_size
+                last = torch.cat([last[:, :H], out[:, 0, H:]], dim=-1)
         if self.cfg.head == "lm":
             return self.head(self.drop(out))  # (B, T, V)
         if self.cfg.pooling == "last":
@@ -76,13 +81,55 @@ class RNNModel(nn.Module):
         return self.training or (self.cfg.bidirectional and int(lengths.min()) < T)
 
     def weights(self) -> dict:
-        return {k: v.detach().cpu().numpy() for k, v in self.state_dict().items()}
+        """Tensors under the model file's names (torch's names for one multi-layer module)."""
+        rename = LayerStack.file_name if isinstance(self.rnn, LayerStack) else str
+        return {rename(k): v.detach().cpu().numpy() for k, v in self.state_dict().items()}
 
     @classmethod
     def from_weights(cls, cfg: ModelConfig, weights: dict, dtype=torch.float32) -> "RNNModel":
         model = cls(cfg).to(dtype)  # before loading, so float64 weights keep every digit
-        model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()})
+        rename = str if cfg.uniform else LayerStack.module_name
+        model.load_state_dict({rename(k): torch.from_numpy(np.asarray(v)) for k, v in weights.items()})
         return model.eval()
+
+
+class LayerStack(nn.ModuleList):
+    """Layers of different sizes (imported Keras stacks such as LSTM 128 -> LSTM 64), one module each.
+
+    torch's multi-layer modules need one size for all layers. Outside this class the tensors keep
+    the names a multi-layer module gives them (rnn.weight_ih_l1 is layer 1's rnn.1.weight_ih_l0).
+    """
+
+    FILE = re.compile(r"rnn\.(\w+?)_l(\d+)(_reverse)?$")
+    MODULE = re.compile(r"rnn\.(\d+)\.(\w+?)_l0(_reverse)?$")
+
+    def __init__(self, cfg: ModelConfig):
+        extra = {"nonlinearity": cfg.nonlinearity} if cfg.cell == "rnn" else {}
+        sizes = cfg.hidden_sizes
+        inputs = [cfg.input_size] + [h * cfg.directions for h in sizes[:-1]]
+        super().__init__(RNN_CLASSES[cfg.cell](i, h, batch_first=True, bidirectional=cfg.bidirectional, **extra)
+                         for i, h in zip(inputs, sizes))
+        self.dropout = cfg.dropout  # between layers, as torch's own dropout argument (a float: no module)
+
+    def forward(self, x):
+        """A PackedSequence or a (B, T, I) tensor, as torch's modules take."""
+        for k, layer in enumerate(self):
+            if k and isinstance(x, PackedSequence):
+                x = x._replace(data=F.dropout(x.data, self.dropout, self.training))
+            elif k:
+                x = F.dropout(x, self.dropout, self.training)
+            x, final = layer(x)
+        return x, final  # final: the last layer's, (D, B, H) as h_n[-D:] of one module
+
+    @classmethod
+    def module_name(cls, name: str) -> str:
+        m = cls.FILE.match(name)
+        return f"rnn.{m[2]}.{m[1]}_l0{m[3] or ''}" if m else name
+
+    @classmethod
+    def file_name(cls, name: str) -> str:
+        m = cls.MODULE.match(name)
+        return f"rnn.{m[2]}_l{m[1]}{m[3] or ''}" if m else name
 
 
 def select_objective(logits, positions, classes, objective):

@@ -11,19 +11,25 @@ def architecture(cfg) -> str:
     inputs = f"emb {cfg.embedding_dim}" if cfg.embedding_dim else "one-hot"
     pooling = f", {cfg.pooling} pooling" if cfg.head == "classifier" else ""
     bi = "bi" if cfg.bidirectional else ""
-    return f"{bi}{cfg.cell} {cfg.layers}x{cfg.hidden_size}, {inputs}{pooling}"
+    sizes = f"{cfg.layers}x{cfg.hidden_size}" if cfg.uniform else "-".join(map(str, cfg.hidden_sizes))
+    return f"{bi}{cfg.cell} {sizes}, {inputs}{pooling}"
 
 
 def held_out(info: dict, level: str = None) -> str:
     """The held-out figure, named by its split: "dev accuracy 0.839, macro-F1 0.839 (n=872)"."""
-    figures = info.get("figures", {})
+    figures = info.get("figures")
+    if not isinstance(figures, dict):
+        return "not measured"
     best = figures.get("test") or figures.get("valid") or {}
-    split = split_name(info) if "test" in figures else "valid"
-    if "accuracy" in best:
-        return f"{split} accuracy {best['accuracy']:.3f}, macro-F1 {best['macro_f1']:.3f} (n={best['n']})"
-    if "loss_nats" in best:
-        unit = {"char": "nats/char", "word": "nats/word"}.get(level, "nats/token")
-        return f"{best['loss_nats']:.3f} {unit} ({split})"
+    try:  # figures come from the file: a hand-edited header may hold anything
+        split = split_name(info) if "test" in figures else "valid"
+        if "accuracy" in best:
+            return f"{split} accuracy {best['accuracy']:.3f}, macro-F1 {best['macro_f1']:.3f} (n={best['n']})"
+        if "loss_nats" in best:
+            unit = {"char": "nats/char", "word": "nats/word"}.get(level, "nats/token")
+            return f"{best['loss_nats']:.3f} {unit} ({split})"
+    except (KeyError, TypeError, ValueError, AttributeError):
+        pass
     return "not measured"
 
 

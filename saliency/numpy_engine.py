@@ -121,7 +121,10 @@ class NumpyEngine:
         ids = np.asarray(ids)
         if self.embedding is not None:
             return self.embedding[ids]
-        return np.eye(self.config.vocab_size, dtype=self.dtype)[ids]
+        # One-hot rows written in place: an identity matrix would be V x V (37 GiB for 100k tokens).
+        out = np.zeros(ids.shape + (self.config.vocab_size,), self.dtype)
+        np.put_along_axis(out, ids[..., None], 1.0, axis=-1)
+        return out
 
     def _run(self, x, lengths):
         """Network body: (B, T, E) -> top-layer outputs (B, T, D*H), zero at padding."""
@@ -135,7 +138,7 @@ class NumpyEngine:
         return out, mask
 
     def _pool(self, out, mask, lengths):
-        cfg, H = self.config, self.config.hidden_size
+        cfg, H = self.config, self.config.top_size
         rows = np.arange(len(out))
         if cfg.pooling == "last":  # forward: at the last real step; backward direction: at step 0
             parts = [out[rows, lengths - 1, :H]] + ([out[:, 0, H:]] if cfg.bidirectional else [])
@@ -153,7 +156,7 @@ class NumpyEngine:
 
     def gradient(self, x, lengths, positions, classes, objective="logit"):
         """(logits, values, dx): as TorchEngine.gradient, by backpropagation through time."""
-        cfg, H = self.config, self.config.hidden_size
+        cfg, H = self.config, self.config.top_size
         x = np.asarray(x, self.dtype)
         lengths, positions = np.asarray(lengths), np.asarray(positions)
         B = len(x)
@@ -194,6 +197,7 @@ class NumpyEngine:
             dout = np.broadcast_to((dpool / lengths[:, None])[:, None, :], out.shape) * mask
         for layer in reversed(self.layers):
             dout = dout * mask
+            H = layer[0].H  # layers may differ in size
             dx = layer[0].backward(dout[..., :H])
             if len(layer) == 2:
                 back = reverse_within_length(dout[..., H:], lengths)

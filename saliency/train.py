@@ -5,8 +5,10 @@ sits on both sides of a split. The best epoch on the validation set is kept.
 """
 
 import math
+import os
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -156,8 +158,24 @@ def _step(model, optim, loss):
     optim.step()
 
 
+def read_pairs(path, text_field, label_field, progress):
+    """(text, label) pairs of a file; unusable records are counted and named by line on stderr."""
+    dropped = []
+    pairs = list(io.read_labelled(path, text_field=text_field, label_field=label_field, dropped=dropped))
+    if dropped:
+        where = ", ".join(f"{os.path.basename(source) + ' ' if os.path.isdir(path) else ''}line {line} ({error})"
+                          for source, line, error in dropped[:5])
+        more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
+        message = f"{path}: skipped {len(dropped)} unusable record{'s' * (len(dropped) > 1)}: {where}{more}"
+        if progress:
+            progress({"warning": message})
+        else:
+            warnings.warn(message)
+    return pairs
+
+
 def _train_classifier(data, opts, valid, test, text_field, label_field, progress):
-    pairs = list(io.read_labelled(data, text_field=text_field, label_field=label_field))
+    pairs = read_pairs(data, text_field, label_field, progress)
     if opts.dedupe:
         pairs = list(dict.fromkeys(pairs))
     if not pairs:
@@ -165,9 +183,9 @@ def _train_classifier(data, opts, valid, test, text_field, label_field, progress
     fractions = [0.0 if valid else opts.valid_split, 0.0 if test else opts.test_split]
     train_pairs, valid_pairs, test_pairs = split_by_text(pairs, fractions, opts.seed)
     if valid:
-        valid_pairs = list(io.read_labelled(valid, text_field=text_field, label_field=label_field))
+        valid_pairs = read_pairs(valid, text_field, label_field, progress)
     if test:
-        test_pairs = list(io.read_labelled(test, text_field=text_field, label_field=label_field))
+        test_pairs = read_pairs(test, text_field, label_field, progress)
     raw_labels = sorted({label for _, label in train_pairs})
     if len(raw_labels) < 2:
         raise InputError(f"{data}: a classifier needs at least two labels, found {len(raw_labels)}")

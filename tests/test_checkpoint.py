@@ -90,7 +90,7 @@ def test_refuses_plain_safetensors_without_our_header(tmp_path):
     (lambda h: h["config"].update(cell="transformer"), "unknown cell type"),
     (lambda h: h["config"].update(hidden_size=7), "has shape"),
     (lambda h: h.update(labels=["only-one"]), "label names"),
-    (lambda h: h["config"].update(layers=2), "missing"),
+    (lambda h: h["config"].update(layers=2), "needs 11 tensors, the file holds 7"),
     (lambda h: h.update(version=99), "newer saliency"),
     (lambda h: h["config"].update(heads=3), "unknown architecture fields"),
 ])

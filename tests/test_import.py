@@ -135,7 +135,8 @@ def test_npy_dict_needs_allow_pickle(tmp_path):
 
 @pytest.mark.parametrize("name, content, message", [
     ("model.pt", pickle.dumps({"Wax": 1}), "pickled files are not loaded"),
-    ("empty.npz", b"", "not a readable numpy file"),
+    ("empty.npz", b"", "not a numpy file"),
+    ("notes.npz", b"just some text\n", "neither an .npz archive nor an .npy array"),
     ("junk.npz", b"PK\x03\x04garbage", "not a"),
 ])
 def test_refuses_bad_files(tmp_path, name, content, message):
@@ -155,3 +156,14 @@ def test_refuses_wrong_shapes_and_unknown_layouts(tmp_path):
     np.savez(tmp_path / "other.npz", W1=np.zeros(3))
     result = runner.invoke(app, ["import", str(tmp_path / "other.npz")])
     assert result.exit_code == 4 and result.stderr.startswith("Error: unrecognised layout")
+
+
+def test_an_npz_holding_an_object_array_is_refused_without_unpickling(tmp_path):
+    from .hostile import assert_error, run
+
+    path = tmp_path / "evil.npz"
+    p = course_params()
+    np.savez(path, **p, vocab=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ModelError, match="object array"):
+        read_arrays(str(path), allow_pickle=True)  # not even when pickles are allowed for .npy
+    assert_error(run(["import", path, "-o", tmp_path / "m.safetensors"]), 4, "holds an object array")

@@ -104,3 +104,31 @@ def test_refuses_bad_options(tmp_path):
                            (["--task", "regress"], "unknown task")):
         result = runner.invoke(app, ["train", str(data), *SMALL, *args])
         assert result.exit_code == 2 and fragment in result.stderr, result.output
+
+
+@pytest.mark.parametrize("output, message", [
+    ("{tmp}/missing/dir/m.safetensors", "no folder"), ("/dev/null", "not a regular file"), ("{tmp}", "not a regular file"),
+])
+def test_output_path_is_refused_before_training(tmp_path, output, message):
+    from .hostile import assert_error, run
+
+    data = tmp_path / "reviews.tsv"
+    write_reviews(data)
+    result = run(["train", str(data), "-o", output.format(tmp=tmp_path), *SMALL], timeout=120)
+    assert_error(result, 4, message)
+    assert "epoch" not in result.stderr.decode()
+
+
+def test_unusable_rows_are_counted_and_named_by_line(tmp_path):
+    data, out = tmp_path / "reviews.tsv", str(tmp_path / "m.safetensors")
+    write_reviews(data, n=40)
+    lines = data.read_bytes().splitlines(keepends=True)
+    lines[3] = b"an extra\ttab\t1\n"
+    lines[7] = b"bad \xff bytes\t0\n"
+    data.write_bytes(b"".join(lines))
+    result = runner.invoke(app, ["train", str(data), "-o", out, *SMALL])
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.stderr.splitlines() if line.startswith("warning")]
+    assert warning == [f"warning: {data}: skipped 2 unusable records: line 4 (expected 2 fields, found 3), "
+                       "line 8 (text is not valid UTF-8)"]
+    assert checkpoint.load(out).info["figures"]["train_records"] + 2 <= 40
