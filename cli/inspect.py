@@ -1,8 +1,7 @@
-"""saliency inspect and saliency import: look inside a model file; convert numpy char-RNNs."""
+"""saliency inspect and saliency import: look inside a model file; convert Keras models and numpy char-RNNs."""
 
 import json
 import os
-import warnings
 from typing import Annotated, Optional
 
 import typer
@@ -11,6 +10,14 @@ from saliency.errors import UsageError
 
 from . import app
 from .common import check_choice, stdout_console, user_errors
+
+IMPORT_EXAMPLES = """
+[b]Examples[/b]
+
+  saliency import imdb.keras --vocab words.json --labels neg,pos
+  saliency import emojify.h5 --vocab tokenizer.json -o emojify.safetensors
+  saliency import course_rnn.npz -o dinos.safetensors
+"""
 
 
 @app.command()
@@ -49,34 +56,47 @@ def inspect(
         rows.append(["labels", ", ".join(mf.labels)])
     if "command" in mf.info:
         rows.append(["trained with", str(mf.info["command"])])
+    if "imported_from" in mf.info:
+        rows.append(["imported from", imported_from(mf.info)])
     table = simple_table([("", "left"), ("", "left")], rows, header=False)
     stdout_console().print(table)
 
 
-@app.command("import")
+@app.command("import", epilog=IMPORT_EXAMPLES)
 @user_errors
 def import_model(
-    source: Annotated[str, typer.Argument(help="A numpy char-RNN: .npz (or .npy holding a dict, with --allow-pickle).")],
+    source: Annotated[str, typer.Argument(help="A Keras text RNN (.keras, or legacy .h5 with its config), or a numpy char-RNN (.npz, or .npy holding a dict with --allow-pickle).")],
     output: Annotated[str, typer.Option("--output", "-o", help="Model file to write.")] = "imported.safetensors",
-    vocab: Annotated[Optional[str], typer.Option(help="Vocabulary file: a JSON list of characters, or the characters in order. Default: newline then a-z (the course's).")] = None,
-    lowercase: Annotated[Optional[bool], typer.Option("--lowercase/--keep-case", help="Lowercase input text (default: yes for the default vocabulary).")] = None,
+    vocab: Annotated[Optional[str], typer.Option(help="Keras: the tokens by id (JSON list, JSON word index, Tokenizer.to_json(), or one per line). numpy: a JSON list of characters, or the characters in order (default: newline then a-z).")] = None,
+    labels: Annotated[Optional[str], typer.Option(help="Keras: output names, comma-separated (default 0, 1, ...).")] = None,
+    level: Annotated[Optional[str], typer.Option(help="Keras: word | char, how the owner split text (default word, or the Tokenizer's).")] = None,
+    lowercase: Annotated[Optional[bool], typer.Option("--lowercase/--keep-case", help="Lowercase input text (default yes, or the Tokenizer's setting).")] = None,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Allow a pickled .npy dict. Unpickling can run code: only for files you trust.")] = False,
 ):
-    """Convert a numpy character RNN (course Wax/Waa/Wya or min-char-rnn Wxh/Whh/Why) to a model file."""
+    """Convert a Keras text RNN or a numpy character RNN to a model file (no TensorFlow needed)."""
     from saliency import checkpoint
-    from saliency.importers import import_char_rnn, read_arrays, read_vocab
+    from saliency.importers import import_any
+    from saliency.models_info import architecture
 
     checkpoint.check_writable(output)
-    if allow_pickle:
-        typer.echo("warning: --allow-pickle: unpickling can run code; only use it on files you trust", err=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        arrays = read_arrays(source, allow_pickle)
-    model_file = import_char_rnn(arrays, read_vocab(vocab) if vocab else None, lowercase)
-    model_file.info["source"] = os.path.basename(source)
     if os.path.abspath(output) == os.path.abspath(source):
         raise UsageError("--output would overwrite the source file")
+    if level is not None:
+        check_choice(level, ("word", "char"), "--level")
+    if allow_pickle:
+        typer.echo("warning: --allow-pickle: unpickling can run code; only use it on files you trust", err=True)
+    label_list = [name.strip() for name in labels.split(",")] if labels else None
+    model_file = import_any(source, vocab, label_list, level, lowercase, allow_pickle)
+    if "note" in model_file.info:
+        typer.echo(f"note: {model_file.info['note']}", err=True)
     checkpoint.save(model_file, output)
-    typer.echo(f"wrote {output}: {model_file.info['imported_from']} layout, "
-               f"{model_file.config.hidden_size} hidden units, {len(model_file.tokenizer.vocab) - 2} characters",
-               err=True)
+    typer.echo(f"wrote {output}: {imported_from(model_file.info)}, {architecture(model_file.config)}, "
+               f"{len(model_file.tokenizer.vocab) - 2} {model_file.tokenizer.level} tokens", err=True)
+
+
+def imported_from(info: dict) -> str:
+    """Where an imported model came from, in a few words (import and inspect)."""
+    if info.get("imported_from") == "keras":
+        return (f"Keras {info.get('keras_version')} {info.get('keras_format')} file {info.get('source')} "
+                f"(sha256 {str(info.get('source_sha256'))[:12]})")
+    return f"numpy char-RNN, {info.get('imported_from')} layout, from {info.get('source', '?')}"

@@ -1,4 +1,4 @@
-"""Importing classic numpy character RNNs into this tool's model format.
+"""Importing models made elsewhere: classic numpy character RNNs here, Keras models in keras_import.py.
 
 Two layouts, both a vanilla tanh RNN over one-hot characters with a softmax output:
 - the course layout (Coursera "Dinosaurus Island"): Wax (n_a, n_x), Waa (n_a, n_a), Wya (n_y, n_a),
@@ -18,7 +18,7 @@ import numpy as np
 
 from .checkpoint import ModelFile
 from .config import ModelConfig
-from .errors import InputError, ModelError
+from .errors import InputError, ModelError, UsageError
 from .tokenize import PAD, UNK, Tokenizer
 
 COURSE_VOCAB = ["\n"] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
@@ -131,3 +131,26 @@ def import_char_rnn(arrays: dict, vocab: list = None, lowercase: bool = None, na
     tokenizer = Tokenizer("char", [PAD, UNK] + list(vocab), bool(lowercase))
     info = {"task": "lm", "imported_from": layout}
     return ModelFile(cfg, tokenizer, [], weights, info, name=name)  # float64, as the numpy original
+
+
+def import_any(source: str, vocab: str = None, labels: list = None, level: str = None, lowercase: bool = None,
+               allow_pickle: bool = False) -> ModelFile:
+    """A Keras model (.keras zip or HDF5, told by content) or a numpy char-RNN (.npz / .npy)."""
+    from .keras_import import import_keras, is_keras_file
+
+    if os.path.isfile(source) and is_keras_file(source):
+        from .keras_vocab import read_vocab as read_keras_vocab
+
+        if vocab is None:
+            raise UsageError("a Keras model needs --vocab: its ids mean nothing without the tokens "
+                             "(a JSON list, a JSON word index, Tokenizer.to_json(), or one token per line)")
+        by_id, settings = read_keras_vocab(vocab)
+        return import_keras(source, by_id, settings, labels, level, lowercase)
+    if labels or level:
+        raise UsageError("--labels and --level apply to Keras models; a numpy char-RNN is a character language model")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        arrays = read_arrays(source, allow_pickle)
+    model_file = import_char_rnn(arrays, read_vocab(vocab) if vocab else None, lowercase)
+    model_file.info["source"] = os.path.basename(source)
+    return model_file

@@ -19,6 +19,9 @@ SKIPPED = {
     "bash models/train.sh": "re-trains the shipped models from ../shared/data (hours)",
     "saliency train DATA -o model.safetensors": "DATA is a placeholder for the user's training data",
     "saliency import course_rnn.npz -o dinos.safetensors": "the user's numpy model (tests/test_import.py covers import)",
+    "saliency import imdb_lstm.keras --vocab word_index.json --labels negative,positive -o imdb.safetensors":
+        "the user's Keras model (tests/test_keras_import.py builds real ones)",
+    "saliency explain -m imdb.safetensors \"a gorgeous and witty movie\"": "explains the Keras model imported above",
 }
 INSTALL = re.compile(r"^python3 -m pip install [^&]*&& ")  # the install step before a command: done already
 

@@ -1,0 +1,396 @@
+"""Importing Keras text RNNs from .keras (Keras 3) and legacy .h5 files, with h5py and json only.
+
+Neither keras nor tensorflow is imported: the architecture comes from the saved JSON config,
+the weights from the HDF5 datasets. Supported: Embedding -> one or more SimpleRNN / LSTM / GRU
+(each optionally in Bidirectional, concat merge; layers may differ in size) -> the last state,
+GlobalMaxPooling1D or GlobalAveragePooling1D -> Dense (softmax, sigmoid with one unit, or
+linear), Dropout anywhere. Everything is mapped exactly onto torch's layouts:
+- LSTM: Keras' kernel columns are gates i, f, c, o, torch's rows i, f, g, o: the same order.
+- GRU (reset_after=True): Keras' z, r, h become torch's r, z, n; bias row 0 is the input
+  bias, row 1 the recurrent one, exactly torch's b_i* and b_h* (the reset gate multiplies
+  the recurrent part including its bias in both).
+- A one-unit sigmoid (or linear) output z becomes two logits (0, z): softmax gives (1 - s, s).
+Anything else is refused with one line naming the layer.
+"""
+
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from .checkpoint import ModelFile, sha256
+from .config import ModelConfig
+from .errors import ModelError
+from .keras_vocab import embedding_rows
+
+CELLS = {"SimpleRNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
+NO_OPS = {"InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout"}
+POOLING = {"GlobalMaxPooling1D": "max", "GlobalMaxPool1D": "max", "GlobalAveragePooling1D": "mean",
+           "GlobalAvgPool1D": "mean"}
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def is_keras_file(path: str) -> bool:
+    """A .keras zip (config.json inside) or an HDF5 file: told by content, not by name."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(8)
+    except OSError:
+        return False
+    if magic == HDF5_MAGIC:
+        return True
+    if magic[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(path) as z:
+                return "config.json" in z.namelist()
+        except zipfile.BadZipFile:
+            return False
+    return False
+
+
+def import_keras(path: str, vocab: dict, settings: dict = None, labels: list = None, level: str = None,
+                 lowercase: bool = None) -> ModelFile:
+    """A model file from a Keras model; `vocab` maps Keras ids to tokens and `settings` comes with it
+    (keras_vocab.read_vocab); level and lowercase given here win over the settings."""
+    settings = settings or {}
+    level = level or settings.get("level") or "word"
+    lowercase = lowercase if lowercase is not None else settings.get("lowercase") is not False
+    config, layer_weights, meta = read_keras_file(path)
+    layers = chain_of_layers(config)
+    spec = read_architecture(layers)
+    weights = {}
+    for k, rnn in enumerate(spec["rnns"]):
+        for arrays, suffix in zip(_directions(rnn, layer_weights), ("", "_reverse")):
+            weights.update(map_cell(rnn, arrays, k, suffix))
+    emb = _weights_of(layer_weights, spec["embedding"]["name"], 1)[0]
+    dense_w, dense_b = _dense(spec, layer_weights)
+    tokens, rows, note = embedding_rows(emb, vocab, settings.get("oov"), spec["embedding"]["name"],
+                                        settings.get("num_words"))
+    weights["embedding.weight"] = rows
+    weights["head.weight"], weights["head.bias"] = dense_w, dense_b
+    n_out = len(dense_b)
+    labels = labels or [str(i) for i in range(n_out)]
+    if len(labels) != n_out:
+        raise ModelError(f"--labels gives {len(labels)} names for {n_out} outputs"
+                         + (" (a one-unit output is two classes: 0 and 1)" if spec["binary"] else ""))
+    sizes = [r["units"] for r in spec["rnns"]]
+    cfg = ModelConfig(spec["cell"], len(tokens), emb.shape[1], sizes, len(sizes), spec["bidirectional"],
+                      "classifier", spec["pooling"], n_out, 0.0, spec["nonlinearity"])
+    from .tokenize import Tokenizer
+
+    info = {"task": "classify", "imported_from": "keras", "source": os.path.basename(path),
+            "source_sha256": sha256(path), "keras_version": meta.get("keras_version", "unknown"),
+            "keras_format": meta["format"], "keras_layers": [f"{l['name']} ({l['class_name']})" for l in layers]}
+    if note:
+        info["note"] = note
+    weights = {k: np.asarray(v, np.float32) for k, v in weights.items()}
+    return ModelFile(cfg, Tokenizer(level, tokens, lowercase), list(labels), weights, info)
+
+
+# -- reading the file ---------------------------------------------------------------------------
+
+def read_keras_file(path: str):
+    """(model config, {layer name: [arrays in Keras' weight order, or per-direction lists]}, meta)."""
+    import h5py
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+                if "config.json" not in names or "model.weights.h5" not in names:
+                    raise ModelError(f"{path} is a zip but not a .keras model (no config.json and model.weights.h5)")
+                config = json.loads(z.read("config.json"))
+                meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
+                with z.open("model.weights.h5") as raw, h5py.File(raw, "r") as f:
+                    weights = _keras3_weights(f)
+            meta["format"] = ".keras"
+            return config, weights, meta
+        with h5py.File(path, "r") as f:
+            if "model_config" not in f.attrs:
+                raise ModelError(f"{path} holds weights only (no model_config); save the whole model with "
+                                 "model.save('model.keras') or model.save('model.h5')")
+            config = json.loads(_text(f.attrs["model_config"]))
+            meta = {"keras_version": _text(f.attrs.get("keras_version", "unknown")), "format": "legacy .h5"}
+            return config, _legacy_weights(f["model_weights"] if "model_weights" in f else f), meta
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        if isinstance(e, ModelError):
+            raise
+        raise ModelError(f"{path} is not a readable Keras model ({str(e).splitlines()[0][:100]})") from None
+
+
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _keras3_weights(f) -> dict:
+    """Keras 3 stores layers/<class_snake>[_n]/vars/<i>; each vars group carries the layer's name."""
+    weights = {}
+    for group in f.get("layers", {}).values():
+        name = _text(group["vars"].attrs.get("name", "")) if "vars" in group else ""
+        if "forward_layer" in group:  # Bidirectional: one list per direction
+            weights[name] = [_vars_below(group["forward_layer"]), _vars_below(group["backward_layer"])]
+        else:
+            weights[name] = _vars_below(group)
+    return weights
+
+
+def _vars_below(group) -> list:
+    """The layer's own vars, then its cell's (an RNN keeps kernel, recurrent kernel, bias in its cell)."""
+    arrays = []
+    for sub in (group, group.get("cell")):
+        if sub is not None and "vars" in sub:
+            v = sub["vars"]
+            arrays += [np.asarray(v[k]) for k in sorted(v, key=int)]
+    return arrays
+
+
+def _legacy_weights(f) -> dict:
+    weights = {}
+    for name in f.attrs.get("layer_names", []):
+        group = f[_text(name)]
+        names = [_text(n) for n in group.attrs.get("weight_names", [])]
+        arrays = [np.asarray(group[n]) for n in names]
+        if any("backward" in n for n in names):  # Bidirectional: forward weights first, then backward
+            half = len(arrays) // 2
+            weights[_text(name)] = [arrays[:half], arrays[half:]]
+        else:
+            weights[_text(name)] = arrays
+    return weights
+
+
+# -- the architecture ---------------------------------------------------------------------------
+
+def _name(layer) -> str:
+    return layer.get("name") or layer.get("config", {}).get("name", "?")
+
+
+def chain_of_layers(config: dict) -> list:
+    """The model's layers in order, for a Sequential model or a functional one that is a single chain."""
+    kind, body = config.get("class_name"), config.get("config", {})
+    layers = body.get("layers")
+    if not isinstance(layers, list):
+        raise ModelError(f"a {kind} model without a list of layers is not supported")
+    for layer in layers:
+        layer.setdefault("name", _name(layer))
+    if kind == "Sequential":
+        return [l for l in layers if l["class_name"] != "InputLayer"]
+    if kind not in ("Functional", "Model"):
+        raise ModelError(f"model class {kind!r} is not supported (Sequential or functional models only)")
+    by_name = {l["name"]: l for l in layers}
+    outputs = body.get("output_layers", [])
+    outputs = [outputs] if outputs and isinstance(outputs[0], str) else outputs
+    if len(outputs) != 1:
+        raise ModelError(f"a functional model with {len(outputs)} outputs is not supported (one output only)")
+    chain, current = [], by_name[outputs[0][0]]
+    while current["class_name"] != "InputLayer":
+        chain.append(current)
+        sources = _inbound_names(current.get("inbound_nodes", []))
+        if len(sources) != 1:
+            raise ModelError(f"layer {current['name']!r} ({current['class_name']}) has {len(sources)} inputs; "
+                             "only a single chain of layers is supported")
+        current = by_name[sources[0]]
+    on_chain = {l["name"] for l in chain} | {current["name"]}
+    # Off the chain, only the mask that Embedding(mask_zero=True) adds (NotEqual(ids, 0)) is allowed.
+    for layer in layers:
+        if layer["name"] not in on_chain and layer["class_name"] != "NotEqual":
+            raise ModelError(f"layer {layer['name']!r} ({layer['class_name']}) is off the main chain; "
+                             "only a single chain of layers is supported")
+    return chain[::-1]
+
+
+def _inbound_names(nodes) -> list:
+    """Names of the layers feeding a layer's positional inputs (Keras 3 and Keras 2 configs)."""
+    if len(nodes) > 1:
+        return ["?"] * len(nodes)  # a shared layer called twice
+    names = []
+    for node in nodes:
+        if isinstance(node, dict):  # Keras 3: {"args": [keras tensors], "kwargs": {... "mask": ...}}
+            _histories(node.get("args", []), names)
+        else:  # Keras 2: [[name, node_index, tensor_index, kwargs], ...]
+            names += [entry[0] for entry in node]
+    return names
+
+
+def _histories(value, names):
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            names.append(value["config"]["keras_history"][0])
+        return
+    if isinstance(value, list):
+        for v in value:
+            _histories(v, names)
+
+
+def read_architecture(layers: list) -> dict:
+    """What the chain of layers says, refusing with the layer's name what cannot be mapped exactly."""
+    spec = {"rnns": [], "pooling": None, "embedding": None, "dense": None, "binary": False}
+    for layer in layers:
+        cls, cfg, name = layer["class_name"], layer.get("config", {}), layer["name"]
+        where = f"layer {name!r} ({cls})"
+        if spec["dense"] is not None and cls not in NO_OPS:
+            raise ModelError(f"{where} after the output Dense layer is not supported")
+        if cls in NO_OPS:
+            continue
+        if cls == "Embedding":
+            if spec["embedding"] is not None:
+                raise ModelError(f"{where}: a second Embedding is not supported")
+            if cfg.get("lora_rank"):
+                raise ModelError(f"{where}: LoRA embeddings are not supported")
+            spec["embedding"] = layer
+        elif cls in ("TextVectorization", "StringLookup", "IntegerLookup", "Hashing"):
+            raise ModelError(f"{where}: its vocabulary is not read from the file; build the model from the "
+                             "Embedding on and pass --vocab (the layer's get_vocabulary(), one token per line)")
+        elif spec["embedding"] is None:
+            raise ModelError(f"{where} comes before any Embedding; the model must start with an Embedding")
+        elif cls in CELLS or cls == "Bidirectional":
+            if spec["pooling"] is not None:
+                raise ModelError(f"{where} after pooling is not supported")
+            spec["rnns"].append(_recurrent(layer, where))
+        elif cls in POOLING:
+            if not spec["rnns"] or spec["pooling"] is not None or not spec["rnns"][-1]["sequences"]:
+                raise ModelError(f"{where} must follow a recurrent layer with return_sequences=True")
+            if cfg.get("data_format", "channels_last") != "channels_last" or cfg.get("keepdims"):
+                raise ModelError(f"{where}: only channels_last without keepdims is supported")
+            spec["pooling"] = POOLING[cls]
+        elif cls == "Dense":
+            spec["dense"] = _dense_spec(layer, where, spec)
+        else:
+            raise ModelError(f"{where} is not supported (supported: Embedding, SimpleRNN, LSTM, GRU, Bidirectional, "
+                             "GlobalMax/AveragePooling1D, Dropout, Dense)")
+    return _check_stack(spec, layers)
+
+
+def _check_stack(spec, layers):
+    rnns = spec["rnns"]
+    if spec["embedding"] is None or not rnns:
+        raise ModelError("the model needs an Embedding and at least one SimpleRNN, LSTM or GRU layer")
+    if spec["dense"] is None:
+        raise ModelError(f"the model must end with a Dense output layer (it ends with {layers[-1]['name']!r})")
+    for rnn in rnns:
+        where = f"layer {rnn['name']!r}"
+        if (rnn["cell"], rnn["bidirectional"], rnn["nonlinearity"]) != (rnns[0]["cell"], rnns[0]["bidirectional"],
+                                                                        rnns[0]["nonlinearity"]):
+            raise ModelError(f"{where}: every recurrent layer must have the same cell type, direction and "
+                             "activation as the first")
+        if rnn is not rnns[-1] and not rnn["sequences"]:
+            raise ModelError(f"{where} feeds another recurrent layer, so it needs return_sequences=True")
+    if spec["pooling"] is None:
+        if rnns[-1]["sequences"]:
+            raise ModelError(f"layer {rnns[-1]['name']!r} returns sequences into Dense: per-step outputs are "
+                             "not supported (pool them, or return_sequences=False)")
+        spec["pooling"] = "last"
+    spec.update(cell=rnns[0]["cell"], bidirectional=rnns[0]["bidirectional"], nonlinearity=rnns[0]["nonlinearity"])
+    return spec
+
+
+def _recurrent(layer, where) -> dict:
+    cfg, bidirectional = layer.get("config", {}), layer["class_name"] == "Bidirectional"
+    if bidirectional:
+        if cfg.get("merge_mode", "concat") != "concat":
+            raise ModelError(f"{where}: merge_mode {cfg.get('merge_mode')!r} is not supported (concat only)")
+        inner = cfg["layer"]
+        backward = cfg.get("backward_layer")
+        if backward and _cell_options(backward) != _cell_options(inner):
+            raise ModelError(f"{where}: a backward layer unlike the forward one is not supported")
+        if inner["class_name"] not in CELLS:
+            raise ModelError(f"{where}: wraps {inner['class_name']}, not SimpleRNN, LSTM or GRU")
+    else:
+        inner = layer
+    icfg, cls = inner.get("config", {}), inner["class_name"]
+    for option in ("go_backwards", "stateful", "return_state"):
+        if icfg.get(option):
+            raise ModelError(f"{where}: {option}=True is not supported")
+    activation = icfg.get("activation", "tanh")
+    if cls == "SimpleRNN":
+        if activation not in ("tanh", "relu"):
+            raise ModelError(f"{where}: activation {activation!r} is not supported (tanh or relu)")
+    else:
+        if activation != "tanh":
+            raise ModelError(f"{where}: activation {activation!r} is not supported (tanh only)")
+        if icfg.get("recurrent_activation", "sigmoid") != "sigmoid":
+            raise ModelError(f"{where}: recurrent_activation {icfg.get('recurrent_activation')!r} is not supported "
+                             "(sigmoid only; torch's gates have no hard_sigmoid)")
+    if cls == "GRU" and not icfg.get("reset_after", True):
+        raise ModelError(f"{where}: reset_after=False is not supported (torch's GRU applies the reset gate "
+                         "after the recurrent product, as Keras' default reset_after=True)")
+    return {"name": layer["name"], "cell": CELLS[cls], "units": int(icfg["units"]), "bidirectional": bidirectional,
+            "nonlinearity": activation if cls == "SimpleRNN" else "tanh", "use_bias": icfg.get("use_bias", True),
+            "sequences": bool(icfg.get("return_sequences", False))}
+
+
+def _cell_options(layer) -> tuple:
+    c = layer.get("config", {})
+    return (layer["class_name"], c.get("units"), c.get("activation"), c.get("recurrent_activation"),
+            c.get("use_bias", True), c.get("reset_after"), c.get("return_sequences"))
+
+
+def _directions(rnn, layer_weights) -> list:
+    """One list of arrays per direction: Bidirectional layers hold a forward and a backward list."""
+    name, arrays = rnn["name"], layer_weights.get(rnn["name"])
+    if rnn["bidirectional"]:
+        if not (isinstance(arrays, list) and len(arrays) == 2 and all(isinstance(a, list) for a in arrays)):
+            raise ModelError(f"layer {name!r}: the file has no forward and backward weights for it")
+        return [_checked(name, a, 2) for a in arrays]
+    return [_weights_of(layer_weights, name, 2)]
+
+
+def _weights_of(layer_weights, name, at_least) -> list:
+    return _checked(name, layer_weights.get(name), at_least)
+
+
+def _checked(name, arrays, at_least) -> list:
+    if not isinstance(arrays, list) or len(arrays) < at_least or not all(isinstance(a, np.ndarray) for a in arrays):
+        raise ModelError(f"layer {name!r}: its weights are missing from the file")
+    for a in arrays:
+        if not np.issubdtype(a.dtype, np.floating) or not np.isfinite(a).all():
+            raise ModelError(f"layer {name!r}: weights that are not finite floating-point numbers")
+    return arrays
+
+
+def _dense_spec(layer, where, spec) -> dict:
+    cfg = layer.get("config", {})
+    activation, units = cfg.get("activation", "linear"), int(cfg.get("units", 0))
+    if activation == "sigmoid" and units != 1:
+        raise ModelError(f"{where}: sigmoid over {units} units (multi-label) is not supported; "
+                         "softmax, or sigmoid with one unit")
+    if activation not in ("softmax", "sigmoid", "linear"):
+        raise ModelError(f"{where}: activation {activation!r} is not supported (softmax, sigmoid, linear)")
+    spec["binary"] = units == 1
+    return layer
+
+
+def _dense(spec, layer_weights):
+    layer = spec["dense"]
+    arrays = _weights_of(layer_weights, layer["name"], 1)
+    kernel = arrays[0]
+    bias = arrays[1] if layer.get("config", {}).get("use_bias", True) else np.zeros(kernel.shape[1])
+    rnn = spec["rnns"][-1]
+    expected = rnn["units"] * (2 if rnn["bidirectional"] else 1)
+    if kernel.ndim != 2 or kernel.shape[0] != expected:
+        raise ModelError(f"layer {layer['name']!r}: kernel of shape {kernel.shape}, expected ({expected}, units)")
+    if spec["binary"]:  # one unit z: logits (0, z), so softmax gives (1 - sigmoid(z), sigmoid(z))
+        return np.concatenate([np.zeros_like(kernel.T), kernel.T]), np.concatenate([[0.0], bias])
+    return kernel.T, bias
+
+
+def map_cell(rnn, arrays, k, suffix) -> dict:
+    """Keras (kernel, recurrent kernel[, bias]) of one direction -> torch's four tensors of layer k."""
+    H, cell = rnn["units"], rnn["cell"]
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    kernel, recurrent = arrays[0], arrays[1]
+    bias = arrays[2] if rnn["use_bias"] and len(arrays) > 2 else np.zeros((2, G * H) if cell == "gru" else G * H)
+    if kernel.ndim != 2 or kernel.shape[1] != G * H or recurrent.shape != (H, G * H):
+        raise ModelError(f"layer {rnn['name']!r}: kernel {kernel.shape} / recurrent kernel {recurrent.shape} do not "
+                         f"fit {H} units")
+    w_ih, w_hh = kernel.T, recurrent.T
+    b_hh = np.zeros(G * H)
+    if cell == "gru":
+        if bias.shape != (2, G * H):
+            raise ModelError(f"layer {rnn['name']!r}: GRU bias of shape {bias.shape}, expected (2, {G * H})")
+        bias, b_hh = bias[0], bias[1]
+        order = np.concatenate([np.arange(H, 2 * H), np.arange(H), np.arange(2 * H, 3 * H)])  # z,r,h -> r,z,n
+        w_ih, w_hh, bias, b_hh = w_ih[order], w_hh[order], bias[order], b_hh[order]
+    prefix = f"rnn.{{}}_l{k}{suffix}"
+    return {prefix.format("weight_ih"): w_ih, prefix.format("weight_hh"): w_hh,
+            prefix.format("bias_ih"): bias.reshape(-1), prefix.format("bias_hh"): b_hh}
