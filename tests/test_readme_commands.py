@@ -22,6 +22,8 @@ SKIPPED = {
     "saliency import imdb_lstm.keras --vocab word_index.json --labels negative,positive -o imdb.safetensors":
         "the user's Keras model (tests/test_keras_import.py builds real ones)",
     "saliency explain -m imdb.safetensors \"a gorgeous and witty movie\"": "explains the Keras model imported above",
+    "saliency batch reviews.txt --ray --address auto --output-dir scored/": "needs a running Ray cluster "
+    "(tests/test_ray.py covers --output-dir on a local one)",
 }
 INSTALL = re.compile(r"^python3 -m pip install [^&]*&& ")  # the install step before a command: done already
 
