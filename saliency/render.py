@@ -485,8 +485,9 @@ def evaluation_view(summary: dict, flagged=()):
 
 def randomization_table(randomization: dict, flagged=()) -> Table:
     stages = [row["stage"] for row in next(iter(randomization.values()))]
-    table = Table(title="sanity check: Spearman of trained vs randomised maps, head down to ...",
-                  title_justify="left", box=None, pad_edge=False)
+    table = Table(title="sanity check: Spearman, trained vs randomised map",
+                  caption="column: weights randomised from the head down to that layer", caption_justify="left",
+                  caption_style="dim", title_justify="left", box=None, pad_edge=False)
     table.add_column("method")
     for stage in stages:
         table.add_column(stage, justify="right")

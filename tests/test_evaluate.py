@@ -172,7 +172,14 @@ def tiny_path(tmp_path_factory):
     return path
 
 
-def test_evaluate_command_json_text_and_errors(tiny_path, tmp_path):
+@pytest.fixture(scope="module")
+def tiny_lm_path(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("models") / "tiny-lm.safetensors")
+    checkpoint.save(tiny_model_file("gru", 1, False, "lm"), path)
+    return path
+
+
+def test_evaluate_command_json_text_and_errors(tiny_path, tiny_lm_path, tmp_path):
     data = tmp_path / "d.jsonl"
     data.write_text("\n".join(json.dumps({"text": t, "why": ["a"]}) for t in ["abc", "bad cab", "", "fade"]) + "\n")
     result = runner.invoke(app, ["evaluate", str(data), "-m", tiny_path, "--methods", "gradient,grad-input",
@@ -183,9 +190,37 @@ def test_evaluate_command_json_text_and_errors(tiny_path, tmp_path):
     assert "record 3 skipped: empty text" in result.stderr
     result = runner.invoke(app, ["evaluate", str(data), "-m", tiny_path, "--methods", "gradient", "--limit", "2"])
     assert result.exit_code == 0 and "random (floor)" in result.stdout and "over 2 records" in result.stdout
+    result = runner.invoke(app, ["evaluate", str(data), "-m", tiny_path, "--methods", "gradient", "--randomize",
+                                 "-f", "json", "--seed", "3"])
+    stages = [r["stage"] for r in json.loads(result.stdout)["randomization"]["gradient"]]
+    assert result.exit_code == 0 and stages == ["head", "layer 0", "embedding"]
+    bad = runner.invoke(app, ["evaluate", str(data), "-m", tiny_lm_path])
+    assert bad.exit_code == 2 and "needs a classifier" in bad.stderr
     bad = runner.invoke(app, ["evaluate", str(data), "-m", tiny_path, "--methods", "gradient,nope"])
     assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and "nope" in bad.stderr
     bad = runner.invoke(app, ["evaluate", str(data), "-m", tiny_path, "--removal", "pad"])
     assert bad.exit_code == 2 and "--removal" in bad.stderr
     bad = runner.invoke(app, ["evaluate", str(data), "-m", tiny_path, "--rationale-field", "nope"])
     assert bad.exit_code == 3 and "no rationale field 'nope'" in bad.stderr
+
+
+def test_the_table_marks_the_best_method_and_flags_a_map_that_ignores_the_model():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from saliency.render import evaluation_view
+
+    summary = {"records": 9, "agreement": {"gradient|occlusion": 0.25}, "methods": {
+        "gradient": {"comprehensiveness": 0.3, "sufficiency": 0.1, "loo_tau": 0.2},
+        "occlusion": {"comprehensiveness": 0.5, "sufficiency": 0.4, "loo_tau": 0.9},
+        "random": {"comprehensiveness": 0.6, "sufficiency": 0.05, "loo_tau": 0.0}},
+        "randomization": {"gradient": [{"stage": "head", "spearman": 0.9}, {"stage": "embedding", "spearman": 0.8}],
+                          "occlusion": [{"stage": "head", "spearman": 0.2}, {"stage": "embedding", "spearman": 0.1}]}}
+    out = StringIO()
+    Console(file=out, width=80, no_color=True).print(evaluation_view(summary, flagged(summary["randomization"])))
+    text = out.getvalue()
+    assert "0.500 *" in text and "0.100 *" in text and "0.900 *" in text  # higher / lower / higher is better
+    assert "0.600 *" not in text and "0.050 *" not in text  # the random floor is shown, never "best"
+    assert "random (floor)" in text and "0.250" in text
+    assert text.count("barely changes") == 1 and all(len(line) <= 80 for line in text.splitlines())
