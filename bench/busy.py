@@ -1,20 +1,21 @@
 """Issue 12's goal 2: batch throughput with one busy process per core beside it, against quiet.
 
-The script starts and stops the busy processes itself (`python -c "while True: pass"`, one per
-core). Rounds alternate quiet and busy, each measuring, in this process, texts/s of
-Explainer.explain on SST-2 dev (batch 64) for the torch engine (batch's default), the numpy
+The script starts and stops the busy processes itself (a Python loop spinning until this script
+ends, one per core). Rounds alternate quiet and busy, each measuring, in this process, texts/s of
+Explainer.explain on the first --texts SST-2 dev sentences (batch 64) for the torch engine (batch's default), the numpy
 engine and the hand-written torch loop (default threads, as a user would run it); best round of
-each. Then `saliency batch` on the dev file, timed as a command, busy, with each engine.
+each. Then `saliency batch` on the same texts, timed as a command, busy, with each engine.
 Prints busy / quiet ratios (goal >= 0.4 for the default engine) and the default engine's time
 against the faster engine's (goal <= 1.2x).
 
-    python bench/busy.py [--data ../shared/data/sst2/dev.tsv] [--rounds 2]
+    python bench/busy.py [--data ../shared/data/sst2/dev.tsv] [--rounds 2] [--texts 256]
 """
 
 import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -32,7 +33,9 @@ class Busy:
 
     def __enter__(self):
         cores = len(os.sched_getaffinity(0))
-        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+        # Each spins until its parent (this script) is gone, so none outlives an interrupted run.
+        spin = f"import os\nwhile os.getppid() == {os.getpid()}: pass"
+        self.procs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(cores)]
         time.sleep(1.0)  # let the scheduler see them
         return self
 
@@ -52,8 +55,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/sst2/dev.tsv")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--texts", type=int, default=256, help="the first N dev texts (all: 872)")
     args = parser.parse_args()
-    texts = [r.text for r in read_records(args.data) if not r.error]
+    texts = [r.text for r in read_records(args.data) if not r.error][: args.texts]
     tool, tool_numpy = load_model(engine="torch"), load_model(engine="numpy")
     cfg = tool.engine.config
     user = UserModel(tool.engine.model.weights(), cfg.vocab_size, cfg.embedding_dim, cfg.hidden_size,
@@ -77,20 +81,24 @@ def main():
         with Busy():
             for name, fn in functions.items():
                 best[name, "busy"] = min(best[name, "busy"], timed(fn))
-    print(f"{len(texts)} texts, batch 64, {len(os.sched_getaffinity(0))} cores, one busy process per core")
+    print(f"{len(texts)} texts, batch 64, {len(os.sched_getaffinity(0))} cores, one busy process per core", flush=True)
     for name in functions:
         quiet, busy = len(texts) / best[name, "quiet"], len(texts) / best[name, "busy"]
-        print(f"  {name:26s} quiet {quiet:8.1f} texts/s  busy {busy:8.1f} texts/s  busy/quiet {busy / quiet:.2f}")
+        print(f"  {name:26s} quiet {quiet:8.1f} texts/s  busy {busy:8.1f} texts/s  busy/quiet {busy / quiet:.2f}",
+              flush=True)
     commands = {"saliency batch (default engine)": [],
                 "saliency batch --engine torch": ["--engine", "torch"],
                 "saliency batch --engine numpy": ["--engine", "numpy"]}
     seconds = {name: float("inf") for name in commands}
-    with Busy(), open(os.devnull, "w") as sink:
+    with tempfile.TemporaryDirectory() as tmp, Busy(), open(os.devnull, "w") as sink:
+        path = os.path.join(tmp, "texts.txt")
+        with open(path, "w", encoding="utf-8") as f:
+            f.writelines(t + "\n" for t in texts)
         for _ in range(args.rounds):
             for name, extra in commands.items():
-                cmd = [os.path.join(os.path.dirname(sys.executable), "saliency"), "batch", args.data, "-q", *extra]
+                cmd = [os.path.join(os.path.dirname(sys.executable), "saliency"), "batch", path, "-q", *extra]
                 seconds[name] = min(seconds[name], timed(lambda: subprocess.run(cmd, stdout=sink, check=True)))
-    print("busy machine, whole command on the dev file (best of rounds):")
+    print("busy machine, the whole command on these texts (best of rounds):")
     for name, s in seconds.items():
         print(f"  {name:34s} {s:6.2f} s")
     fastest = min(seconds["saliency batch --engine torch"], seconds["saliency batch --engine numpy"])

@@ -29,8 +29,9 @@ class Direction:
         self.w_ih, self.w_hh, self.b_ih, self.b_hh = w_ih, w_hh, b_ih, b_hh
         self.H = w_hh.shape[1]
 
-    def forward(self, X):
-        """(B, T, I) -> (B, T, H) hidden states at every step; keeps what the backward needs."""
+    def forward(self, X, keep=True):
+        """(B, T, I) -> (B, T, H) hidden states at every step; keeps what the backward needs
+        (unless keep is false: a forward pass alone needs no cache, and it is most of the memory)."""
         B, T, _ = X.shape
         H = self.H
         xw = X @ self.w_ih.T + self.b_ih  # (B, T, G)
@@ -38,6 +39,7 @@ class Direction:
         c = np.zeros((B, H), X.dtype)
         hs = np.empty((B, T, H), X.dtype)
         self.cache = []
+        append = self.cache.append if keep else (lambda step: None)
         for t in range(T):
             hw = h @ self.w_hh.T + self.b_hh  # (B, G)
             if self.cell == "lstm":
@@ -46,19 +48,19 @@ class Direction:
                 g = np.tanh(a[:, 2 * H:3 * H])
                 c_prev, c = c, f * c + i * g
                 tanh_c = np.tanh(c)
-                self.cache.append((i, f, g, o, c_prev, tanh_c))
+                append((i, f, g, o, c_prev, tanh_c))
                 h = o * tanh_c
             elif self.cell == "gru":
                 r = sigmoid(xw[:, t, :H] + hw[:, :H])
                 z = sigmoid(xw[:, t, H:2 * H] + hw[:, H:2 * H])
                 hn = hw[:, 2 * H:]
                 n = np.tanh(xw[:, t, 2 * H:] + r * hn)
-                self.cache.append((r, z, n, hn, h))
+                append((r, z, n, hn, h))
                 h = (1 - z) * n + z * h
             else:
                 a = xw[:, t] + hw
                 h = np.tanh(a) if self.nonlinearity == "tanh" else np.maximum(a, 0)
-                self.cache.append((a, h))
+                append((a, h))
             hs[:, t] = h
         return hs
 
@@ -126,14 +128,15 @@ class NumpyEngine:
         np.put_along_axis(out, ids[..., None], 1.0, axis=-1)
         return out
 
-    def _run(self, x, lengths):
+    def _run(self, x, lengths, keep=True):
         """Network body: (B, T, E) -> top-layer outputs (B, T, D*H), zero at padding."""
         mask = (np.arange(x.shape[1])[None, :] < lengths[:, None])[..., None]
         out = np.asarray(x, self.dtype)
         for layer in self.layers:
-            parts = [layer[0].forward(out)]
+            parts = [layer[0].forward(out, keep)]
             if len(layer) == 2:
-                parts.append(reverse_within_length(layer[1].forward(reverse_within_length(out, lengths)), lengths))
+                parts.append(reverse_within_length(layer[1].forward(reverse_within_length(out, lengths), keep),
+                                                   lengths))
             out = np.concatenate(parts, axis=-1) * mask
         return out, mask
 
@@ -149,7 +152,7 @@ class NumpyEngine:
 
     def forward(self, x, lengths):
         lengths = np.asarray(lengths)
-        out, mask = self._run(x, lengths)
+        out, mask = self._run(x, lengths, keep=False)
         if self.config.head == "lm":
             return out @ self.head_w.T + self.head_b
         return self._pool(out, mask, lengths) @ self.head_w.T + self.head_b

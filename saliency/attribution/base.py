@@ -15,7 +15,9 @@ from .arrays import amax, concatenate, einsum, is_numpy, like, to_numpy
 METHODS = {}
 # Path points, noise samples or occluded copies go through the network in chunks of at most
 # this many (row x timestep) positions, so memory stays bounded whatever the batch or --steps.
-CHUNK_POSITIONS = 16384
+# A backward pass holds about 16 KB a position (sst2-lstm), so a chunk needs some 70 MB: about
+# what explaining one 100-token text needs anyway. Rows of a few hundred still fill the matmuls.
+CHUNK_POSITIONS = 4096
 
 
 @dataclass
