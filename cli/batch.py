@@ -97,10 +97,6 @@ def batch(
         if failed:
             fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
         return
-    if engine == "auto":  # numpy for small files (torch's import outweighs its speed), torch beyond
-        from saliency.engines import auto_engine
-
-        engine = auto_engine(method.value, None if "-" in files else count_lines(files), device)
     explainer = load_model(model, engine=engine, device=device, batch_size=batch_size)
     with Output(output_format, summary, top, Progress(quiet, files, shard)) as output:
         if flip and summary:
