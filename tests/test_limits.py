@@ -50,12 +50,3 @@ def test_free_cores_stays_within_one_and_the_limit():
     assert free_cores(1) == 1
     assert 1 <= free_cores(64) <= 64
 
-
-def test_auto_engine_is_numpy_for_small_gradient_work_and_torch_beyond():
-    from saliency.engines import auto_engine
-
-    assert auto_engine("gradient", 872) == "numpy"  # SST-2 dev: torch's import outweighs its speed
-    assert auto_engine("gradient", 50_000) == "torch"
-    assert auto_engine("integrated-gradients", 872) == "torch"
-    assert auto_engine("gradient", None) == "torch"  # stdin: the length is unknown
-    assert auto_engine("gradient", 10, device="cuda") == "torch"
