@@ -49,4 +49,3 @@ def test_cli_refuses_absurd_options_in_one_line(args, contains):
 def test_free_cores_stays_within_one_and_the_limit():
     assert free_cores(1) == 1
     assert 1 <= free_cores(64) <= 64
-
