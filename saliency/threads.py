@@ -25,13 +25,36 @@ def cores() -> int:
 
 
 def others_running() -> int:
-    """Runnable tasks other than the caller, at this instant (0 where the kernel does not say)."""
+    """Runnable tasks of other processes, at this instant (0 where the kernel does not say).
+
+    /proc/loadavg counts every runnable thread, our own included; torch's own OpenMP threads
+    keep spinning for a while after each operation, so on a quiet machine they would look like
+    a neighbour and make the engine give up a core it has to itself. Our threads are subtracted.
+    """
     try:
         with open("/proc/loadavg", "rb") as f:
             running = int(f.read().split()[3].split(b"/")[0])
     except (OSError, ValueError, IndexError):
         return 0
-    return max(0, running - 1)  # the caller is running while it reads
+    return max(0, running - own_running())
+
+
+def own_running() -> int:
+    """This process's threads that are runnable now (at least 1: the caller)."""
+    count = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 1
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        state = stat[stat.rfind(b")") + 2: stat.rfind(b")") + 3]  # after "pid (comm) "
+        count += state == b"R"
+    return max(1, count)
 
 
 def free_cores(limit: int) -> int:
