@@ -46,7 +46,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/sst2/dev.tsv")
     parser.add_argument("--occlusion-words", type=int, default=4000)
-    parser.add_argument("--long-tokens", type=int, default=100_000)
+    parser.add_argument("--long-tokens", type=int, default=20_000)  # the per-text limit
     args = parser.parse_args()
     with open(args.data, encoding="utf-8") as f:
         words = " ".join(line.split("\t")[0] for line in list(f)[1:]).split()

@@ -17,6 +17,10 @@ from .tokenize import PAD_ID, UNK_ID
 OBJECTIVES = ("logit", "logprob")
 LM_TOP = 10
 MAX_BATCH_POSITIONS = 8192  # so 64 very long texts never share one batch
+# Backpropagation through time keeps every step's activations, so a text's memory grows with its
+# length (measured: 100,000 word tokens, 2.2 GB; a 1M-character line to the char GRU, past 4 GB
+# and a crash). Longer texts are refused before anything is allocated for them.
+MAX_TOKENS = 20_000
 
 
 def softmax(logits):
@@ -26,6 +30,8 @@ def softmax(logits):
 
 class Explainer:
     """A model ready to explain: an engine, the tokenizer that feeds it, and its output names."""
+
+    max_tokens = MAX_TOKENS  # per text; set it on an instance to allow longer texts
 
     def __init__(self, engine, tokenizer, output_names, name="", batch_size=64):
         self.engine, self.tokenizer, self.output_names = engine, tokenizer, list(output_names)
@@ -184,6 +190,9 @@ class Explainer:
         tokens = self.tokenizer.tokenize(text)
         if not tokens:
             raise InputError("text has no tokens")
+        if len(tokens) > self.max_tokens:
+            raise InputError(f"text has {len(tokens):,} tokens, over the limit of {self.max_tokens:,} "
+                             "(split it, or raise Explainer.max_tokens in Python)")
         return tokens
 
     def run_rows(self, chunk, method, objective, progress=None):

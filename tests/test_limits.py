@@ -4,6 +4,7 @@ The subprocess cases run the installed console script under an address-space cap
 so a count that slipped through would fail here by memory rather than by timeout.
 """
 
+import json
 import math
 
 import numpy as np
@@ -77,3 +78,27 @@ def test_our_own_busy_threads_are_not_counted_as_neighbours():
         for w in workers:
             w.join()
     assert seen >= 2
+
+
+def test_a_text_over_the_token_limit_is_refused_before_it_is_run(monkeypatch):
+    from saliency.pipeline import Explainer
+
+    explainer = explainer64(tiny_model_file("gru", 1, False))
+    monkeypatch.setattr(Explainer, "max_tokens", 5)
+    with pytest.raises(UsageError.__mro__[1]) as caught:  # SaliencyError
+        explainer.explain(["ab ab ab"], errors="raise")
+    assert caught.value.exit_code == 3 and "over the limit of 5" in str(caught.value)
+    [ok] = explainer.explain(["ab"])
+    assert len(ok.tokens) <= 5
+
+
+def test_a_million_character_line_is_one_error_line_in_bounded_memory():
+    line = "a" * 1_000_000 + "\n"
+    result = run(["explain", "-m", "names-gru", "-f", "json", "-"], input=line, memory_gb=2.0, timeout=120)
+    err = result.stderr.decode()  # every stdin line failed: the exit is that error's code
+    assert result.returncode == 3 and "Traceback" not in err and "over the limit of 20,000" in err
+    result = run(["batch", "-q", "-m", "names-gru", "-"], input="Nakamura\n" + line + "Smith\n", memory_gb=2.0,
+                 timeout=120)
+    records = [json.loads(x) for x in result.stdout.decode().splitlines()]
+    assert result.returncode == 5 and [r["record"] for r in records] == [0, 1, 2]
+    assert "over the limit" in records[1]["error"] and records[0]["prediction"] and records[2]["prediction"]
