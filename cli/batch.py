@@ -13,9 +13,9 @@ from saliency.errors import EXIT_RECORDS_FAILED, UsageError
 
 from . import app
 from .common import (BaselineOpt, ContrastOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
-                     ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt, StepsOpt,
-                     TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, require_stdout, stdin_is_piped,
-                     stdout_console, user_errors)
+                     ObjectiveOpt, OccludeOpt, PositionOpt, Progress, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt,
+                     StepsOpt, TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, require_stdout,
+                     stdin_is_piped, stdout_console, user_errors)
 from .explain import parse_position
 
 EXAMPLES = """
@@ -98,7 +98,7 @@ def batch(
             fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
         return
     explainer = load_model(model, engine=engine, device=device, batch_size=batch_size)
-    with Output(output_format, summary, top, Progress(quiet, files, shard)) as output:
+    with Output(output_format, summary, top, BatchProgress(quiet, files, shard)) as output:
         if flip and summary:
             from saliency.hotflip import FlipTally
 
@@ -183,28 +183,11 @@ class Output(Sink):
         sys.stdout.flush()
 
 
-class Progress:
-    """A progress bar with rate and ETA on stderr, only when stderr is a terminal and not --quiet."""
+class BatchProgress(Progress):
+    """The shared bar, its total counted from the input files (only when a bar is shown)."""
 
     def __init__(self, quiet, files, shard=None):
-        self.bar = None
-        if not quiet and sys.stderr.isatty():
-            from saliency.io import Record
-            from saliency.render import record_progress
-
-            total = count_lines(files)
-            if total is not None and shard:
-                total = sum(in_shard(Record(i), shard) for i in range(total))
-            self.bar, self.task = record_progress(total)
-
-    def __enter__(self):
-        if self.bar:
-            self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar:
-            self.bar.__exit__(*exc)
+        super().__init__(quiet, lambda: shard_total(files, shard))
 
     def stdout(self):
         """The console for text records: the bar's own when stdout is the bar's terminal, so
@@ -213,15 +196,14 @@ class Progress:
             return self.bar.console
         return stdout_console()
 
-    def advance(self, n, refresh=False):
-        if self.bar:
-            self.bar.update(self.task, advance=n, refresh=refresh)
 
-    def echo(self, message):
-        if self.bar:
-            self.bar.console.print(message, markup=False, highlight=False)
-        else:
-            typer.echo(message, err=True)
+def shard_total(files, shard):
+    from saliency.io import Record
+
+    total = count_lines(files)
+    if total is not None and shard:
+        total = sum(in_shard(Record(i), shard) for i in range(total))
+    return total
 
 
 def live_stdin(files) -> bool:

@@ -159,3 +159,36 @@ def check_choice(value: str, choices, option: str) -> str:
     if value not in choices:
         raise UsageError(f"{option}: {value!r} is not one of {', '.join(choices)}")
     return value
+
+
+class Progress:
+    """A progress bar with rate and ETA on stderr, only when stderr is a terminal and not --quiet.
+
+    `total` is a number, None (no ETA), or a function giving one: it is called only when a bar
+    is shown, so counting an input's lines costs nothing when piped."""
+
+    def __init__(self, quiet, total=None):
+        self.bar = None
+        if not quiet and sys.stderr.isatty():
+            from saliency.render import record_progress
+
+            self.bar, self.task = record_progress(total() if callable(total) else total)
+
+    def __enter__(self):
+        if self.bar:
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar:
+            self.bar.__exit__(*exc)
+
+    def advance(self, n, refresh=False):
+        if self.bar:
+            self.bar.update(self.task, advance=n, refresh=refresh)
+
+    def echo(self, message):
+        if self.bar:
+            self.bar.console.print(message, markup=False, highlight=False)
+        else:
+            typer.echo(message, err=True)

@@ -8,7 +8,8 @@ import typer
 
 from . import app
 from .common import DeviceOpt, EngineOpt, ModelOpt, ObjectiveOpt, check_choice, stdout_console, user_errors, warn
-from .evaluate import DataArg, InputFormatOpt, LimitOpt, Progress, QuietOpt, TextColumnOpt
+from .common import Progress
+from .evaluate import DataArg, InputFormatOpt, LimitOpt, QuietOpt, TextColumnOpt
 
 EXAMPLES = """
 [b]Examples[/b]

@@ -9,8 +9,8 @@ import typer
 from saliency.errors import UsageError
 
 from . import app
-from .common import (BaselineOpt, DeviceOpt, EngineOpt, ModelOpt, NoiseOpt, ObjectiveOpt, OccludeOpt, ReduceOpt,
-                     SamplesOpt, StepsOpt, check_choice, method_options, stdout_console, user_errors, warn)
+from .common import (BaselineOpt, DeviceOpt, EngineOpt, ModelOpt, NoiseOpt, ObjectiveOpt, OccludeOpt, Progress,
+                     ReduceOpt, SamplesOpt, StepsOpt, check_choice, method_options, stdout_console, user_errors, warn)
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -101,27 +101,3 @@ def show(summary, output_format, suspicious, title):
         sys.stdout.write(export([evaluation_view(summary, suspicious)], "html", title))
     else:
         stdout_console().print(evaluation_view(summary, suspicious))
-
-
-class Progress:
-    """A progress bar on stderr when it is a terminal and not --quiet; `advance(n)` moves it."""
-
-    def __init__(self, quiet, total):
-        self.bar = None
-        if not quiet and sys.stderr.isatty():
-            from saliency.render import record_progress
-
-            self.bar, self.task = record_progress(total)
-
-    def __enter__(self):
-        if self.bar:
-            self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar:
-            self.bar.__exit__(*exc)
-
-    def advance(self, n):
-        if self.bar:
-            self.bar.advance(self.task, n)
