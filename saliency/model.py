@@ -16,7 +16,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from .attribution.base import contrast_class
 from .config import ModelConfig
-from .threads import fitted_threads
+from .threads import fitted_threads, single_threaded
 
 RNN_CLASSES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -171,7 +171,16 @@ class TorchEngine:
         return torch.as_tensor(np.asarray(a, dtype), device=self.device)
 
     def _threads(self):
-        return fitted_threads(torch) if self.device.type == "cpu" else contextlib.nullcontext()
+        if self.device.type != "cpu" or self.side_by_side:
+            return contextlib.nullcontext()
+        return fitted_threads(torch)
+
+    side_by_side = False  # True while batches run side by side, one single-threaded worker per core
+
+    def parallel_scope(self):
+        """The scope for batches side by side (threads.side_by_side), or None on a GPU, where
+        one batch at a time keeps the device busy."""
+        return None if self.device.type != "cpu" else lambda: single_threaded(torch, self)
 
     @staticmethod
     def _out(like, *tensors):

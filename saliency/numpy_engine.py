@@ -14,6 +14,7 @@ Shapes: B batch, T time, I layer input, H hidden, G gates * H.
 import numpy as np
 
 from .attribution.base import contrast_class
+from .threads import blas_single_threaded
 from .tokenize import PAD_ID
 
 
@@ -30,16 +31,17 @@ class Direction:
         self.H = w_hh.shape[1]
 
     def forward(self, X, keep=True):
-        """(B, T, I) -> (B, T, H) hidden states at every step; keeps what the backward needs
-        (unless keep is false: a forward pass alone needs no cache, and it is most of the memory)."""
+        """(B, T, I) -> ((B, T, H) hidden states at every step, what the backward needs): the
+        cache is returned, never kept here, so batches can run side by side; with keep false
+        (a forward pass alone) it is empty, since it is most of the memory."""
         B, T, _ = X.shape
         H = self.H
         xw = X @ self.w_ih.T + self.b_ih  # (B, T, G)
         h = np.zeros((B, H), X.dtype)
         c = np.zeros((B, H), X.dtype)
         hs = np.empty((B, T, H), X.dtype)
-        self.cache = []
-        append = self.cache.append if keep else (lambda step: None)
+        cache = []
+        append = cache.append if keep else (lambda step: None)
         for t in range(T):
             hw = h @ self.w_hh.T + self.b_hh  # (B, G)
             if self.cell == "lstm":
@@ -62,10 +64,10 @@ class Direction:
                 h = np.tanh(a) if self.nonlinearity == "tanh" else np.maximum(a, 0)
                 append((a, h))
             hs[:, t] = h
-        return hs
+        return hs, cache
 
-    def backward(self, dhs):
-        """dL/d(hidden states) (B, T, H) -> dL/dX (B, T, I), back through time."""
+    def backward(self, dhs, cache):
+        """dL/d(hidden states) (B, T, H) and forward's cache -> dL/dX (B, T, I), back through time."""
         B, T, H = dhs.shape
         dX_gates = np.empty((B, T, self.w_ih.shape[0]), dhs.dtype)
         dh_next = np.zeros((B, H), dhs.dtype)
@@ -73,7 +75,7 @@ class Direction:
         for t in reversed(range(T)):
             dh = dhs[:, t] + dh_next
             if self.cell == "lstm":
-                i, f, g, o, c_prev, tanh_c = self.cache[t]
+                i, f, g, o, c_prev, tanh_c = cache[t]
                 dc = dh * o * (1 - tanh_c ** 2) + dc_next
                 da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f),
                                      dc * i * (1 - g ** 2), dh * tanh_c * o * (1 - o)], axis=1)
@@ -81,14 +83,14 @@ class Direction:
                 dX_gates[:, t] = da
                 dh_next = da @ self.w_hh
             elif self.cell == "gru":
-                r, z, n, hn, h_prev = self.cache[t]
+                r, z, n, hn, h_prev = cache[t]
                 dan = dh * (1 - z) * (1 - n ** 2)
                 dar = dan * hn * r * (1 - r)
                 daz = dh * (h_prev - n) * z * (1 - z)
                 dX_gates[:, t] = np.concatenate([dar, daz, dan], axis=1)
                 dh_next = np.concatenate([dar, daz, dan * r], axis=1) @ self.w_hh + dh * z
             else:
-                a, h = self.cache[t]
+                a, h = cache[t]
                 da = dh * ((1 - h ** 2) if self.nonlinearity == "tanh" else (a > 0))
                 dX_gates[:, t] = da
                 dh_next = da @ self.w_hh
@@ -119,6 +121,11 @@ class NumpyEngine:
         ]
         self.head_w, self.head_b = w["head.weight"], w["head.bias"]
 
+    @staticmethod
+    def parallel_scope():
+        """Batches side by side (threads.side_by_side), each with BLAS on one thread."""
+        return blas_single_threaded
+
     def embed(self, ids):
         ids = np.asarray(ids)
         if self.embedding is not None:
@@ -129,16 +136,21 @@ class NumpyEngine:
         return out
 
     def _run(self, x, lengths, keep=True):
-        """Network body: (B, T, E) -> top-layer outputs (B, T, D*H), zero at padding."""
+        """Network body: (B, T, E) -> (top-layer outputs (B, T, D*H), zero at padding; mask;
+        per layer, each direction's cache for the backward)."""
         mask = (np.arange(x.shape[1])[None, :] < lengths[:, None])[..., None]
         out = np.asarray(x, self.dtype)
+        caches = []
         for layer in self.layers:
-            parts = [layer[0].forward(out, keep)]
+            forward, forward_cache = layer[0].forward(out, keep)
+            parts, cache = [forward], [forward_cache]
             if len(layer) == 2:
-                parts.append(reverse_within_length(layer[1].forward(reverse_within_length(out, lengths), keep),
-                                                   lengths))
+                backward, backward_cache = layer[1].forward(reverse_within_length(out, lengths), keep)
+                parts.append(reverse_within_length(backward, lengths))
+                cache.append(backward_cache)
             out = np.concatenate(parts, axis=-1) * mask
-        return out, mask
+            caches.append(cache)
+        return out, mask, caches
 
     def _pool(self, out, mask, lengths):
         cfg, H = self.config, self.config.top_size
@@ -152,7 +164,7 @@ class NumpyEngine:
 
     def forward(self, x, lengths):
         lengths = np.asarray(lengths)
-        out, mask = self._run(x, lengths, keep=False)
+        out, mask, _ = self._run(x, lengths, keep=False)
         if self.config.head == "lm":
             return out @ self.head_w.T + self.head_b
         return self._pool(out, mask, lengths) @ self.head_w.T + self.head_b
@@ -164,7 +176,7 @@ class NumpyEngine:
         lengths, positions = np.asarray(lengths), np.asarray(positions)
         B = len(x)
         rows = np.arange(B)
-        out, mask = self._run(x, lengths)
+        out, mask, caches = self._run(x, lengths)
         if cfg.head == "lm":
             logits = out @ self.head_w.T + self.head_b  # (B, T, V)
             at = logits[rows, positions]
@@ -198,12 +210,12 @@ class NumpyEngine:
             dout = winners * (dpool / winners.sum(axis=1))[:, None, :]  # ties share, as torch's amax
         else:
             dout = np.broadcast_to((dpool / lengths[:, None])[:, None, :], out.shape) * mask
-        for layer in reversed(self.layers):
+        for layer, cache in zip(reversed(self.layers), reversed(caches)):
             dout = dout * mask
             H = layer[0].H  # layers may differ in size
-            dx = layer[0].backward(dout[..., :H])
+            dx = layer[0].backward(dout[..., :H], cache[0])
             if len(layer) == 2:
                 back = reverse_within_length(dout[..., H:], lengths)
-                dx = dx + reverse_within_length(layer[1].backward(back), lengths)
+                dx = dx + reverse_within_length(layer[1].backward(back, cache[1]), lengths)
             dout = dx
         return logits, values, dout * mask

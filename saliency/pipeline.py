@@ -12,6 +12,7 @@ from .attribution import Batch, make_method
 from .attribution.arrays import native, to_numpy
 from .errors import InputError, RecordUsageError, SaliencyError, UsageError
 from .explanation import Explanation
+from .threads import side_by_side
 from .tokenize import PAD_ID, UNK_ID
 
 OBJECTIVES = ("logit", "logprob")
@@ -134,12 +135,19 @@ class Explainer:
         jobs.sort(key=lambda job: len(job[1]))
         # Each (text, position) pair is one row; all-positions mode gives a text many rows.
         rows = [(job, r) for job in jobs for r in job[2]]
-        outputs = {}
-        for chunk in self.chunks(rows):
+        def attempt(chunk):
             try:
-                pairs = list(zip(chunk, self.run_rows(chunk, method, code, progress)))
+                return list(zip(chunk, self.run_rows(chunk, method, code, progress)))
             except SaliencyError:
-                pairs = self.rows_one_by_one(chunk, method, code, results)
+                return self.rows_one_by_one(chunk, method, code, results)
+
+        outputs = {}
+        scope = getattr(self.engine, "parallel_scope", lambda: None)()
+        if scope is None or progress is not None:  # progress counts one batch's evaluations at a time
+            each_chunk = map(attempt, self.chunks(rows))
+        else:
+            each_chunk = side_by_side(attempt, self.chunks(rows), scope)
+        for pairs in each_chunk:
             for (job, _), out in pairs:
                 outputs.setdefault(job[0], []).append(out)
         params = method.params()

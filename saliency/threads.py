@@ -1,4 +1,5 @@
-"""How many CPU threads torch may use for the next piece of work: the cores nobody else is using.
+"""CPU threads: batches side by side, one per core, each single-threaded; or, for one batch alone,
+torch's own threads cut to the cores nobody else is using.
 
 Torch's OpenMP threads wait for each other at the end of every operation, and by default they
 wait by spinning. When other processes keep the cores busy, the thread being waited for is
@@ -6,10 +7,17 @@ often not running, while the one waiting burns the time slice it needs: on this 
 2-core machine, with two busy processes beside it, the torch engine ran 20-30x slower with 2
 threads than with 1 (one thread has nobody to wait for). So before each batch the engine asks
 the kernel how many tasks are runnable right now (/proc/loadavg) and uses only the cores left.
+
+Where there are several batches, no thread waits for another at all: each core's worker runs
+whole batches single-threaded (`side_by_side`). On a busy machine each worker gets its fair
+share of a core, whatever the others do; on a quiet one, two workers did as well as torch's two
+threads on one batch (their Python work, tokens and results, overlaps the other's torch work).
 """
 
 import contextlib
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 _cores = None
 
@@ -75,3 +83,62 @@ def fitted_threads(torch):
     finally:
         if wanted != before:
             torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def single_threaded(torch, engine):
+    """Torch on one thread, and the engine's side_by_side flag set, for the body."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    engine.side_by_side = True
+    try:
+        yield
+    finally:
+        engine.side_by_side = False
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def blas_single_threaded():
+    """numpy's BLAS (OpenBLAS, MKL) on one thread for the body: its threads would spin against
+    each other's just as torch's do."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def side_by_side(fn, items, scope=contextlib.nullcontext):
+    """fn(item) for each item, results in order, items run on one worker thread per core.
+
+    `scope()` is entered around the whole run (an engine's: torch one thread per worker).
+    Fewer than two items, or one core, run here in the caller's thread instead. An exception
+    from fn is raised as the sequential loop would raise it: at that item, in order.
+    """
+    items = list(items)
+    if len(items) < 2 or cores() < 2:
+        yield from map(fn, items)
+        return
+    with scope():
+        futures = [_workers().submit(fn, item) for item in items]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:  # a caller that stops early (or an error) leaves no work running behind it
+            for future in futures:
+                future.cancel()
+            for future in futures:
+                if not future.cancelled():
+                    future.exception()  # waits; any error is already reported, or not wanted
+
+
+def _workers() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(cores(), thread_name_prefix="saliency")
+        return _pool
