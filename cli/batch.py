@@ -7,7 +7,6 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from saliency import load_model
 from saliency.batch import Sink, in_shard
 from saliency.errors import EXIT_RECORDS_FAILED, UsageError
 
@@ -27,6 +26,7 @@ EXAMPLES = """
   saliency batch dev.tsv --summary --quiet > /dev/null
 """
 OUTPUT_FORMATS = ("jsonl", "csv", "tsv", "text", "html")
+EXPLAIN_OPTIONS = ("method", "target", "contrast", "position", "objective", "vectors", "top")
 RAY_PANEL = "Scaling out (Ray)"
 
 
@@ -97,7 +97,7 @@ def batch(
         if failed:
             fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
         return
-    explainer = load_model(model, engine=engine, device=device, batch_size=batch_size)
+    explainer = batch_explainer(model, engine, device, batch_size, files, options)
     with Output(output_format, summary, top, BatchProgress(quiet, files, shard)) as output:
         if flip and summary:
             from saliency.hotflip import FlipTally
@@ -115,6 +115,21 @@ def batch(
         sys.stdout.write(export([], "html", "saliency batch", recorder=output.console))
     if failed:
         fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
+
+
+def batch_explainer(model, engine, device, batch_size, files, options):
+    """The model on the engine asked for; `auto` weighs the input's size (engines.engine_for_input)."""
+    from saliency.attribution import make_method
+    from saliency.engines import engine_for_input, input_size
+    from saliency.pipeline import Explainer
+    from saliency.registry import load_model_file
+
+    model_file = load_model_file(model)
+    if engine == "auto":
+        method_params = {k: v for k, v in options.items() if k not in EXPLAIN_OPTIONS}
+        method = make_method(options["method"], **method_params)
+        engine = engine_for_input(device, model_file.tokenizer.level, input_size(files), method)
+    return Explainer.from_model_file(model_file, engine=engine, device=device, batch_size=batch_size)
 
 
 def check_ray_options(ray, output_format, shard, summary):

@@ -1,5 +1,6 @@
 """Batches side by side: one single-threaded worker per core, results as the sequential loop's."""
 
+import os
 import threading
 
 import numpy as np
@@ -76,3 +77,37 @@ def test_side_by_side_equals_one_batch_at_a_time(two_cores, monkeypatch, engine,
     for a, b in zip(together, alone):
         assert a.target == b.target and a.prediction == b.prediction
         np.testing.assert_allclose([t.score for t in a.tokens], [t.score for t in b.tokens], rtol=0, atol=1e-12)
+
+
+# -- --engine auto for batch: numpy below the measured break-even, torch above ------------------
+def test_auto_weighs_the_work_of_the_input(tmp_path):
+    from saliency.attribution import make_method
+    from saliency.engines import TORCH_FROM_WORK, engine_for_input
+
+    gradient, ig = make_method("gradient"), make_method("integrated-gradients", steps=50)
+    words = 5 * TORCH_FROM_WORK  # bytes of word-level text worth TORCH_FROM_WORK token-gradients
+    assert engine_for_input("cpu", "word", words - 5, gradient) == "numpy"
+    assert engine_for_input("cpu", "word", words, gradient) == "torch"
+    assert engine_for_input("cpu", "word", -(-words // 52), ig) == "torch"  # 52 evaluations a text
+    assert engine_for_input("cpu", "word", words // 52 - 5, ig) == "numpy"
+    assert engine_for_input("cpu", "char", TORCH_FROM_WORK, gradient) == "torch"
+    assert engine_for_input("cpu", "word", None, ig) == "numpy"  # a live pipe: answer lines as they come
+    assert engine_for_input("cuda", "word", 10, gradient) == "torch"
+
+
+def test_input_size_counts_regular_files_only(tmp_path):
+    from saliency.engines import input_size
+
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("x" * 100)
+    b.write_text("y" * 23)
+    assert input_size([str(a), str(b)]) == 123
+    read, write = os.pipe()
+    try:
+        assert input_size(["-"], stdin_fd=read) is None
+        with open(a) as f:
+            assert input_size([str(b), "-"], stdin_fd=f.fileno()) == 123  # stdin redirected from a file
+    finally:
+        os.close(read)
+        os.close(write)
+    assert input_size([str(tmp_path / "missing")]) is None

@@ -84,6 +84,10 @@ class Method:
     def attribute(self, engine, batch: Batch) -> Attributions:
         raise NotImplementedError
 
+    def cost(self, tokens: int) -> float:
+        """Work for a text of `tokens` tokens, in gradient evaluations (what `--engine auto` weighs)."""
+        return 1.0
+
 
 def make_method(name: str, **options) -> Method:
     """The method called `name`, taking from options the parameters it has. Parameters of the

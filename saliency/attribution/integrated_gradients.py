@@ -65,6 +65,9 @@ class IntegratedGradients(Method):
             del params["rule"]
         return params
 
+    def cost(self, tokens: int) -> float:
+        return self.steps + 2  # a gradient per path point, a forward at each end
+
     def attribute(self, engine, batch) -> Attributions:
         x = batch.x
         mask = batch.mask_like(x)[..., None]  # (B, T, 1)

@@ -43,6 +43,9 @@ class Occlusion(Method):
         if self.occlude not in MODES:
             raise UsageError(f"unknown --occlude {self.occlude!r} (choose {', '.join(MODES)})")
 
+    def cost(self, tokens: int) -> float:
+        return (tokens + 1) / 3  # a forward pass per token and one at x; a forward costs about a third of a gradient
+
     def attribute(self, engine, batch) -> Attributions:
         if self.occlude == "delete" and engine.config.head == "lm":
             # Deleting a token moves every later position: no position-preserving target exists.

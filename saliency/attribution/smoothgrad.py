@@ -36,6 +36,9 @@ class SmoothGrad(Method):
     seed: int = 0
     reduce: str = "l2"
 
+    def cost(self, tokens: int) -> float:
+        return self.samples
+
     def validate(self):
         check_reduce(self.reduce)
         self.samples = check_count(self.samples, "--samples", MAX_SAMPLES)
