@@ -8,6 +8,8 @@ from typing import Annotated, List, Optional
 import typer
 
 from saliency.batch import Sink, in_shard
+from saliency.pipeline import Explainer
+from saliency.registry import load_model_file
 from saliency.errors import EXIT_RECORDS_FAILED, UsageError
 
 from . import app
@@ -90,6 +92,7 @@ def batch(
     if flip and (output_format in ("csv", "tsv") or ray):
         raise UsageError("--flip adds to each JSON record: use --format jsonl or text, without --ray")
     records = read_inputs(files, input_format, text_column)
+    model_file, engine = batch_engine(model, engine, device, files, options)
     if ray or output_dir or address:
         check_ray_options(ray, output_format, shard, summary)
         done, failed = on_ray(model, records, num_workers, address, output_dir,
@@ -97,7 +100,7 @@ def batch(
         if failed:
             fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
         return
-    explainer = batch_explainer(model, engine, device, batch_size, files, options)
+    explainer = Explainer.from_model_file(model_file, engine=engine, device=device, batch_size=batch_size)
     with Output(output_format, summary, top, BatchProgress(quiet, files, shard)) as output:
         if flip and summary:
             from saliency.hotflip import FlipTally
@@ -117,19 +120,18 @@ def batch(
         fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
 
 
-def batch_explainer(model, engine, device, batch_size, files, options):
-    """The model on the engine asked for; `auto` weighs the input's size (engines.engine_for_input)."""
+def batch_engine(model, engine, device, files, options):
+    """(model file, engine): `auto` weighs the input's size (engines.engine_for_input), for one
+    process and for Ray's workers alike."""
     from saliency.attribution import make_method
     from saliency.engines import engine_for_input, input_size
-    from saliency.pipeline import Explainer
-    from saliency.registry import load_model_file
 
     model_file = load_model_file(model)
     if engine == "auto":
         method_params = {k: v for k, v in options.items() if k not in EXPLAIN_OPTIONS}
         method = make_method(options["method"], **method_params)
         engine = engine_for_input(device, model_file.tokenizer.level, input_size(files), method)
-    return Explainer.from_model_file(model_file, engine=engine, device=device, batch_size=batch_size)
+    return model_file, engine
 
 
 def check_ray_options(ray, output_format, shard, summary):
