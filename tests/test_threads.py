@@ -68,12 +68,12 @@ def test_torch_threads_and_the_flag_are_put_back(two_cores):
 
 
 @pytest.mark.parametrize("engine", ["torch", "numpy"])
-@pytest.mark.parametrize("method", ["gradient", "integrated-gradients"])
+@pytest.mark.parametrize("method", ["gradient", "integrated-gradients", "smoothgrad", "occlusion"])
 def test_side_by_side_equals_one_batch_at_a_time(two_cores, monkeypatch, engine, method):
     model_file = tiny_model_file(cell="gru", layers=2, bidirectional=True)
-    together = explainer64(model_file, engine, batch_size=3).explain(MANY, method, steps=8)
+    together = explainer64(model_file, engine, batch_size=3).explain(MANY, method, steps=8, samples=3)
     monkeypatch.setattr(threads, "cores", lambda: 1)  # the sequential loop
-    alone = explainer64(model_file, engine, batch_size=3).explain(MANY, method, steps=8)
+    alone = explainer64(model_file, engine, batch_size=3).explain(MANY, method, steps=8, samples=3)
     for a, b in zip(together, alone):
         assert a.target == b.target and a.prediction == b.prediction
         np.testing.assert_allclose([t.score for t in a.tokens], [t.score for t in b.tokens], rtol=0, atol=1e-12)
