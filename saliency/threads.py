@@ -17,7 +17,6 @@ threads on one batch (their Python work, tokens and results, overlaps the other'
 import contextlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 _cores = None
 
@@ -136,9 +135,11 @@ def side_by_side(fn, items, scope=contextlib.nullcontext):
                     future.exception()  # waits; any error is already reported, or not wanted
 
 
-def _workers() -> ThreadPoolExecutor:
+def _workers():
     global _pool
     with _pool_lock:
         if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # here: `explain` of one text never needs it
+
             _pool = ThreadPoolExecutor(cores(), thread_name_prefix="saliency")
         return _pool
