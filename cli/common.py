@@ -40,7 +40,7 @@ NoiseOpt = Annotated[float, typer.Option("--noise", help="smoothgrad: noise sigm
 SeedOpt = Annotated[int, typer.Option("--seed", help="smoothgrad: random seed.", rich_help_panel=METHOD_PANEL)]
 OccludeOpt = Annotated[str, typer.Option("--occlude", help="occlusion: replace each token by unk or pad, or delete it.", rich_help_panel=METHOD_PANEL)]
 VectorsOpt = Annotated[bool, typer.Option("--vectors", help="Add each token's raw gradient vector to JSON.", rich_help_panel=METHOD_PANEL)]
-EngineOpt = Annotated[str, typer.Option("--engine", help="auto | torch | numpy.", rich_help_panel=MODEL_PANEL)]
+EngineOpt = Annotated[str, typer.Option("--engine", help="auto | torch | numpy (auto picks by command and work: README, Engines).", rich_help_panel=MODEL_PANEL)]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu | cuda | auto (torch engine).", rich_help_panel=MODEL_PANEL)]
 
 
