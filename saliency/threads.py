@@ -109,17 +109,23 @@ def blas_single_threaded():
 
 _pool = None
 _pool_lock = threading.Lock()
+_worker = threading.local()  # .busy: this thread is one of the pool's workers
+
+
+def _mark_worker():
+    _worker.busy = True
 
 
 def side_by_side(fn, items, scope=contextlib.nullcontext):
     """fn(item) for each item, results in order, items run on one worker thread per core.
 
     `scope()` is entered around the whole run (an engine's: torch one thread per worker).
-    Fewer than two items, or one core, run here in the caller's thread instead. An exception
+    Fewer than two items, one core, or a call from a worker itself (which would wait on the
+    workers it occupies) run here in the caller's thread instead. An exception
     from fn is raised as the sequential loop would raise it: at that item, in order.
     """
     items = list(items)
-    if len(items) < 2 or cores() < 2:
+    if len(items) < 2 or cores() < 2 or getattr(_worker, "busy", False):
         yield from map(fn, items)
         return
     with scope():
@@ -141,5 +147,5 @@ def _workers():
         if _pool is None:
             from concurrent.futures import ThreadPoolExecutor  # here: `explain` of one text never needs it
 
-            _pool = ThreadPoolExecutor(cores(), thread_name_prefix="saliency")
+            _pool = ThreadPoolExecutor(cores(), thread_name_prefix="saliency", initializer=_mark_worker)
         return _pool

@@ -111,3 +111,10 @@ def test_input_size_counts_regular_files_only(tmp_path):
         os.close(read)
         os.close(write)
     assert input_size([str(tmp_path / "missing")]) is None
+
+
+def test_a_worker_that_explains_again_runs_its_batches_itself(two_cores):
+    # Nested side by side would wait on the very workers it occupies: deadlock.
+    explainer = explainer64(tiny_model_file(), batch_size=2)
+    inner = list(side_by_side(lambda text: explainer.explain(MANY[:6])[0].prediction, ["a", "b", "c"]))
+    assert inner == [explainer.explain(MANY[:6])[0].prediction] * 3
