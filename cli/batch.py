@@ -16,7 +16,7 @@ from . import app
 from .common import (BaselineOpt, ContrastOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
                      ObjectiveOpt, OccludeOpt, PositionOpt, Progress, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt,
                      StepsOpt, TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, require_stdout,
-                     stdin_is_piped, stdout_console, user_errors)
+                     stdin_is_piped, stdout_console, user_errors, ToleranceOpt)
 from .explain import parse_position
 
 EXAMPLES = """
@@ -57,6 +57,7 @@ def batch(
     top: TopOpt = None,
     reduce: ReduceOpt = "l2",
     steps: StepsOpt = 50,
+    tolerance: ToleranceOpt = 0.01,
     baseline: BaselineOpt = "zero",
     rule: RuleOpt = "midpoint",
     samples: SamplesOpt = 25,
@@ -88,7 +89,7 @@ def batch(
             io.open_text(path).close()  # a missing file is said before the model (and torch) loads
     options = dict(method=method.value, target=target, contrast=contrast, position=parse_position(position),
                    objective=objective, vectors=vectors, top=top, rule=rule,
-                   **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
+                   **method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance))
     if flip and (output_format in ("csv", "tsv") or ray):
         raise UsageError("--flip adds to each JSON record: use --format jsonl or text, without --ray")
     records = read_inputs(files, input_format, text_column)

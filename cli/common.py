@@ -32,7 +32,20 @@ PositionOpt = Annotated[Optional[str], typer.Option("--position", help="Language
 ObjectiveOpt = Annotated[str, typer.Option("--objective", help="F, the scalar explained: 'logit' (default; does not saturate, and cannot rise by lowering other classes) or 'logprob'.", rich_help_panel=MODEL_PANEL)]
 TopOpt = Annotated[Optional[int], typer.Option("--top", "-k", min=0, show_default=False, help="Mark and list the K strongest tokens (text: 3 unless given; JSON: adds their indices as \"top\").")]
 ReduceOpt = Annotated[str, typer.Option("--reduce", help="gradient, smoothgrad: l2 | l1 | max over dx_t's components.", rich_help_panel=METHOD_PANEL)]
-StepsOpt = Annotated[int, typer.Option("--steps", help="integrated-gradients: path points.", rich_help_panel=METHOD_PANEL)]
+
+
+def steps_value(value):
+    """--steps: a whole number (the library checks its range) or the word auto."""
+    if isinstance(value, int) or value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a whole number or 'auto'.") from None
+
+
+StepsOpt = Annotated[str, typer.Option("--steps", parser=steps_value, metavar="N|auto", help="integrated-gradients: path points, or auto: per text, until the completeness gap is under --tolerance.", rich_help_panel=METHOD_PANEL)]
+ToleranceOpt = Annotated[float, typer.Option("--tolerance", help="integrated-gradients --steps auto: the largest relative completeness gap |delta| / |F(x) - F(x')| to stop at.", rich_help_panel=METHOD_PANEL)]
 RuleOpt = Annotated[str, typer.Option("--rule", help="integrated-gradients: midpoint | gauss-legendre, the quadrature along the path.", rich_help_panel=METHOD_PANEL)]
 BaselineOpt = Annotated[str, typer.Option("--baseline", help="integrated-gradients: zero | pad | unk, what an absent token is.", rich_help_panel=METHOD_PANEL)]
 SamplesOpt = Annotated[int, typer.Option("--samples", help="smoothgrad: noisy copies.", rich_help_panel=METHOD_PANEL)]
@@ -44,9 +57,9 @@ EngineOpt = Annotated[str, typer.Option("--engine", help="auto | torch | numpy (
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu | cuda | auto (torch engine).", rich_help_panel=MODEL_PANEL)]
 
 
-def method_options(reduce, steps, baseline, samples, noise, seed, occlude) -> dict:
+def method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance=None) -> dict:
     return dict(reduce=reduce, steps=steps, baseline=baseline, samples=samples, noise=noise, seed=seed,
-                occlude=occlude)
+                occlude=occlude, tolerance=tolerance)
 
 
 def user_errors(func):

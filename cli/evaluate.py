@@ -10,7 +10,8 @@ from saliency.errors import UsageError
 
 from . import app
 from .common import (BaselineOpt, DeviceOpt, EngineOpt, ModelOpt, NoiseOpt, ObjectiveOpt, OccludeOpt, Progress,
-                     ReduceOpt, SamplesOpt, StepsOpt, check_choice, method_options, stdout_console, user_errors, warn)
+                     ReduceOpt, SamplesOpt, StepsOpt, check_choice, method_options, stdout_console, user_errors, warn,
+                     ToleranceOpt)
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -51,6 +52,7 @@ def evaluate(
     objective: ObjectiveOpt = "logit",
     reduce: ReduceOpt = "l2",
     steps: StepsOpt = 50,
+    tolerance: ToleranceOpt = 0.01,
     baseline: BaselineOpt = "zero",
     samples: SamplesOpt = 25,
     noise: NoiseOpt = 0.1,
@@ -71,7 +73,7 @@ def evaluate(
 
     output_format = check_choice(output_format, ("text", "json", "html"), "--format")
     settings = EvalSettings(parse_methods(methods), removal, seed, rationale_field, randomize, objective,
-                            method_options(reduce, steps, baseline, samples, noise, seed, occlude))
+                            method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance))
     settings.check()
     model_file = load_model_file(model)
     explainer = Explainer.from_model_file(model_file, engine=engine, device=device)

@@ -12,7 +12,7 @@ from . import app
 from .common import (BaselineOpt, ContrastOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
                      ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt, StepsOpt,
                      TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, require_stdout, stdin_is_piped,
-                     stdin_lines, stdout_console, text_argument, user_errors, warn)
+                     stdin_lines, stdout_console, text_argument, user_errors, warn, ToleranceOpt)
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -41,6 +41,7 @@ def explain(
     output_format: Annotated[str, typer.Option("--format", "-f", help="text (for people) | json (one object; JSON Lines for stdin; jsonl is the same) | html | svg (a self-contained page or image, in the terminal's colours).")] = "text",
     reduce: ReduceOpt = "l2",
     steps: StepsOpt = 50,
+    tolerance: ToleranceOpt = 0.01,
     baseline: BaselineOpt = "zero",
     rule: RuleOpt = "midpoint",
     samples: SamplesOpt = 25,
@@ -65,7 +66,7 @@ def explain(
     explainer = load_model(model, engine=engine, device=device)
     options = dict(method=method.value, target=target, contrast=contrast, position=position, objective=objective,
                    vectors=vectors, top=top, rule=rule,
-                   **method_options(reduce, steps, baseline, samples, noise, seed, occlude))
+                   **method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance))
     if text is not None and text != "-":
         progress = work_progress()
         try:

@@ -9,7 +9,8 @@ JSON schema (one object; keys always present unless marked optional):
                index}}: the output explained and F(x) (with a contrast, logit(label) - logit(contrast))
   prediction   {label, probability, probabilities: {label: p}} (language models: the top 10)
   tokens       [{text, start, end, score, unk}]: text == input[start:end]
-  completeness optional, methods with the completeness axiom: {delta, reference, relative}
+  completeness optional, methods with the completeness axiom: {delta, reference, relative, steps
+               (integrated gradients with steps "auto" only: the path points this text used)}
   vectors      optional (--vectors): per token, the gradient vector the score came from
   rows         optional (--position all, --target all): [{position or index, target, value, scores}]
                one row per explained position or class

@@ -227,6 +227,8 @@ class Explainer:
             extras = {"vector": None if attr.vectors is None else attr.vectors[b, : lengths[b]]}
             if attr.delta is not None:
                 extras.update(delta=float(attr.delta[b]), reference=float(attr.reference[b]))
+            if attr.steps is not None:  # integrated gradients, steps="auto": the count this row used
+                extras["steps"] = int(attr.steps[b])
             out.append((attr.scores[b, : lengths[b]], float(attr.values[b]), probs[b], int(classes[b]),
                         int(positions[b]), extras))
         return out
@@ -258,6 +260,8 @@ class Explainer:
             gap = value - extras["reference"]
             exp.completeness = {"delta": extras["delta"], "reference": extras["reference"],
                                 "relative": abs(extras["delta"]) / max(abs(gap), 1e-12)}
+            if "steps" in extras:
+                exp.completeness["steps"] = extras["steps"]
         if vectors and extras["vector"] is not None:
             exp.vectors = extras["vector"].tolist()
         if position == "all":

@@ -52,6 +52,7 @@ class Attributions:
     delta: np.ndarray = None  # (B,) completeness gap, for methods that promise completeness
     reference: np.ndarray = None  # (B,) F(baseline), where there is one
     logits: np.ndarray = None  # the network's output at x, for methods that compute it anyway
+    steps: np.ndarray = None  # (B,) path points each example used, where the method chose them per example
 
     def numpy(self) -> "Attributions":
         """Every field as numpy: the one place where the engine's arrays cross to the host."""
@@ -157,16 +158,18 @@ def chunk_rows(T: int) -> int:
     return max(1, CHUNK_POSITIONS // max(1, T))
 
 
-def pair_chunks(batch: Batch, per_example: int):
+def pair_chunks(batch: Batch, per_example: int, examples=None, done: int = 0):
     """(owners, ks): numpy indices of the next chunk of (example, k) pairs, example-major, k <
     per_example; the chunk's inputs are built from them, so only one chunk exists at a time.
-    Progress is reported as each chunk is done."""
-    total = len(batch.lengths) * per_example
+    `examples` (ascending indices) limits the pairs to those examples; progress is reported as
+    each chunk is done, counting on from `done` pairs already reported (a later round of work)."""
+    examples = np.arange(len(batch.lengths)) if examples is None else np.asarray(examples)
+    total = len(examples) * per_example
     rows = chunk_rows(batch.ids.shape[1])
     for start in range(0, total, rows):
         pairs = np.arange(start, min(total, start + rows))
-        yield pairs // per_example, pairs % per_example
-        batch.report(int(pairs[-1]) + 1, total)
+        yield examples[pairs // per_example], pairs % per_example
+        batch.report(done + int(pairs[-1]) + 1, done + total)
 
 
 def gradient_at(engine, batch: Batch, x, owners):
