@@ -21,6 +21,7 @@ JSON schema (one object; keys always present unless marked optional):
 import json
 from dataclasses import dataclass, field
 
+from .attribution.integrated_gradients import AUTO_CAP
 LARGE_GAP = 0.05  # a completeness gap above this fraction of |F(x) - F(x')| earns a warning
 
 
@@ -54,8 +55,10 @@ class Explanation:
         c = self.completeness
         if not c or c["relative"] <= LARGE_GAP:
             return ""
-        return (f"completeness gap {c['delta']:+.3g} is {100 * c['relative']:.1f}% of F(x) - F(baseline); "
-                "raise --steps")
+        advice = "raise --steps"
+        if "steps" in c:  # --steps auto stopped: at its cap, or at a tolerance above the warning's
+            advice = "lower --tolerance" if c["steps"] < AUTO_CAP else f"give --steps above {AUTO_CAP:,}"
+        return f"completeness gap {c['delta']:+.3g} is {100 * c['relative']:.1f}% of F(x) - F(baseline); {advice}"
 
     def to_dict(self) -> dict:
         d = {

@@ -173,3 +173,18 @@ def test_default_model_reaches_one_percent_per_text():
              "an excellent film with brilliant performances ."]
     for r in sst2.explain(texts, IG, steps="auto", tolerance=0.01):
         assert r.completeness["relative"] <= 0.01 or r.completeness["steps"] == AUTO_CAP, r.completeness
+
+
+def test_people_see_the_count_and_a_warning_says_what_to_change(model_path):
+    text = CliRunner().invoke(app, ["explain", "dead beef cafe", "-m", model_path, "--method", IG, "--steps", "auto",
+                                    "--tolerance", "0.001"])
+    assert text.exit_code == 0 and "1,296 path points)" in text.stdout  # measured: this text needs the cap
+    r = explainer64(tiny_model_file()).explain(["abc"], IG, steps="auto")[0]
+    advice = {}
+    for steps in (None, 48, AUTO_CAP):
+        r.completeness = {"delta": 0.1, "reference": 0.0, "relative": 0.1}
+        if steps:
+            r.completeness["steps"] = steps
+        advice[steps] = r.completeness_warning()
+    assert advice[None].endswith("raise --steps") and advice[48].endswith("lower --tolerance")
+    assert advice[AUTO_CAP].endswith("give --steps above 1,296")

@@ -134,8 +134,9 @@ class ExplanationView:
         yield from packed(console, legend_fields(exp.signed, k, plain), width)
         if exp.completeness:
             c = exp.completeness
-            note = Text(f"completeness gap {c['delta']:+.2e} ({100 * c['relative']:.2f}% of F(x) - F(baseline))",
-                        style="dim")
+            used = f", {c['steps']:,} path points" if "steps" in c else ""  # --steps auto: this text's count
+            note = Text(f"completeness gap {c['delta']:+.2e} ({100 * c['relative']:.2f}% of F(x) - F(baseline)"
+                        f"{used})", style="dim")
             if exp.completeness_warning():
                 note = Text("warning: " + exp.completeness_warning(), style="bold yellow")
             yield from wrapped(console, note, width)
