@@ -1,4 +1,4 @@
-"""Shared fixtures: seeded tiny models of every architecture, built in the test (no files)."""
+"""Shared fixtures: seeded tiny models of every architecture, built in the test (files only in temp folders)."""
 
 import itertools
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from saliency import checkpoint
 from saliency.checkpoint import ModelFile
 from saliency.config import ModelConfig
 from saliency.model import RNNModel
@@ -54,6 +55,30 @@ def seeded():
 @pytest.fixture(params=ARCHITECTURES, ids=arch_id)
 def any_model_file(request):
     return tiny_model_file(**request.param)
+
+
+# model_path's model unless the test module sets TINY_MODEL (tiny_model_file's keywords): the CLI
+# tests whose expected output comes from one particular model say which there.
+TINY_MODEL = dict(cell="lstm", layers=1, bidirectional=True)
+
+
+def saved_model_file(tmp_path_factory, name="tiny", **arch) -> str:
+    """tiny_model_file(**arch) saved to a fresh temp folder as NAME.safetensors: its path."""
+    path = str(tmp_path_factory.mktemp("models") / f"{name}.safetensors")
+    checkpoint.save(tiny_model_file(**arch), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_path(request, tmp_path_factory):
+    """A tiny classifier's file, one per test module: TINY_MODEL's, or the module's own TINY_MODEL."""
+    return saved_model_file(tmp_path_factory, **getattr(request.module, "TINY_MODEL", TINY_MODEL))
+
+
+@pytest.fixture(scope="module")
+def lm_path(tmp_path_factory):
+    """A tiny language model's file (a GRU), one per test module."""
+    return saved_model_file(tmp_path_factory, "tiny-lm", cell="gru", layers=1, bidirectional=False, head="lm")
 
 
 def explainer64(model_file, engine="torch", batch_size=64):

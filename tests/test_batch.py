@@ -14,16 +14,11 @@ from saliency.cli import app
 
 from .conftest import tiny_model_file
 
+TINY_MODEL = dict(cell="gru", layers=1, bidirectional=True)  # model_path's model (conftest)
+
 runner = CliRunner()
 # Lengths chosen so that length-bucketing reorders them internally.
 TEXTS = ["dead beef cafe", "a", "hag bed", "ff", "abc abc abc abc", "b"]
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("models") / "tiny.safetensors")
-    checkpoint.save(tiny_model_file("gru", 1, True), path)
-    return path
 
 
 def batch(model_path, *args, input=None):

@@ -15,20 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from saliency import checkpoint
 from saliency.cli import app
 
-from .conftest import tiny_model_file
 from .hostile import SCRIPT, run, stderr_lines
 
+TINY_MODEL = dict(cell="gru", layers=1, bidirectional=True)  # model_path's model (conftest)
+
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("models") / "tiny.safetensors")
-    checkpoint.save(tiny_model_file("gru", 1, True), path)
-    return path
 
 
 def no_traceback(result):

@@ -7,26 +7,19 @@ import pytest
 from typer.testing import CliRunner
 
 import saliency
-from saliency import checkpoint, load_model
+from saliency import load_model
 from saliency.batch import explain_records, parse_shard, read_inputs
 from saliency.errors import InputError, UsageError
 from saliency.io import JsonlWriter, read_records
 from saliency.cli import app
 
-from .conftest import tiny_model_file
+TINY_MODEL = dict(cell="gru", layers=1, bidirectional=True)  # model_path's model (conftest)
 
 runner = CliRunner()
 # Lengths that length-bucketing reorders; a bad JSON line, a missing field and an empty text.
 LINES = ['{"text": "dead beef cafe", "id": 1}', '{"text": "a"}', "{broken", '{"text": "hag bed", "n": [1, 2]}',
          '{"other": 3}', '{"text": ""}', '{"text": "ff"}', '{"text": "abc abc abc abc"}', '{"text": "b", "id": 9}',
          '{"text": "fade"}']
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("models") / "tiny.safetensors")
-    checkpoint.save(tiny_model_file("gru", 1, True), path)
-    return path
 
 
 @pytest.fixture()

@@ -6,26 +6,9 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from saliency import checkpoint
 from saliency.cli import app
 
-from .conftest import tiny_model_file
-
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("models") / "tiny.safetensors")
-    checkpoint.save(tiny_model_file("lstm", 1, True), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def lm_path(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("models") / "tiny-lm.safetensors")
-    checkpoint.save(tiny_model_file("gru", 1, False, "lm"), path)
-    return path
 
 
 def run(*args, input=None):

@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from saliency import checkpoint, io
+from saliency import io
 from saliency.cli import app
 from saliency.evaluate import EvalSettings, Item, evaluate, faithfulness, read_limited
 from saliency.metrics import (average_precision, kendall_tau, perturb, rankdata, rationale_labels, spearman,
@@ -22,6 +22,8 @@ from saliency.registry import load_model_file
 from saliency.tokenize import Token
 
 from .conftest import explainer64, tiny_model_file
+
+TINY_MODEL = dict(cell="gru", layers=1, bidirectional=False)  # model_path's model (conftest)
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 SST2_DEV = os.path.join(DATA, "sst2-dev-200.tsv")
@@ -165,42 +167,28 @@ def test_full_randomisation_decorrelates_the_gradient_map_on_sst2(sst2_dev):
 
 # -- the command -------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("models") / "tiny.safetensors")
-    checkpoint.save(tiny_model_file("gru", 1, False), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_lm_path(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("models") / "tiny-lm.safetensors")
-    checkpoint.save(tiny_model_file("gru", 1, False, "lm"), path)
-    return path
-
-
-def test_evaluate_command_json_text_and_errors(tiny_path, tiny_lm_path, tmp_path):
+def test_evaluate_command_json_text_and_errors(model_path, lm_path, tmp_path):
     data = tmp_path / "d.jsonl"
     data.write_text("\n".join(json.dumps({"text": t, "why": ["a"]}) for t in ["abc", "bad cab", "", "fade"]) + "\n")
-    result = runner.invoke(app, ["evaluate", str(data), "-m", tiny_path, "--methods", "gradient,grad-input",
+    result = runner.invoke(app, ["evaluate", str(data), "-m", model_path, "--methods", "gradient,grad-input",
                                  "--rationale-field", "why", "--format", "json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["records"] == 3 and "plausibility" in summary["methods"]["grad-input"]
     assert "record 3 skipped: empty text" in result.stderr
-    result = runner.invoke(app, ["evaluate", str(data), "-m", tiny_path, "--methods", "gradient", "--limit", "2"])
+    result = runner.invoke(app, ["evaluate", str(data), "-m", model_path, "--methods", "gradient", "--limit", "2"])
     assert result.exit_code == 0 and "random (floor)" in result.stdout and "over 2 records" in result.stdout
-    result = runner.invoke(app, ["evaluate", str(data), "-m", tiny_path, "--methods", "gradient", "--randomize",
+    result = runner.invoke(app, ["evaluate", str(data), "-m", model_path, "--methods", "gradient", "--randomize",
                                  "-f", "json", "--seed", "3"])
     stages = [r["stage"] for r in json.loads(result.stdout)["randomization"]["gradient"]]
     assert result.exit_code == 0 and stages == ["head", "layer 0", "embedding"]
-    bad = runner.invoke(app, ["evaluate", str(data), "-m", tiny_lm_path])
+    bad = runner.invoke(app, ["evaluate", str(data), "-m", lm_path])
     assert bad.exit_code == 2 and "needs a classifier" in bad.stderr
-    bad = runner.invoke(app, ["evaluate", str(data), "-m", tiny_path, "--methods", "gradient,nope"])
+    bad = runner.invoke(app, ["evaluate", str(data), "-m", model_path, "--methods", "gradient,nope"])
     assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and "nope" in bad.stderr
-    bad = runner.invoke(app, ["evaluate", str(data), "-m", tiny_path, "--removal", "pad"])
+    bad = runner.invoke(app, ["evaluate", str(data), "-m", model_path, "--removal", "pad"])
     assert bad.exit_code == 2 and "--removal" in bad.stderr
-    bad = runner.invoke(app, ["evaluate", str(data), "-m", tiny_path, "--rationale-field", "nope"])
+    bad = runner.invoke(app, ["evaluate", str(data), "-m", model_path, "--rationale-field", "nope"])
     assert bad.exit_code == 3 and "no rationale field 'nope'" in bad.stderr
 
 

@@ -4,13 +4,11 @@ import json
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
-import pytest
 from typer.testing import CliRunner
 
-from saliency import checkpoint
 from saliency.cli import app
 
-from .conftest import tiny_model_file
+TINY_MODEL = dict(cell="lstm", layers=1, bidirectional=False)  # model_path's model (conftest)
 
 runner = CliRunner()
 HOSTILE = "a gorgeous <script>alert('x')</script> movie & <b>more</b>"
@@ -73,17 +71,10 @@ def test_explain_svg_is_xml_with_every_token_and_no_font_download():
     assert "cdnjs" not in result.stdout and "@font-face" not in result.stdout
 
 
-@pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("models") / "tiny.safetensors")
-    checkpoint.save(tiny_model_file("lstm", 1, False), path)
-    return path
-
-
-def test_batch_html_is_one_page_with_every_record(tiny_path, tmp_path):
+def test_batch_html_is_one_page_with_every_record(model_path, tmp_path):
     data = tmp_path / "in.txt"
     data.write_text("abc <script>\nbad cafe\n")
-    result = runner.invoke(app, ["batch", str(data), "-m", tiny_path, "-f", "html", "--summary", "-q"])
+    result = runner.invoke(app, ["batch", str(data), "-m", model_path, "-f", "html", "--summary", "-q"])
     assert result.exit_code == 0, result.output
     assert result.stdout.count("<!DOCTYPE html>") == 1
     page = Page(result.stdout)
@@ -91,15 +82,15 @@ def test_batch_html_is_one_page_with_every_record(tiny_path, tmp_path):
     assert in_order(["record 0", "abc <script>", "record 1", "bad cafe", "tokens most often"], page.text)
 
 
-def test_evaluate_and_decay_html(tiny_path, tmp_path):
+def test_evaluate_and_decay_html(model_path, tmp_path):
     data = tmp_path / "in.txt"
     data.write_text("abc\nbad cafe\nhead\n")
-    result = runner.invoke(app, ["evaluate", str(data), "-m", tiny_path, "--methods", "gradient,occlusion",
+    result = runner.invoke(app, ["evaluate", str(data), "-m", model_path, "--methods", "gradient,occlusion",
                                  "-f", "html", "-q"])
     assert result.exit_code == 0, result.output
     page = Page(result.stdout)
     assert in_order(["faithfulness over 3 records", "gradient", "occlusion", "random (floor)", "agreement"],
                     page.text)
-    result = runner.invoke(app, ["decay", str(data), "-m", tiny_path, "-f", "html", "-q"])
+    result = runner.invoke(app, ["decay", str(data), "-m", model_path, "-f", "html", "-q"])
     assert result.exit_code == 0, result.output
     assert in_order(["mean |dx_t|", "distance", "share", "0", "1", "2-3"], Page(result.stdout).text)

@@ -10,13 +10,14 @@ from torch import nn
 from typer.testing import CliRunner
 
 import saliency
-from saliency import checkpoint
 from saliency.cli import app
 from saliency.counterfactual import Editor, margin
 from saliency.hotflip import flip
 from saliency.tokenize import PAD, UNK, Tokenizer
 
 from .conftest import explainer64, tiny_model_file
+
+TINY_MODEL = dict(cell="lstm", layers=1, bidirectional=True, seed=1)  # model_path's model (conftest)
 
 WORDS = [PAD, UNK, "a", "good", "bad", "film", "is", "was", "n't", "not", "'s", "very", "dull", "fun"]
 
@@ -145,13 +146,6 @@ def test_a_clearly_positive_sentence_flips_by_swapping_its_sentiment_word():
 
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("models") / "tiny.safetensors")
-    checkpoint.save(tiny_model_file("lstm", 1, True, seed=1), path)
-    return path
 
 
 def test_cli_json_has_exactly_the_documented_fields(model_path):

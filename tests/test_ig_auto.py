@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from saliency import checkpoint, load_model
+from saliency import load_model
 from saliency.attribution.integrated_gradients import AUTO_CAP, AUTO_START, refined_nodes
 from saliency.cli import app
 from saliency.errors import UsageError
@@ -123,13 +123,6 @@ def test_bad_steps_or_tolerance_are_usage_errors(options, message):
     explainer = explainer64(tiny_model_file())
     with pytest.raises(UsageError, match=message):
         explainer.explain(["abc"], IG, **options)
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("models") / "tiny.safetensors")
-    checkpoint.save(tiny_model_file("lstm", 1, True), path)
-    return path
 
 
 def test_cli_steps_auto_gives_each_text_its_count(model_path, tmp_path):

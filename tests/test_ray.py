@@ -6,12 +6,12 @@ import pytest
 import ray
 from typer.testing import CliRunner
 
-from saliency import checkpoint, load_model
+from saliency import load_model
 from saliency.batch import explain_records, read_inputs
 from saliency.cli import app
 from saliency.ray_batch import explain_on_ray, jsonl_line
 
-from .conftest import tiny_model_file
+TINY_MODEL = dict(cell="gru", layers=1, bidirectional=True)  # model_path's model (conftest)
 
 runner = CliRunner()
 # Reordered by length inside windows; a bad line, a missing field, an empty text, lone surrogates.
@@ -25,13 +25,6 @@ def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("models") / "tiny.safetensors")
-    checkpoint.save(tiny_model_file("gru", 1, True), path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 import saliency
-from saliency import checkpoint
 from saliency.cli import app
 from saliency.counterfactual import Editor
 from saliency.pipeline import softmax
@@ -19,6 +18,8 @@ from saliency.reduction import reduce
 
 from .conftest import TEXTS, explainer64, tiny_model_file
 from .test_flip import linear_explainer
+
+TINY_MODEL = dict(cell="lstm", layers=1, bidirectional=True, seed=1)  # model_path's model (conftest)
 
 MODELS = [("lstm", "classifier", 5), ("gru", "classifier", 0), ("rnn", "lm", 5), ("lstm", "lm", 0)]
 
@@ -92,13 +93,6 @@ def test_shipped_sst2_prototypes_are_confident():
 
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("models") / "tiny.safetensors")
-    checkpoint.save(tiny_model_file("lstm", 1, True, seed=1), path)
-    return path
 
 
 def test_cli_reduce_json_and_text(model_path):

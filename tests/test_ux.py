@@ -22,13 +22,6 @@ def run(*args, input=None, **env):
     return CliRunner().invoke(app, list(args), input=input, env=env)
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("models") / "tiny.safetensors")
-    checkpoint.save(tiny_model_file("lstm", 1, True), path)
-    return path
-
-
 def test_piped_output_shows_the_scores_in_plain_characters():
     result = run("explain", WOODEN)
     assert result.exit_code == 0, result.output
