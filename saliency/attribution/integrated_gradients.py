@@ -7,12 +7,17 @@ polynomials of degree 2 steps - 1 in alpha, so much faster to converge where the
 smooth along the path. Path points are made chunk by chunk on the engine's device, so memory
 does not grow with --steps. Completeness: the scores sum to F(x) - F(x'); `delta` reports the gap.
 
-`steps="auto"` chooses the count per text: 16 midpoint nodes first, then each text whose relative
-gap |delta| / |F(x) - F(x')| is above `tolerance` is refined by tripling its count (the midpoints
-of 3S include those of S, so only the 2S new nodes are evaluated and every gradient is kept),
-until every text is under tolerance or has used 1,296 nodes (16 x 3^4, the cap). Each text's
-result is then exactly the midpoint rule at its own final count. Gauss-Legendre nodes of
-different counts share nothing, so auto is refused with that rule.
+`steps="auto"` chooses the nodes per text by local refinement. The path [0, 1] starts as 8 equal
+intervals, each with the gradient at its midpoint and F at its ends. An interval's estimate of
+F(b) - F(a) is (b - a) diff . g(midpoint), its error e that minus F(b) - F(a); the completeness
+gap is exactly the sum of the e's (the F's telescope). With max pooling the gradient has kinks
+where a channel's winner changes hands, so the error sits in a few short stretches of the path:
+each round splits a text's worst intervals (|e| at least half its largest) into thirds, whose
+middle third keeps the old midpoint (2 new gradients and 2 new forwards a split), until
+sum |e| / |F(x) - F(x')| <= `tolerance` (a bound on the gap that also forbids errors that merely
+cancel) or the text has 1,296 nodes (the cap). The result is exactly the midpoint rule on the
+text's final intervals, each weighted by its width; a text of S nodes used S + 1 forwards.
+Gauss-Legendre nodes of different counts share nothing, so auto is refused with that rule.
 """
 
 from dataclasses import dataclass
@@ -21,7 +26,8 @@ import numpy as np
 
 from ..errors import UsageError
 from .arrays import add_by_owner, concatenate, einsum, like, to_numpy, zeros
-from .base import Attributions, Method, check_count, gradient_at, objective_at, pair_chunks, register
+from .base import (Attributions, Method, check_count, chunk_rows, gradient_at, objective_at, pair_chunks,
+                   register)
 
 BASELINES = ("zero", "pad", "unk")
 RULES = ("midpoint", "gauss-legendre")
@@ -29,9 +35,9 @@ RULES = ("midpoint", "gauss-legendre")
 # text take minutes. Beyond this a count is a typo, refused before any work.
 MAX_STEPS = 100_000
 AUTO = "auto"
-AUTO_START = 16  # steps="auto": nodes every text gets in the first round
-AUTO_GROWTH = 3  # tripling nests the midpoints (doubling would not: (k + 1/2) / S are not among 2S's)
-AUTO_CAP = AUTO_START * AUTO_GROWTH ** 4  # 1,296 nodes: a text still above tolerance stops here
+AUTO_START = 8  # steps="auto": the equal intervals every text starts with (measured: 16 and 4 cost more)
+AUTO_SPLIT = 0.5  # a round splits a text's intervals whose |error| is at least this share of its largest
+AUTO_CAP = 1296  # nodes: a text still above tolerance stops here (a split adds 2, so the count stays even)
 
 
 def baseline_inputs(engine, batch, kind: str):
@@ -49,14 +55,6 @@ def quadrature(rule: str, steps: int):
         return (np.arange(steps) + 0.5) / steps, np.full(steps, 1.0 / steps)
     nodes, weights = np.polynomial.legendre.leggauss(steps)
     return (nodes + 1) / 2, weights / 2
-
-
-def refined_nodes(steps: int):
-    """The 2 steps midpoints of 3 steps that are not midpoints of steps (node 3k + 1 of 3 steps
-    is node k of steps): evaluating only these turns a steps-point sum into a 3 steps-point one."""
-    j = np.arange(AUTO_GROWTH * steps)
-    j = j[j % AUTO_GROWTH != 1]
-    return (j + 0.5) / (AUTO_GROWTH * steps)
 
 
 def endpoints(engine, batch, x0):
@@ -80,10 +78,123 @@ def add_path_gradients(engine, batch, total, x0, nodes, weights, examples=None, 
     return done + len(nodes) * (len(batch.lengths) if examples is None else len(examples))
 
 
-def relative_gaps(delta, values, reference):
-    """|delta| / |F(x) - F(x')| per example, in float64 on the host, as the Explanation reports it."""
-    change = to_numpy(values).astype(np.float64) - to_numpy(reference).astype(np.float64)
-    return np.abs(to_numpy(delta).astype(np.float64)) / np.maximum(np.abs(change), 1e-12)
+@dataclass
+class Path:
+    """steps="auto"'s result: each text's final intervals [lo, hi] (owner-major, ascending) and the sums."""
+    owners: np.ndarray  # (N,) the text each interval belongs to
+    lo: np.ndarray  # (N,) float64
+    hi: np.ndarray
+    integral: object  # (B, T, E) engine array: sum over a text's intervals of (hi - lo) dF/dx at the midpoint
+    values: object  # (B,) F(x)
+    reference: object  # (B,) F(x')
+    steps: np.ndarray  # (B,) gradient points (= intervals) each text used; it made steps + 1 forwards
+
+
+def along_path(x0, diff, owners, alphas, rows):
+    """(owners, points) chunk by chunk: x0 + alpha (x - x0) for each (owner, alpha), at most rows at a time."""
+    for start in range(0, len(owners), rows):
+        o = owners[start:start + rows]
+        oi = like(x0, o, np.int64)
+        yield o, x0[oi] + like(x0, alphas[start:start + rows])[:, None, None] * diff[oi]
+
+
+class Nodes:
+    """Gradients at path points, kept on the host until the texts' final interval widths weight them
+    (a split shrinks its old node's weight, so no running sum would do): nodes x T x E numbers a
+    text, e.g. 370 x 30 x 128 float32, 6 MB, for a typical sst2-lstm text at tolerance 0.01."""
+
+    def __init__(self, engine, batch, x0):
+        self.engine, self.batch, self.x0, self.diff = engine, batch, x0, batch.x - x0
+        self.chunks = []  # (owners, gradients as numpy) in evaluation order: node ids count along them
+        self.count = self.done = 0
+
+    def add(self, owners, alphas):
+        """Evaluate dF/dx at the points; (their node ids, diff . gradient summed over tokens) per point."""
+        sums, rows = [], chunk_rows(self.batch.ids.shape[1])
+        total = self.done + len(owners)
+        for o, points in along_path(self.x0, self.diff, owners, alphas, rows):
+            _, grads = gradient_at(self.engine, self.batch, points, o)
+            sums.append(to_numpy(einsum("kte,kte->k", self.diff[like(grads, o, np.int64)], grads)))
+            self.chunks.append((o, to_numpy(grads)))
+            self.done += len(o)
+            self.batch.report(self.done, total)
+        ids = np.arange(self.count, self.count + len(owners))
+        self.count += len(owners)
+        return ids, np.concatenate(sums).astype(np.float64) if sums else np.zeros(0)
+
+    def integral(self, weights):
+        """sum over nodes of weights[node] dF/dx, per owner, as the engine's (B, T, E) array."""
+        x = self.batch.x
+        total, start = zeros(x, tuple(x.shape)), 0
+        for owners, grads in self.chunks:
+            w = weights[start:start + len(owners)]
+            start += len(owners)
+            add_by_owner(total, like(x, grads) * like(x, w)[:, None, None], owners)
+        return total
+
+
+def forwards(engine, batch, x0, owners, alphas):
+    """F at x0 + alpha (x - x0) for each (owner, alpha), in float64 on the host."""
+    out = [to_numpy(objective_at(engine, batch, points, o))
+           for o, points in along_path(x0, batch.x - x0, owners, alphas, chunk_rows(batch.ids.shape[1]))]
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+def worst_intervals(owners, error, active, room):
+    """The intervals to split: those of active texts whose |error| is at least AUTO_SPLIT of their
+    text's largest, the largest first and at most room[text] of them (the cap)."""
+    size = abs(error)
+    largest = np.zeros(len(active))
+    np.maximum.at(largest, owners, size)
+    chosen = active[owners] & (size >= AUTO_SPLIT * largest[owners]) & (size > 0)
+    order = np.lexsort((-size, owners))  # per text, the largest first
+    rank = np.empty(len(owners), np.int64)
+    rank[order] = np.arange(len(owners)) - np.searchsorted(owners[order], owners[order])
+    return chosen & (rank < room[owners])
+
+
+def refine_locally(engine, batch, x0, tolerance) -> Path:
+    """Split each text's worst intervals into thirds until sum |e| / |F(x) - F(x')| <= tolerance."""
+    B, S = len(batch.lengths), AUTO_START
+    values, reference = endpoints(engine, batch, x0)
+    f1, f0 = to_numpy(values).astype(np.float64), to_numpy(reference).astype(np.float64)
+    change = np.maximum(np.abs(f1 - f0), 1e-12)
+    edges = np.linspace(0, 1, S + 1)
+    inner = forwards(engine, batch, x0, np.repeat(np.arange(B), S - 1), np.tile(edges[1:-1], B)).reshape(B, S - 1)
+    at_edges = np.concatenate([f0[:, None], inner, f1[:, None]], 1)  # (B, S + 1)
+    # One row per interval, owner-major and ascending along the path; node: its midpoint's gradient
+    # in `nodes`, slope: diff . that gradient summed over tokens.
+    table = dict(owners=np.repeat(np.arange(B), S), lo=np.tile(edges[:-1], B), hi=np.tile(edges[1:], B),
+                 f_lo=at_edges[:, :-1].ravel(), f_hi=at_edges[:, 1:].ravel())
+    nodes = Nodes(engine, batch, x0)
+    table["node"], table["slope"] = nodes.add(table["owners"], (table["lo"] + table["hi"]) / 2)
+    while True:
+        owners, lo, hi = table["owners"], table["lo"], table["hi"]
+        error = (hi - lo) * table["slope"] - (table["f_hi"] - table["f_lo"])
+        spread = np.bincount(owners, np.abs(error), B) / change
+        steps = np.bincount(owners, minlength=B)
+        room = (AUTO_CAP - steps) // 2
+        active = (spread > tolerance) & (room > 0)
+        if not active.any():
+            break
+        split = worst_intervals(owners, error, active, room)
+        old = {name: column[split] for name, column in table.items()}
+        a, b = old["lo"], old["hi"]
+        c1, c2 = a + (b - a) / 3, a + 2 * (b - a) / 3  # the cuts: 2 new ends, and the outer thirds' midpoints
+        o = np.repeat(old["owners"], 2)
+        ends = forwards(engine, batch, x0, o, np.c_[c1, c2].ravel()).reshape(-1, 2)
+        new, slope = (v.reshape(-1, 2) for v in nodes.add(o, np.c_[(a + c1) / 2, (c2 + b) / 2].ravel()))
+        # The thirds of each split interval: left and right get the new nodes, the middle keeps the old one.
+        thirds = dict(owners=np.repeat(old["owners"], 3), lo=np.c_[a, c1, c2].ravel(), hi=np.c_[c1, c2, b].ravel(),
+                      f_lo=np.c_[old["f_lo"], ends].ravel(), f_hi=np.c_[ends, old["f_hi"]].ravel(),
+                      node=np.c_[new[:, 0], old["node"], new[:, 1]].ravel(),
+                      slope=np.c_[slope[:, 0], old["slope"], slope[:, 1]].ravel())
+        table = {name: np.concatenate([column[~split], thirds[name]]) for name, column in table.items()}
+        order = np.lexsort((table["lo"], table["owners"]))
+        table = {name: column[order] for name, column in table.items()}
+    weights = np.zeros(nodes.count)
+    weights[table["node"]] = hi - lo
+    return Path(owners, lo, hi, nodes.integral(weights), values, reference, steps)
 
 
 @register
@@ -125,10 +236,10 @@ class IntegratedGradients(Method):
         return params
 
     def cost(self, tokens: int) -> float:
-        if self.steps == AUTO:  # unknown before the work: the count the gap falls under tolerance at,
-            # about 4 / tolerance (the gap falls as 1/steps with max pooling's kinks; measured on sst2-lstm,
-            # first 50 SST-2 dev texts: a mean of 389 nodes at 0.01, 89 at 0.05)
-            return min(AUTO_CAP, max(AUTO_START, 4 / self.tolerance)) + 2
+        if self.steps == AUTO:  # unknown before the work: the nodes at which sum |e| falls under tolerance,
+            # about 4 / tolerance (measured on sst2-lstm, first 200 SST-2 dev texts: a mean of 361 at 0.01,
+            # 199 at 0.02, 60 at 0.07), each with a forward at its interval's end, and F(x')
+            return 2 * min(AUTO_CAP, max(AUTO_START, 4 / self.tolerance)) + 1
         return self.steps + 2  # a gradient per path point, a forward at each end
 
     def attribute(self, engine, batch) -> Attributions:
@@ -146,22 +257,8 @@ class IntegratedGradients(Method):
         return Attributions(scores, values, integral, delta, reference)
 
     def refine(self, engine, batch, x0) -> Attributions:
-        """steps="auto": rounds of nested midpoint nodes, each only for the texts still above tolerance."""
-        x = batch.x
-        diff = x - x0  # (B, T, E)
-        values, reference = endpoints(engine, batch, x0)  # once: every round's gap needs them
-        total = zeros(x, tuple(x.shape))  # (B, T, E): sum of dF/dx over the nodes evaluated so far
-        count = AUTO_START  # this round's count, shared by every text still refined
-        steps = np.full(len(batch.lengths), count)  # (B,) each text's count
-        nodes, active, done = quadrature("midpoint", count)[0], None, 0
-        while True:
-            done = add_path_gradients(engine, batch, total, x0, nodes, np.ones(len(nodes)), active, done)
-            integral = total / like(x, steps)[:, None, None]  # the midpoint rule at each text's count
-            scores = einsum("bte,bte->bt", diff, integral)
-            delta = scores.sum(1) - (values - reference)
-            # A text that stopped keeps its sum and count, so its gap stays under tolerance.
-            active = np.flatnonzero(relative_gaps(delta, values, reference) > self.tolerance)
-            if not len(active) or count >= AUTO_CAP:
-                return Attributions(scores, values, integral, delta, reference, steps=steps)
-            nodes, count = refined_nodes(count), AUTO_GROWTH * count
-            steps[active] = count
+        """steps="auto": the midpoint rule on intervals refined where each text's error is."""
+        path = refine_locally(engine, batch, x0, self.tolerance)
+        scores = einsum("bte,bte->bt", batch.x - x0, path.integral)
+        delta = scores.sum(1) - (path.values - path.reference)
+        return Attributions(scores, path.values, path.integral, delta, path.reference, steps=path.steps)
