@@ -137,9 +137,9 @@ class Explainer:
         rows = [(job, r) for job in jobs for r in job[2]]
         def attempt(chunk):
             try:
-                return list(zip(chunk, self.run_rows(chunk, method, code, progress)))
+                return list(zip(chunk, self.run_rows(chunk, method, code, progress, vectors)))
             except SaliencyError:
-                return self.rows_one_by_one(chunk, method, code, results)
+                return self.rows_one_by_one(chunk, method, code, results, vectors)
 
         outputs = {}
         scope = getattr(self.engine, "parallel_scope", lambda: None)()
@@ -182,12 +182,12 @@ class Explainer:
         if chunk:
             yield chunk
 
-    def rows_one_by_one(self, chunk, method, objective, results):
+    def rows_one_by_one(self, chunk, method, objective, results, vectors=True):
         """After a batch failed: each row alone, so one bad text fails alone (its error in results)."""
         pairs = []
         for row in chunk:
             try:
-                pairs.append((row, self.run_rows([row], method, objective)[0]))
+                pairs.append((row, self.run_rows([row], method, objective, vectors=vectors)[0]))
             except SaliencyError as e:
                 results[row[0][0]] = e
         return pairs
@@ -203,8 +203,9 @@ class Explainer:
                              "(split it, or raise Explainer.max_tokens in Python)")
         return tokens
 
-    def run_rows(self, chunk, method, objective, progress=None):
-        """Attribute one padded batch of rows; per row (scores, value, probabilities, class, extras)."""
+    def run_rows(self, chunk, method, objective, progress=None, vectors=True):
+        """Attribute one padded batch of rows; per row (scores, value, probabilities, class, extras).
+        vectors: whether the gradient vectors are wanted (a method may skip work they alone need)."""
         lengths = np.array([len(job[1]) for job, _ in chunk])
         ids = np.full((len(chunk), lengths.max()), self.pad_id, dtype=np.int64)
         for b, (job, _) in enumerate(chunk):
@@ -217,7 +218,7 @@ class Explainer:
             logits = to_numpy(self.engine.forward(x, lengths))
             classes = self.resolve(classes, logits, positions)
         attr = method.attribute(self.engine, Batch(ids, lengths, x, positions, classes, objective, self.pad_id,
-                                                   self.unk_id, progress)).numpy()
+                                                   self.unk_id, progress, vectors)).numpy()
         logits = attr.logits if logits is None else logits
         classes = self.resolve(classes, logits, positions)
         at = logits[np.arange(len(chunk)), positions] if logits.ndim == 3 else logits

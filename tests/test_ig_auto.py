@@ -83,7 +83,7 @@ def test_each_text_is_exactly_the_midpoint_rule_on_its_final_intervals(engine):
     x = batch.x
     path = refine_locally(explainer.engine, batch, x * 0, tolerance)
     x, lengths = to_numpy(x), batch.lengths
-    explained = explainer.explain(TEXTS, IG, steps="auto", tolerance=tolerance, target=0)
+    explained = explainer.explain(TEXTS, IG, steps="auto", tolerance=tolerance, target=0, vectors=True)
     widths = set()
     for b, r in enumerate(explained):
         mine = path.owners == b
@@ -96,8 +96,11 @@ def test_each_text_is_exactly_the_midpoint_rule_on_its_final_intervals(engine):
         _, values, grads = explainer.engine.gradient(points, np.full(n, L), np.zeros(n, np.int64),
                                                      np.zeros(n, np.int64), "logit")
         integral = np.einsum("k,kte->te", hi - lo, to_numpy(grads))
-        np.testing.assert_allclose(to_numpy(path.integral)[b, :L], integral, rtol=0, atol=1e-10)
-        np.testing.assert_allclose(scores(r), np.einsum("te,te->t", x[b, :L], integral), rtol=0, atol=1e-10)
+        direct = np.einsum("te,te->t", x[b, :L], integral)
+        np.testing.assert_allclose(path.scores[b, :L], direct, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(scores(r), direct, rtol=0, atol=1e-10)
+        # The vectors: one more pass over the final midpoints, the same integral.
+        np.testing.assert_allclose(np.array(r.vectors), integral, rtol=0, atol=1e-10)
         assert r.completeness["steps"] == n
         # The stop rule, from F at the interval ends evaluated here.
         ends = np.r_[lo, 1.0][:, None, None] * x[b:b + 1, :L]
@@ -225,3 +228,24 @@ def test_people_see_the_count_and_a_warning_says_what_to_change(model_path):
         advice[steps] = r.completeness_warning()
     assert advice[None].endswith("raise --steps") and advice[48].endswith("lower --tolerance")
     assert advice[AUTO_CAP].endswith("give --steps above 1,296")
+
+
+def test_auto_skips_the_vector_pass_unless_vectors_are_asked_for():
+    explainer = explainer64(tiny_model_file("gru", 1, True))
+    calls = []
+    original = explainer.engine.gradient
+
+    def counting(x, *args, **kwargs):
+        calls.append(len(x))
+        return original(x, *args, **kwargs)
+
+    explainer.engine.gradient = counting
+    plain = explainer.explain(TEXTS, IG, steps="auto", tolerance=0.01)
+    points = sum(calls)
+    assert points == sum(r.completeness["steps"] for r in plain)  # each point evaluated once
+    calls.clear()
+    with_vectors = explainer.explain(TEXTS, IG, steps="auto", tolerance=0.01, vectors=True)
+    assert sum(calls) == 2 * points  # and once more for the vectors
+    for a, b in zip(plain, with_vectors):
+        assert [t.score for t in a.tokens] == [t.score for t in b.tokens]
+        assert a.vectors is None and len(b.vectors) == len(b.tokens)

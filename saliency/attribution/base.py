@@ -31,6 +31,7 @@ class Batch:
     pad_id: int = 0  # the tokenizer's <pad> and <unk>: what occlusion and baselines put in a token's place
     unk_id: int = 1
     progress: object = None  # called with (done, total) network evaluations as chunks finish
+    vectors: bool = True  # whether Attributions.vectors is wanted: a method may skip work only it needs
 
     def mask(self) -> np.ndarray:
         return np.arange(self.ids.shape[1])[None, :] < self.lengths[:, None]  # (B, T)

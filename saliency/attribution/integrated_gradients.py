@@ -84,7 +84,7 @@ class Path:
     owners: np.ndarray  # (N,) the text each interval belongs to
     lo: np.ndarray  # (N,) float64
     hi: np.ndarray
-    integral: object  # (B, T, E) engine array: sum over a text's intervals of (hi - lo) dF/dx at the midpoint
+    scores: np.ndarray  # (B, T): (x - x') . the sum over a text's intervals of (hi - lo) dF/dx at the midpoint
     values: object  # (B,) F(x)
     reference: object  # (B,) F(x')
     steps: np.ndarray  # (B,) gradient points (= intervals) each text used; it made steps + 1 forwards
@@ -99,13 +99,14 @@ def along_path(x0, diff, owners, alphas, rows):
 
 
 class Nodes:
-    """Gradients at path points, kept on the host until the texts' final interval widths weight them
-    (a split shrinks its old node's weight, so no running sum would do): nodes x T x E numbers a
-    text, e.g. 370 x 30 x 128 float32, 6 MB, for a typical sst2-lstm text at tolerance 0.01."""
+    """Path points' gradients as their per-token scores (x_t - x'_t) . dF/dx_t: T numbers a point,
+    kept until the texts' final interval widths weight them (a split shrinks its old node's weight,
+    so no running sum would do). The gradients themselves (T x E a point, E times more) are never
+    kept: memory stays about 8 KB a point for a 1,000-token text, whatever E."""
 
     def __init__(self, engine, batch, x0):
         self.engine, self.batch, self.x0, self.diff = engine, batch, x0, batch.x - x0
-        self.chunks = []  # (owners, gradients as numpy) in evaluation order: node ids count along them
+        self.chunks = []  # (owners, per-token scores as numpy) in evaluation order: node ids count along them
         self.count = self.done = 0
 
     def add(self, owners, alphas):
@@ -114,22 +115,23 @@ class Nodes:
         total = self.done + len(owners)
         for o, points in along_path(self.x0, self.diff, owners, alphas, rows):
             _, grads = gradient_at(self.engine, self.batch, points, o)
-            sums.append(to_numpy(einsum("kte,kte->k", self.diff[like(grads, o, np.int64)], grads)))
-            self.chunks.append((o, to_numpy(grads)))
+            per_token = to_numpy(einsum("kte,kte->kt", self.diff[like(grads, o, np.int64)], grads))
+            sums.append(per_token.sum(1))
+            self.chunks.append((o, per_token))
             self.done += len(o)
             self.batch.report(self.done, total)
         ids = np.arange(self.count, self.count + len(owners))
         self.count += len(owners)
         return ids, np.concatenate(sums).astype(np.float64) if sums else np.zeros(0)
 
-    def integral(self, weights):
-        """sum over nodes of weights[node] dF/dx, per owner, as the engine's (B, T, E) array."""
-        x = self.batch.x
-        total, start = zeros(x, tuple(x.shape)), 0
-        for owners, grads in self.chunks:
+    def scores(self, weights):
+        """(B, T): sum over each text's nodes of weights[node] times the node's per-token scores."""
+        B, T = self.batch.ids.shape
+        total, start = np.zeros((B, T)), 0
+        for owners, per_token in self.chunks:
             w = weights[start:start + len(owners)]
             start += len(owners)
-            add_by_owner(total, like(x, grads) * like(x, w)[:, None, None], owners)
+            add_by_owner(total, per_token * w[:, None], owners)
         return total
 
 
@@ -194,7 +196,7 @@ def refine_locally(engine, batch, x0, tolerance) -> Path:
         table = {name: column[order] for name, column in table.items()}
     weights = np.zeros(nodes.count)
     weights[table["node"]] = hi - lo
-    return Path(owners, lo, hi, nodes.integral(weights), values, reference, steps)
+    return Path(owners, lo, hi, nodes.scores(weights), values, reference, steps)
 
 
 @register
@@ -257,8 +259,18 @@ class IntegratedGradients(Method):
         return Attributions(scores, values, integral, delta, reference)
 
     def refine(self, engine, batch, x0) -> Attributions:
-        """steps="auto": the midpoint rule on intervals refined where each text's error is."""
+        """steps="auto": the midpoint rule on intervals refined where each text's error is. The
+        gradient vectors, if wanted, take one more pass over the final midpoints (summed as they
+        come, so memory stays bounded): the final weights are known only at the end."""
         path = refine_locally(engine, batch, x0, self.tolerance)
-        scores = einsum("bte,bte->bt", batch.x - x0, path.integral)
-        delta = scores.sum(1) - (path.values - path.reference)
-        return Attributions(scores, path.values, path.integral, delta, path.reference, steps=path.steps)
+        values, reference = (to_numpy(v).astype(np.float64) for v in (path.values, path.reference))
+        delta = path.scores.sum(1) - (values - reference)
+        integral = None
+        if batch.vectors:
+            integral, widths, start = zeros(batch.x, tuple(batch.x.shape)), path.hi - path.lo, 0
+            for o, points in along_path(x0, batch.x - x0, path.owners, (path.lo + path.hi) / 2,
+                                        chunk_rows(batch.ids.shape[1])):
+                _, grads = gradient_at(engine, batch, points, o)
+                add_by_owner(integral, grads * like(grads, widths[start:start + len(o)])[:, None, None], o)
+                start += len(o)
+        return Attributions(path.scores, path.values, integral, delta, path.reference, steps=path.steps)
