@@ -14,7 +14,7 @@ Shapes: B batch, T time, I layer input, H hidden, G gates * H.
 import numpy as np
 
 from .attribution.base import contrast_class
-from .threads import blas_single_threaded
+from .threads import blas_single_threaded, fitted_blas
 from .tokenize import PAD_ID
 
 
@@ -162,6 +162,7 @@ class NumpyEngine:
             return np.where(mask, out, -np.inf).max(axis=1)
         return out.sum(axis=1) / lengths[:, None]
 
+    @fitted_blas
     def forward(self, x, lengths):
         lengths = np.asarray(lengths)
         out, mask, _ = self._run(x, lengths, keep=False)
@@ -169,6 +170,7 @@ class NumpyEngine:
             return out @ self.head_w.T + self.head_b
         return self._pool(out, mask, lengths) @ self.head_w.T + self.head_b
 
+    @fitted_blas
     def gradient(self, x, lengths, positions, classes, objective="logit"):
         """(logits, values, dx): as TorchEngine.gradient, by backpropagation through time."""
         cfg, H = self.config, self.config.top_size

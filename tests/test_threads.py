@@ -118,3 +118,26 @@ def test_a_worker_that_explains_again_runs_its_batches_itself(two_cores):
     explainer = explainer64(tiny_model_file(), batch_size=2)
     inner = list(side_by_side(lambda text: explainer.explain(MANY[:6])[0].prediction, ["a", "b", "c"]))
     assert inner == [explainer.explain(MANY[:6])[0].prediction] * 3
+
+
+def test_the_numpy_engine_cuts_blas_threads_to_the_free_cores(two_cores, monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    explainer = explainer64(tiny_model_file(), "numpy")
+    seen = []
+    forward = explainer.engine.gradient.__wrapped__  # the method inside fitted_blas
+
+    def spy(self, *args, **kwargs):
+        seen.append(blas_threads())
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(explainer.engine), "gradient", threads.fitted_blas(spy))
+    with threadpool_limits(2, user_api="blas"):
+        monkeypatch.setattr(threads, "free_cores", lambda limit: 1)  # a busy machine
+        explainer.explain(["abc"])
+        monkeypatch.setattr(threads, "free_cores", lambda limit: limit)  # a quiet one
+        explainer.explain(["abc"])
+        assert seen == [{1}, {2}] and blas_threads() == {2}
