@@ -2,9 +2,10 @@
 
 The script starts and stops the busy processes itself (a Python loop spinning until this script
 ends, one per core). Rounds alternate quiet and busy, each measuring, in this process, texts/s of
-Explainer.explain on the first --texts SST-2 dev sentences (batch 64) for the torch engine (batch's default), the numpy
-engine and the hand-written torch loop (default threads, as a user would run it); best round of
-each. Then `saliency batch` on the same texts, timed as a command, busy, with each engine.
+Explainer.explain on the first --texts SST-2 dev sentences (batch 64) for the torch engine, the
+numpy engine and the hand-written torch loop (default threads, as a user would run it); best
+round of each. Then `saliency batch` on the same texts, timed as a command, busy, with the
+default engine (auto: by the input's size, see engines.engine_for_input) and each engine.
 Prints busy / quiet ratios (goal >= 0.4 for the default engine) and the default engine's time
 against the faster engine's (goal <= 1.2x).
 

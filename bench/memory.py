@@ -29,6 +29,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/sst2/train.tsv")
     parser.add_argument("--method", default="gradient")
+    # One engine for both sizes (auto would pick numpy for the small file and torch for the large).
+    parser.add_argument("--engine", default="torch")
     args = parser.parse_args()
     with open(args.data, encoding="utf-8") as f:
         # The same 1,000 texts in both files (the larger repeats them), so the two runs differ
@@ -41,7 +43,8 @@ def main():
             with open(path, "w", encoding="utf-8") as f:
                 f.writelines(lines[i % len(lines)] + "\n" for i in range(n))
             with open(os.devnull, "w") as sink:
-                cmd = ["saliency", "batch", path, "--method", args.method, "--quiet", "--format", "jsonl"]
+                cmd = ["saliency", "batch", path, "--method", args.method, "--engine", args.engine, "--quiet",
+                       "--format", "jsonl"]
                 peaks[n], seconds = peak_rss_mb(cmd, sink)
             print(f"{n:>6} lines: peak RSS {peaks[n]:7.1f} MB  ({seconds:.1f} s, {n / seconds:.0f} lines/s)")
     print(f"ratio 50,000 / 1,000 lines: {peaks[50_000] / peaks[1_000]:.3f}  (goal: below 1.10)")
