@@ -74,35 +74,55 @@ def free_cores(limit: int) -> int:
 def fitted_threads(torch):
     """Torch's intra-op threads cut to the free cores for the body, then put back as they were,
     so the caller's own torch work keeps the caller's setting."""
-    before = torch.get_num_threads()
-    wanted = free_cores(before)
-    if wanted != before:
-        torch.set_num_threads(wanted)
-    try:
+    with _shared_setting(torch.get_num_threads, torch.set_num_threads, free_cores(torch.get_num_threads())):
         yield
-    finally:
-        if wanted != before:
-            torch.set_num_threads(before)
 
 
 @contextlib.contextmanager
 def single_threaded(torch, engine):
     """Torch on one thread, and the engine's side_by_side flag set, for the body."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    engine.side_by_side = True
+    with _shared_setting(torch.get_num_threads, torch.set_num_threads, 1):
+        with _setting_lock:
+            engine._side_by_side_runs = getattr(engine, "_side_by_side_runs", 0) + 1
+            engine.side_by_side = True
+        try:
+            yield
+        finally:
+            with _setting_lock:
+                engine._side_by_side_runs -= 1
+                engine.side_by_side = engine._side_by_side_runs > 0
+
+
+# Torch's thread count and BLAS's are process-wide: two threads that each saved and restored
+# them (two explain calls at once) would restore in the wrong order and leave the process on one
+# thread. The first scope in saves the setting, the last one out restores it.
+_setting_lock = threading.Lock()
+_holders = {}  # setter -> [scopes inside, value saved by the first]
+
+
+@contextlib.contextmanager
+def _shared_setting(get, set_, wanted):
+    with _setting_lock:
+        held = _holders.setdefault(set_, [0, None])
+        if held[0] == 0:
+            held[1] = get()
+        held[0] += 1
+        if wanted != get():
+            set_(wanted)
     try:
         yield
     finally:
-        engine.side_by_side = False
-        torch.set_num_threads(before)
+        with _setting_lock:
+            held[0] -= 1
+            if held[0] == 0 and get() != held[1]:
+                set_(held[1])
 
 
 @contextlib.contextmanager
 def blas_single_threaded():
     """numpy's BLAS (OpenBLAS, MKL) on one thread for the body: its threads would spin against
     each other's just as torch's do."""
-    with _blas().limit(limits=1, user_api="blas"):
+    with _shared_setting(_blas_threads, _set_blas_threads, 1):
         yield
 
 
@@ -130,8 +150,19 @@ def fitted_blas_threads(limit: int):
     if wanted >= limit:
         yield
         return
-    with _blas().limit(limits=wanted, user_api="blas"):
+    with _shared_setting(_blas_threads, _set_blas_threads, wanted):
         yield
+
+
+def _blas_threads():
+    """Each BLAS library's thread count (a tuple, as threadpoolctl lists them)."""
+    return tuple(lib.num_threads for lib in _blas().select(user_api="blas").lib_controllers)
+
+
+def _set_blas_threads(value):
+    libs = _blas().select(user_api="blas").lib_controllers
+    for lib, n in zip(libs, value if isinstance(value, tuple) else [value] * len(libs)):
+        lib.set_num_threads(n)
 
 
 _blas_controller = None

@@ -141,3 +141,51 @@ def test_the_numpy_engine_cuts_blas_threads_to_the_free_cores(two_cores, monkeyp
         monkeypatch.setattr(threads, "free_cores", lambda limit: limit)  # a quiet one
         explainer.explain(["abc"])
         assert seen == [{1}, {2}] and blas_threads() == {2}
+
+
+def test_overlapping_scopes_from_two_threads_put_the_settings_back():
+    # Two explain calls at once (two user threads): A in, B in, A out, B out. Each restoring
+    # what it saw would leave torch and BLAS on the one thread B saw, for good.
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    engine = explainer64(tiny_model_file()).engine
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with threadpool_limits(2, user_api="blas"):
+            a, b = threads.single_threaded(torch, engine), threads.single_threaded(torch, engine)
+            c, d = threads.blas_single_threaded(), threads.blas_single_threaded()
+            for scope in (a, c, b, d):
+                scope.__enter__()
+            assert torch.get_num_threads() == 1 and blas_threads() == {1}
+            a.__exit__(None, None, None)
+            c.__exit__(None, None, None)
+            # B's workers still run: still one thread each, and the engine still knows it
+            assert torch.get_num_threads() == 1 and blas_threads() == {1} and engine.side_by_side is True
+            b.__exit__(None, None, None)
+            d.__exit__(None, None, None)
+            assert torch.get_num_threads() == 2 and engine.side_by_side is False
+            assert blas_threads() == {2}
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_two_threads_explaining_at_once_get_the_sequential_results(two_cores):
+    explainer = explainer64(tiny_model_file(), batch_size=2)
+    alone = [[t.score for t in e.tokens] for e in explainer.explain(MANY, "integrated-gradients", steps=8)]
+    before = torch.get_num_threads()
+    got = [None, None]
+
+    def run(i):
+        got[i] = [[t.score for t in e.tokens] for e in explainer.explain(MANY, "integrated-gradients", steps=8)]
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert got == [alone, alone]
+    assert torch.get_num_threads() == before and explainer.engine.side_by_side is False
