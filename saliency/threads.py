@@ -147,8 +147,8 @@ def fitted_blas_threads(limit: int):
     51 s with OpenBLAS's 2 threads, 5.8 s on torch's fitted ones). A quiet machine pays one look
     at /proc; threadpoolctl is loaded only when there is something to cut."""
     wanted = free_cores(limit)
-    if wanted >= limit:
-        yield
+    if wanted >= limit or wanted >= max(_blas_threads(), default=wanted):  # a lower limit of the
+        yield  # user's own (OPENBLAS_NUM_THREADS=1, threadpool_limits) is not raised to the free cores
         return
     with _shared_setting(_blas_threads, _set_blas_threads, wanted):
         yield

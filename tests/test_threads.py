@@ -189,3 +189,24 @@ def test_two_threads_explaining_at_once_get_the_sequential_results(two_cores):
         w.join()
     assert got == [alone, alone]
     assert torch.get_num_threads() == before and explainer.engine.side_by_side is False
+
+
+def test_blas_threads_are_never_raised_above_the_users_own_limit(monkeypatch):
+    # OPENBLAS_NUM_THREADS=1 (or threadpool_limits(1)) on a 4-core machine with one core busy:
+    # cutting to the 3 free cores would raise BLAS to 3 threads.
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    monkeypatch.setattr(threads, "cores", lambda: 4)
+    monkeypatch.setattr(threads, "free_cores", lambda limit: min(limit, 3))
+    explainer = explainer64(tiny_model_file(), "numpy")
+    seen = []
+    gradient = explainer.engine.gradient.__wrapped__
+
+    def spy(self, *args, **kwargs):
+        seen.append({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
+        return gradient(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(explainer.engine), "gradient", threads.fitted_blas(spy))
+    with threadpool_limits(1, user_api="blas"):
+        explainer.explain(["abc"])
+    assert seen == [{1}]
