@@ -211,6 +211,17 @@ def side_by_side(fn, items, scope=contextlib.nullcontext):
                     future.exception()  # waits; any error is already reported, or not wanted
 
 
+def _forget_pool():
+    """In a forked child: the parent's worker threads do not exist there, so its pool would take
+    work and never run it (a child of multiprocessing's fork waited forever). A fresh pool is made."""
+    global _pool, _pool_lock, _setting_lock
+    _pool, _pool_lock, _setting_lock = None, threading.Lock(), threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _workers():
     global _pool
     with _pool_lock:

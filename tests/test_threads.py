@@ -210,3 +210,18 @@ def test_blas_threads_are_never_raised_above_the_users_own_limit(monkeypatch):
     with threadpool_limits(1, user_api="blas"):
         explainer.explain(["abc"])
     assert seen == [{1}]
+
+
+def test_a_forked_child_explains_side_by_side_too(two_cores):
+    # The parent's pool is made; a fork's child has none of its threads: work given to it never ran.
+    import multiprocessing
+
+    explainer = explainer64(tiny_model_file(), "numpy", batch_size=2)
+    parent = [e.prediction for e in explainer.explain(MANY)]
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply_async(_predictions, (explainer,)).get(timeout=60)
+    assert child == parent
+
+
+def _predictions(explainer):
+    return [e.prediction for e in explainer.explain(MANY)]
