@@ -16,7 +16,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from .attribution.base import contrast_class
 from .config import ModelConfig
-from .threads import fitted_threads, single_threaded
+from .threads import fitted_threads, single_threaded, stop_if_abandoned
 
 RNN_CLASSES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -171,6 +171,7 @@ class TorchEngine:
         return torch.as_tensor(np.asarray(a, dtype), device=self.device)
 
     def _threads(self):
+        stop_if_abandoned()
         if self.device.type != "cpu" or self.side_by_side:
             return contextlib.nullcontext()
         return fitted_threads(torch)

@@ -225,3 +225,30 @@ def test_a_forked_child_explains_side_by_side_too(two_cores):
 
 def _predictions(explainer):
     return [e.prediction for e in explainer.explain(MANY)]
+
+
+@pytest.mark.parametrize("engine", ["torch", "numpy"])
+def test_a_running_batch_stops_at_its_next_engine_call_once_the_caller_has_gone(two_cores, engine):
+    # Ctrl-C (or an error) in one batch: the batch beside it used to run to its end first
+    # (50 s with --steps 2000 before `saliency batch` could exit).
+    import time
+
+    explainer = explainer64(tiny_model_file(), engine)
+    x = explainer.engine.embed(np.array([[2, 3, 4]]))
+    started, calls = threading.Event(), []
+
+    def work(item):
+        if item == 0:
+            started.wait(10)
+            raise KeyboardInterrupt
+        started.set()
+        for _ in range(20_000):  # about 20 s: far longer than the error takes to arrive
+            explainer.engine.forward(x, np.array([3]))
+            calls.append(1)
+            time.sleep(0.001)
+        return "ran to its end"
+
+    with pytest.raises(KeyboardInterrupt):
+        list(side_by_side(work, [0, 1]))
+    assert len(calls) < 20_000
+    assert explainer.engine.forward(x, np.array([3])).shape == (1, 3)  # the caller's own calls still run
