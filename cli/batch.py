@@ -10,7 +10,7 @@ import typer
 from saliency.batch import Sink, in_shard
 from saliency.pipeline import Explainer
 from saliency.registry import load_model_file
-from saliency.errors import EXIT_RECORDS_FAILED, UsageError
+from saliency.errors import EXIT_RECORDS_FAILED, ModelError, UsageError
 
 from . import app
 from .common import (BaselineOpt, ContrastOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
@@ -93,7 +93,7 @@ def batch(
     if flip and (output_format in ("csv", "tsv") or ray):
         raise UsageError("--flip adds to each JSON record: use --format jsonl or text, without --ray")
     records = read_inputs(files, input_format, text_column)
-    model_file, engine = batch_engine(model, engine, device, files, options)
+    model_file, engine = batch_engine(model, engine, device, files, options, remote=address is not None)
     if ray or output_dir or address:
         check_ray_options(ray, output_format, shard, summary)
         done, failed = on_ray(model, records, num_workers, address, output_dir,
@@ -121,17 +121,26 @@ def batch(
         fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
 
 
-def batch_engine(model, engine, device, files, options):
+def batch_engine(model, engine, device, files, options, remote=False):
     """(model file, engine): `auto` weighs the input's size (engines.engine_for_input), for one
-    process and for Ray's workers alike."""
+    process and for Ray's workers alike. On a remote Ray cluster (`remote`: --address) the model
+    may exist only where the workers run: it is then not needed here (None), and auto, unable to
+    read its tokenizer, counts word tokens."""
     from saliency.attribution import make_method
     from saliency.engines import engine_for_input, input_size
 
-    model_file = load_model_file(model)
+    model_file = None
+    if not remote or engine == "auto":
+        try:
+            model_file = load_model_file(model)
+        except ModelError:
+            if not remote:
+                raise
     if engine == "auto":
         method_params = {k: v for k, v in options.items() if k not in EXPLAIN_OPTIONS}
         method = make_method(options["method"], **method_params)
-        engine = engine_for_input(device, model_file.tokenizer.level, input_size(files), method)
+        level = model_file.tokenizer.level if model_file else "word"
+        engine = engine_for_input(device, level, input_size(files), method)
     return model_file, engine
 
 

@@ -252,3 +252,17 @@ def test_a_running_batch_stops_at_its_next_engine_call_once_the_caller_has_gone(
         list(side_by_side(work, [0, 1]))
     assert len(calls) < 20_000
     assert explainer.engine.forward(x, np.array([3])).shape == (1, 3)  # the caller's own calls still run
+
+
+def test_a_remote_ray_cluster_may_hold_the_only_copy_of_the_model(tmp_path):
+    from saliency.cli.batch import batch_engine
+    from saliency.errors import ModelError
+
+    data = tmp_path / "in.txt"
+    data.write_text("a gorgeous film\n")
+    options = dict(method="gradient", target=None)
+    missing = str(tmp_path / "on-the-cluster.safetensors")
+    assert batch_engine(missing, "auto", "cpu", [str(data)], options, remote=True) == (None, "numpy")
+    assert batch_engine(missing, "torch", "cpu", [str(data)], options, remote=True) == (None, "torch")
+    with pytest.raises(ModelError):  # here, a missing model is still said before any work
+        batch_engine(missing, "auto", "cpu", [str(data)], options)
