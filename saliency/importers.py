@@ -18,7 +18,8 @@ import numpy as np
 
 from .checkpoint import ModelFile
 from .config import ModelConfig
-from .errors import InputError, ModelError, UsageError
+from .errors import ModelError, UsageError
+from .keras_vocab import vocab_text
 from .tokenize import PAD, UNK, Tokenizer
 
 COURSE_VOCAB = ["\n"] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
@@ -81,11 +82,7 @@ def _read_npz(path: str) -> dict:
 
 def read_vocab(path: str) -> list:
     """A vocabulary file: a JSON list of characters, or else each character of the file in order."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read vocabulary {path}: {e}") from None
+    text = vocab_text(path)
     try:
         vocab = json.loads(text)
         if isinstance(vocab, list) and all(isinstance(v, str) for v in vocab):

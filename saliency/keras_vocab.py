@@ -17,6 +17,15 @@ from .tokenize import PAD, UNK
 OOV_NAMES = ("[UNK]", "<unk>", "<UNK>", "<OOV>", "<oov>", "[OOV]")
 
 
+def vocab_text(path: str) -> str:
+    """A vocabulary file's text, or one InputError line saying why it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read vocabulary {path}: {getattr(e, 'strerror', None) or e}") from None
+
+
 def read_vocab(path: str):
     """({Keras id: token}, settings) from a vocabulary file, in any of the forms Keras users keep.
 
@@ -25,11 +34,7 @@ def read_vocab(path: str):
     - the JSON of Tokenizer.to_json(), whose settings (oov_token, lower, char_level, num_words) are used;
     - otherwise one token per line, line N (from 0) holding id N.
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read vocabulary {path}: {getattr(e, 'strerror', None) or e}") from None
+    text = vocab_text(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError:

@@ -15,7 +15,6 @@ import numpy as np
 
 from .attribution.base import contrast_class
 from .threads import blas_single_threaded, fitted_blas
-from .tokenize import PAD_ID
 
 
 def sigmoid(a):

@@ -91,7 +91,7 @@ def reduce_text(result):
 
 
 def reduce_group(result, plain):
-    lm, label = result.lm, shown_label(result.label, result.lm)
+    label = shown_label(result.label, result.lm)
     p0, p1 = result.before["probabilities"][result.label], result.after["probabilities"][result.label]
     line = Text()
     line.append(f"kept {label}", style="bold")
@@ -110,7 +110,7 @@ def reduce_group(result, plain):
 
 def prototype_text(result):
     """prototype: each step's text, with the target's logit and probability."""
-    lm, label = result.lm, shown_label(result.label, result.lm)
+    label = shown_label(result.label, result.lm)
     first, last = result.steps[0], result.steps[-1]
     line = Text()
     line.append(f"prototype for {label}", style="bold")
