@@ -8,15 +8,15 @@ from typing import Annotated, List, Optional
 import typer
 
 from saliency.batch import Sink, in_shard
+from saliency.errors import EXIT_RECORDS_FAILED, ModelError, UsageError
 from saliency.pipeline import Explainer
 from saliency.registry import load_model_file
-from saliency.errors import EXIT_RECORDS_FAILED, ModelError, UsageError
 
 from . import app
 from .common import (BaselineOpt, ContrastOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
                      ObjectiveOpt, OccludeOpt, PositionOpt, Progress, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt,
                      StepsOpt, TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, require_stdout,
-                     stdin_is_piped, stdout_console, user_errors, ToleranceOpt)
+                     stdin_is_piped, stdout_console, ToleranceOpt, user_errors)
 from .explain import parse_position
 
 EXAMPLES = """
