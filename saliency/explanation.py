@@ -13,7 +13,8 @@ JSON schema (one object; keys always present unless marked optional):
                (integrated gradients with steps "auto" only: the path points this text used)}
   vectors      optional (--vectors): per token, the gradient vector the score came from
   rows         optional (--position all, --target all): [{position or index, target, value, scores}]
-               one row per explained position or class
+               one row per explained position or class; several methods (--method a,b): [{method,
+               signed, params, value, scores, completeness (optional)}] one row per method
   top          optional (--top K): indices into tokens of the K strongest, strongest first (rows too)
   flip         optional (batch --flip): the best single swap, as `saliency flip --format json` gives it
 """
@@ -43,17 +44,18 @@ class Explanation:
     top_k: int = None  # asked for the k strongest tokens: JSON gets their indices as "top"
     flip: object = None  # batch --flip: the text's best single swap (hotflip.FlipResult), JSON "flip"
 
-    def top(self, k: int, scores=None) -> list:
+    def top(self, k: int, scores=None, signed=None) -> list:
         """Indices of the k strongest tokens (by |score| for signed methods), strongest first;
-        of `scores` (a row's) when given, else of the tokens' own scores."""
+        of `scores` (a row's) when given, else of the tokens' own scores; `signed`: the row's."""
         scores = [t.score for t in self.tokens] if scores is None else scores
-        key = (lambda i: abs(scores[i])) if self.signed else (lambda i: scores[i])
+        signed = self.signed if signed is None else signed
+        key = (lambda i: abs(scores[i])) if signed else (lambda i: scores[i])
         return sorted(range(len(scores)), key=key, reverse=True)[:k]
 
     def completeness_warning(self) -> str:
         """A sentence when integrated gradients' completeness gap is large, else ''."""
         c = self.completeness
-        if not c or c["relative"] <= LARGE_GAP:
+        if not c or c["relative"] <= LARGE_GAP or self.method == "lrp":  # lrp: the gap is bias, by design
             return ""
         advice = "raise --steps"
         if "steps" in c:  # --steps auto stopped: at its cap, or at a tolerance above the warning's
@@ -74,7 +76,8 @@ class Explanation:
         if self.top_k is not None:
             d["top"] = self.top(self.top_k)
             if self.rows is not None:
-                d["rows"] = [dict(row, top=self.top(self.top_k, row["scores"])) for row in self.rows]
+                d["rows"] = [dict(row, top=self.top(self.top_k, row["scores"], row.get("signed")))
+                             for row in self.rows]
         if self.flip is not None:
             d["flip"] = self.flip.to_dict()
         return d
