@@ -59,8 +59,8 @@ def merged(explanations):
         if exp.completeness is not None:
             row["completeness"] = exp.completeness
         rows.append(row)
-    first.method = ",".join(exp.method for exp in explanations)
     first.params = {exp.method: exp.params for exp in explanations}
+    first.method = ",".join(exp.method for exp in explanations)
     first.signed = all(exp.signed for exp in explanations)
     first.completeness = None  # per method, in its row
     first.rows = rows
