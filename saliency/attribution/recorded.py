@@ -12,7 +12,6 @@ runs over each text reversed within its own length, as the numpy engine does.
 Shapes: B batch, T time, I layer input, H hidden, D directions.
 """
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,15 +121,10 @@ class Network:
         return at @ self.head_w.T + self.head_b
 
 
-_NETWORKS = weakref.WeakKeyDictionary()  # engine -> its Network, built once
-
-
 def network_of(engine) -> Network:
-    """The float64 Network of a loaded model file, from the torch or the numpy engine."""
-    try:
-        return _NETWORKS[engine]
-    except (KeyError, TypeError):
-        pass
+    """The float64 Network of a loaded model file, from the torch or the numpy engine. Read
+    afresh at each call (a copy of the weights, milliseconds), so weights changed in place
+    since the engine was loaded are the ones explained."""
     cfg = engine.config
     model = getattr(engine, "model", None)
     if model is not None and hasattr(model, "weights"):  # torch engine: RNNModel, tensors under file names
@@ -148,6 +142,4 @@ def network_of(engine) -> Network:
         raise UsageError("lrp needs the recurrent cell's internals (gates and cell states), which only a saliency "
                          "model file exposes (trained, imported, or written by save_model); "
                          "use another method for your own torch module")
-    net = Network(cfg, layers, head_w, head_b)
-    _NETWORKS[engine] = net
-    return net
+    return Network(cfg, layers, head_w, head_b)

@@ -145,18 +145,22 @@ class ExplanationView:
             return
         yield from packed(console, legend_fields(exp.signed, k, plain), width)
         if exp.completeness:
-            yield from wrapped(console, completeness_note(exp.method, exp.completeness, exp.completeness_warning()),
+            yield from wrapped(console, completeness_note(exp.method, exp.completeness, exp.completeness_warning(),
+                                                        exp.params),
                                width)
         if k and not exp.rows:
             yield top_table(exp, k)
 
 
-def completeness_note(method: str, c: dict, warning: str = "") -> Text:
+def completeness_note(method: str, c: dict, warning: str = "", params=None) -> Text:
     if warning:
         return Text("warning: " + warning, style="bold yellow")
     if method == "lrp":  # no baseline: F itself is distributed, and the rest stayed in biases and initial states
-        return Text(f"relevance not on the tokens {-c['delta']:+.2e} ({100 * c['relative']:.2f}% of F(x): bias and "
-                    "stabiliser shares, initial states)", style="dim")
+        where = "bias and stabiliser shares, initial states"
+        if (params or {}).get("bias_factor", 0) >= 1:
+            where = "what the initial states hold"
+        return Text(f"relevance not on the tokens {-c['delta']:+.2e} ({100 * c['relative']:.2f}% of F(x): {where})",
+                    style="dim")
     used = f", {c['steps']:,} path points" if "steps" in c else ""  # --steps auto: this text's count
     return Text(f"completeness gap {c['delta']:+.2e} ({100 * c['relative']:.2f}% of F(x) - F(baseline){used})",
                 style="dim")
@@ -183,7 +187,7 @@ def method_notes(console, exp, width: int, k: int, plain: bool):
         yield from packed(console, fields, width)
     for row in exp.rows:
         if "completeness" in row:
-            note = completeness_note(row["method"], row["completeness"])
+            note = completeness_note(row["method"], row["completeness"], params=row["params"])
             yield from wrapped(console, Text.assemble((row["method"] + ": ", "dim"), note), width)
 
 
