@@ -53,14 +53,12 @@ class Explanation:
         return sorted(range(len(scores)), key=key, reverse=True)[:k]
 
     def completeness_warning(self) -> str:
-        """A sentence when integrated gradients' completeness gap is large, else ''."""
-        c = self.completeness
-        if not c or c["relative"] <= LARGE_GAP or self.method == "lrp":  # lrp: the gap is bias, by design
-            return ""
-        advice = "raise --steps"
-        if "steps" in c:  # --steps auto stopped: at its cap, or at a tolerance above the warning's
-            advice = "lower --tolerance" if c["steps"] < AUTO_CAP else f"give --steps above {AUTO_CAP:,}"
-        return f"completeness gap {c['delta']:+.3g} is {100 * c['relative']:.1f}% of F(x) - F(baseline); {advice}"
+        """A sentence when integrated gradients' completeness gap is large, else ''; with several
+        methods side by side, one for each method whose gap is."""
+        if self.rows and "method" in self.rows[0]:
+            return "; ".join(f"{r['method']}: {gap_warning(r['method'], r['completeness'])}" for r in self.rows
+                             if gap_warning(r["method"], r.get("completeness")))
+        return gap_warning(self.method, self.completeness)
 
     def to_dict(self) -> dict:
         d = {
@@ -89,3 +87,13 @@ class Explanation:
         from .render import explanation_text
 
         return explanation_text(self, 3 if self.top_k is None else self.top_k)
+
+
+def gap_warning(method: str, c: dict) -> str:
+    """A sentence when a completeness gap is large, else ''. lrp's gap is the biases' share, by design."""
+    if not c or c["relative"] <= LARGE_GAP or method == "lrp":
+        return ""
+    advice = "raise --steps"
+    if "steps" in c:  # --steps auto stopped: at its cap, or at a tolerance above the warning's
+        advice = "lower --tolerance" if c["steps"] < AUTO_CAP else f"give --steps above {AUTO_CAP:,}"
+    return f"completeness gap {c['delta']:+.3g} is {100 * c['relative']:.1f}% of F(x) - F(baseline); {advice}"

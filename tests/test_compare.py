@@ -128,3 +128,23 @@ def test_evaluate_includes_lrp(model_path, tmp_path):
     assert result.exit_code == 0, result.output
     methods = json.loads(result.stdout)["methods"]
     assert "lrp" in methods and set(methods["lrp"]) == {"comprehensiveness", "sufficiency", "loo_tau"}
+
+
+def test_a_large_gap_of_one_method_is_warned_and_lrp_never(model_path):
+    result = run("explain", "dead beef cafe", "-m", model_path, "-f", "json", "--method", "integrated-gradients,lrp",
+                 "--steps", "1")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert rows[0]["completeness"]["relative"] > 0.05 and rows[1]["completeness"]["relative"] > 0.05
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("warning: integrated-gradients: completeness gap") and "lrp" not in line
+
+
+def test_the_python_api_takes_several_methods():
+    import saliency
+
+    explainer = explainer64(tiny_model_file("rnn", 2, False))
+    exp = saliency.explain(explainer, "dead beef", "grad-input,lrp")
+    assert [row["method"] for row in exp.rows] == ["grad-input", "lrp"]
+    (alone,) = saliency.explain(explainer, ["dead beef"], "lrp")
+    np.testing.assert_allclose(exp.rows[1]["scores"], [t.score for t in alone.tokens], rtol=1e-12)

@@ -7,6 +7,7 @@ written [token score], so the scores survive pipes and copy-paste.
 from rich.table import Table
 from rich.text import Text
 
+from ..explanation import gap_warning
 from .colours import score_style
 from .tables import simple_table
 
@@ -187,7 +188,8 @@ def method_notes(console, exp, width: int, k: int, plain: bool):
         yield from packed(console, fields, width)
     for row in exp.rows:
         if "completeness" in row:
-            note = completeness_note(row["method"], row["completeness"], params=row["params"])
+            note = completeness_note(row["method"], row["completeness"], gap_warning(row["method"], row["completeness"]),
+                                     row["params"])
             yield from wrapped(console, Text.assemble((row["method"] + ": ", "dim"), note), width)
 
 
