@@ -9,9 +9,9 @@ import typer
 from saliency.errors import UsageError
 
 from . import app
-from .common import (BaselineOpt, BiasFactorOpt, DeviceOpt, EpsilonOpt, EngineOpt, ModelOpt, NoiseOpt, ObjectiveOpt, OccludeOpt, Progress,
-                     ReduceOpt, SamplesOpt, StepsOpt, check_choice, method_options, stdout_console, user_errors, warn,
-                     ToleranceOpt)
+from .common import (BaselineOpt, BiasFactorOpt, DeviceOpt, EngineOpt, EpsilonOpt, ModelOpt, NoiseOpt, ObjectiveOpt,
+                     OccludeOpt, Progress, ReduceOpt, SamplesOpt, StepsOpt, ToleranceOpt, check_choice, method_options,
+                     stdout_console, user_errors, warn)
 
 EXAMPLES = """
 [b]Examples[/b]

@@ -10,10 +10,10 @@ from saliency.compare import explain as explain_texts
 from saliency.errors import EXIT_RECORDS_FAILED, InputError, RecordUsageError, UsageError
 
 from . import app
-from .common import (BaselineOpt, BiasFactorOpt, ContrastOpt, EpsilonOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
-                     ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt, StepsOpt,
-                     TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, require_stdout, stdin_is_piped,
-                     stdin_lines, stdout_console, text_argument, user_errors, warn, ToleranceOpt)
+from .common import (BaselineOpt, BiasFactorOpt, ContrastOpt, DeviceOpt, EngineOpt, EpsilonOpt, Method, MethodOpt,
+                     ModelOpt, NoiseOpt, ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt,
+                     StepsOpt, TargetOpt, ToleranceOpt, TopOpt, VectorsOpt, check_choice, fail, method_options,
+                     require_stdout, stdin_is_piped, stdin_lines, stdout_console, text_argument, user_errors, warn)
 
 EXAMPLES = """
 [b]Examples[/b]
