@@ -201,3 +201,23 @@ def test_a_user_module_is_refused_with_the_reason():
 
     with pytest.raises(UsageError, match="internals.*model file"):
         saliency.explain(Tiny(), "abc", "lrp", tokenizer=lambda s: [ord(c) % 10 for c in s])
+
+
+def test_the_conservation_check_catches_a_rule_off_by_a_thousandth(monkeypatch):
+    """The checker is tested: a cell-sum rule that hands down 1.001 of what it got fails it."""
+    mf = tiny_model_file("lstm", 1, False)
+    engine = explainer64(mf, engine="numpy").engine
+    x, lengths = padded(mf, engine)
+    positions, classes = targets(mf, lengths)
+    right = lrp_module.sum_rule
+    monkeypatch.setattr(lrp_module, "sum_rule", lambda *a: tuple(1.001 * r for r in right(*a)))
+    R, held, F = relevance(network_of(engine), x, lengths, positions, classes, "logit", 0.001, 1.0)
+    assert np.abs(R.sum((1, 2)) + held - F).max() > 1e-6
+
+
+def test_a_language_model_gives_later_tokens_nothing():
+    mf = tiny_model_file("gru", 2, False, "lm")
+    (r,) = explainer64(mf).explain(["dead beef"], "lrp", position=3, bias_factor=1.0)
+    scores = [t.score for t in r.tokens]
+    assert all(s == 0.0 for s in scores[4:]) and all(s != 0.0 for s in scores[:4])
+    assert sum(scores) - r.completeness["delta"] == pytest.approx(r.target["value"], abs=1e-10)
