@@ -13,10 +13,10 @@ from saliency.pipeline import Explainer
 from saliency.registry import load_model_file
 
 from . import app
-from .common import (BaselineOpt, ContrastOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
-                     ObjectiveOpt, OccludeOpt, PositionOpt, Progress, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt,
-                     StepsOpt, TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, require_stdout,
-                     stdin_is_piped, stdout_console, ToleranceOpt, user_errors)
+from .common import (BaselineOpt, BiasFactorOpt, ContrastOpt, DeviceOpt, EngineOpt, EpsilonOpt, Method, MethodOpt,
+                     ModelOpt, NoiseOpt, ObjectiveOpt, OccludeOpt, PositionOpt, Progress, ReduceOpt, RuleOpt,
+                     SamplesOpt, SeedOpt, StepsOpt, TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options,
+                     one_method, require_stdout, stdin_is_piped, stdout_console, ToleranceOpt, user_errors)
 from .explain import parse_position
 
 EXAMPLES = """
@@ -64,6 +64,8 @@ def batch(
     noise: NoiseOpt = 0.1,
     seed: SeedOpt = 0,
     occlude: OccludeOpt = "unk",
+    epsilon: EpsilonOpt = 0.001,
+    bias_factor: BiasFactorOpt = 0.0,
     vectors: VectorsOpt = False,
     engine: EngineOpt = "auto",
     device: DeviceOpt = "cpu",
@@ -87,9 +89,10 @@ def batch(
         io.check_text_field(path, io.detect_format(path, input_format), text_column)
         if path != "-":
             io.open_text(path).close()  # a missing file is said before the model (and torch) loads
-    options = dict(method=method.value, target=target, contrast=contrast, position=parse_position(position),
+    options = dict(method=one_method(method), target=target, contrast=contrast, position=parse_position(position),
                    objective=objective, vectors=vectors, top=top, rule=rule,
-                   **method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance))
+                   **method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance, epsilon,
+                                    bias_factor))
     if flip and (output_format in ("csv", "tsv") or ray):
         raise UsageError("--flip adds to each JSON record: use --format jsonl or text, without --ray")
     records = read_inputs(files, input_format, text_column)

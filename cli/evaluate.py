@@ -9,9 +9,9 @@ import typer
 from saliency.errors import UsageError
 
 from . import app
-from .common import (BaselineOpt, DeviceOpt, EngineOpt, ModelOpt, NoiseOpt, ObjectiveOpt, OccludeOpt, Progress,
-                     ReduceOpt, SamplesOpt, StepsOpt, check_choice, method_options, stdout_console, user_errors, warn,
-                     ToleranceOpt)
+from .common import (BaselineOpt, BiasFactorOpt, DeviceOpt, EngineOpt, EpsilonOpt, ModelOpt, NoiseOpt, ObjectiveOpt,
+                     OccludeOpt, Progress, ReduceOpt, SamplesOpt, StepsOpt, ToleranceOpt, check_choice, method_options,
+                     stdout_console, user_errors, warn)
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -57,6 +57,8 @@ def evaluate(
     samples: SamplesOpt = 25,
     noise: NoiseOpt = 0.1,
     occlude: OccludeOpt = "unk",
+    epsilon: EpsilonOpt = 0.001,
+    bias_factor: BiasFactorOpt = 0.0,
     engine: EngineOpt = "auto",
     device: DeviceOpt = "cpu",
 ):
@@ -73,7 +75,8 @@ def evaluate(
 
     output_format = check_choice(output_format, ("text", "json", "html"), "--format")
     settings = EvalSettings(parse_methods(methods), removal, seed, rationale_field, randomize, objective,
-                            method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance))
+                            method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance,
+                                           epsilon, bias_factor))
     settings.check()
     model_file = load_model_file(model)
     explainer = Explainer.from_model_file(model_file, engine=engine, device=device)

@@ -40,14 +40,17 @@ def explain(model, text, method="gradient", *, tokenizer=None, labels=None, embe
     is exactly one; else name it with `embedding=`). For a module, `tokenizer` maps text to ids
     (or to (token, id) pairs, so the output can show offsets) and `labels` names its outputs.
     Options are explain's: target, position, objective, vectors and the method's parameters.
+    `method` may name several methods, "grad-input,lrp": one row per method (`rows`).
     """
+    from .compare import explain as run  # method "a,b": several methods side by side (saliency.compare)
+
     explainer = _explainer(model, tokenizer, labels, embedding, head)
     if isinstance(text, str):
-        (result,) = explainer.explain([text], method, **options)
+        (result,) = run(explainer, [text], method, **options)
         if isinstance(result, Exception):
             raise result
         return result
-    return explainer.explain(list(text), method, **options)
+    return run(explainer, list(text), method, **options)
 
 
 def explain_records(model, records, *, text_field=None, shard=None, **options):

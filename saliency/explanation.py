@@ -13,7 +13,8 @@ JSON schema (one object; keys always present unless marked optional):
                (integrated gradients with steps "auto" only: the path points this text used)}
   vectors      optional (--vectors): per token, the gradient vector the score came from
   rows         optional (--position all, --target all): [{position or index, target, value, scores}]
-               one row per explained position or class
+               one row per explained position or class; several methods (--method a,b): [{method,
+               signed, params, value, scores, completeness (optional)}] one row per method
   top          optional (--top K): indices into tokens of the K strongest, strongest first (rows too)
   flip         optional (batch --flip): the best single swap, as `saliency flip --format json` gives it
 """
@@ -43,22 +44,21 @@ class Explanation:
     top_k: int = None  # asked for the k strongest tokens: JSON gets their indices as "top"
     flip: object = None  # batch --flip: the text's best single swap (hotflip.FlipResult), JSON "flip"
 
-    def top(self, k: int, scores=None) -> list:
+    def top(self, k: int, scores=None, signed=None) -> list:
         """Indices of the k strongest tokens (by |score| for signed methods), strongest first;
-        of `scores` (a row's) when given, else of the tokens' own scores."""
+        of `scores` (a row's) when given, else of the tokens' own scores; `signed`: the row's."""
         scores = [t.score for t in self.tokens] if scores is None else scores
-        key = (lambda i: abs(scores[i])) if self.signed else (lambda i: scores[i])
+        signed = self.signed if signed is None else signed
+        key = (lambda i: abs(scores[i])) if signed else (lambda i: scores[i])
         return sorted(range(len(scores)), key=key, reverse=True)[:k]
 
     def completeness_warning(self) -> str:
-        """A sentence when integrated gradients' completeness gap is large, else ''."""
-        c = self.completeness
-        if not c or c["relative"] <= LARGE_GAP:
-            return ""
-        advice = "raise --steps"
-        if "steps" in c:  # --steps auto stopped: at its cap, or at a tolerance above the warning's
-            advice = "lower --tolerance" if c["steps"] < AUTO_CAP else f"give --steps above {AUTO_CAP:,}"
-        return f"completeness gap {c['delta']:+.3g} is {100 * c['relative']:.1f}% of F(x) - F(baseline); {advice}"
+        """A sentence when integrated gradients' completeness gap is large, else ''; with several
+        methods side by side, one for each method whose gap is."""
+        if self.rows and "method" in self.rows[0]:
+            return "; ".join(f"{r['method']}: {gap_warning(r['method'], r['completeness'])}" for r in self.rows
+                             if gap_warning(r["method"], r.get("completeness")))
+        return gap_warning(self.method, self.completeness)
 
     def to_dict(self) -> dict:
         d = {
@@ -74,7 +74,8 @@ class Explanation:
         if self.top_k is not None:
             d["top"] = self.top(self.top_k)
             if self.rows is not None:
-                d["rows"] = [dict(row, top=self.top(self.top_k, row["scores"])) for row in self.rows]
+                d["rows"] = [dict(row, top=self.top(self.top_k, row["scores"], row.get("signed")))
+                             for row in self.rows]
         if self.flip is not None:
             d["flip"] = self.flip.to_dict()
         return d
@@ -86,3 +87,13 @@ class Explanation:
         from .render import explanation_text
 
         return explanation_text(self, 3 if self.top_k is None else self.top_k)
+
+
+def gap_warning(method: str, c: dict) -> str:
+    """A sentence when a completeness gap is large, else ''. lrp's gap is the biases' share, by design."""
+    if not c or c["relative"] <= LARGE_GAP or method == "lrp":
+        return ""
+    advice = "raise --steps"
+    if "steps" in c:  # --steps auto stopped: at its cap, or at a tolerance above the warning's
+        advice = "lower --tolerance" if c["steps"] < AUTO_CAP else f"give --steps above {AUTO_CAP:,}"
+    return f"completeness gap {c['delta']:+.3g} is {100 * c['relative']:.1f}% of F(x) - F(baseline); {advice}"

@@ -7,6 +7,7 @@ written [token score], so the scores survive pipes and copy-paste.
 from rich.table import Table
 from rich.text import Text
 
+from ..explanation import gap_warning
 from .colours import score_style
 from .tables import simple_table
 
@@ -84,18 +85,27 @@ def header_fields(exp) -> list:
     lm = "position" in target  # language model labels are tokens: quote them (' ', '\n')
     name = repr if lm else str
     fields = [field("prediction", name(pred["label"]), f" ({pred['probability']:.3f})")]
-    if exp.rows and "position" not in exp.rows[0]:  # --target all: one row per class
+    by_method = bool(exp.rows) and "method" in exp.rows[0]  # several methods side by side
+    if exp.rows and "index" in exp.rows[0]:  # --target all: one row per class
         fields.append(field("target", "every class", f" ({exp.objective})"))
-    elif exp.rows:  # --position all
+    elif exp.rows and "position" in exp.rows[0]:  # --position all
         fields.append(field("target", "next token", f" at every position ({exp.objective})"))
     else:
         where = f" at position {target['position']}" if lm else ""
         against = f" vs {name(target['contrast']['label'])}" if "contrast" in target else ""
         what = f"{exp.objective} difference" if against else exp.objective
         fields.append(field("target", name(target["label"]) + against + where, f" ({what} {target['value']:.4f})"))
-    params = ", ".join(f"{k}={v}" for k, v in exp.params.items())
-    fields.append(field("method", exp.method, f" ({params})" if params else ""))
+    if by_method:
+        for row in exp.rows:
+            fields.append(field("method", row["method"], params_shown(row["params"])))
+        return fields
+    fields.append(field("method", exp.method, params_shown(exp.params)))
     return fields
+
+
+def params_shown(params: dict) -> str:
+    shown = ", ".join(f"{k}={v}" for k, v in params.items())
+    return f" ({shown})" if shown else ""
 
 
 def legend_fields(signed: bool, k: int, plain: bool) -> list:
@@ -131,17 +141,56 @@ class ExplanationView:
             scores = [t.score for t in exp.tokens]
             text = scored_text(exp.text, exp.tokens, scores, exp.signed, set(exp.top(k)), plain)
             yield from wrapped(console, text, width)
+        if exp.rows and "method" in exp.rows[0]:
+            yield from method_notes(console, exp, width, k, plain)
+            return
         yield from packed(console, legend_fields(exp.signed, k, plain), width)
         if exp.completeness:
-            c = exp.completeness
-            used = f", {c['steps']:,} path points" if "steps" in c else ""  # --steps auto: this text's count
-            note = Text(f"completeness gap {c['delta']:+.2e} ({100 * c['relative']:.2f}% of F(x) - F(baseline)"
-                        f"{used})", style="dim")
-            if exp.completeness_warning():
-                note = Text("warning: " + exp.completeness_warning(), style="bold yellow")
-            yield from wrapped(console, note, width)
+            yield from wrapped(console, completeness_note(exp.method, exp.completeness, exp.completeness_warning(),
+                                                        exp.params),
+                               width)
         if k and not exp.rows:
             yield top_table(exp, k)
+
+
+def completeness_note(method: str, c: dict, warning: str = "", params=None) -> Text:
+    if warning:
+        return Text("warning: " + warning, style="bold yellow")
+    if method == "lrp":  # no baseline: F itself is distributed, and the rest stayed in biases and initial states
+        where = "bias and stabiliser shares, initial states"
+        if (params or {}).get("bias_factor", 0) >= 1:
+            where = "what the initial states hold"
+        return Text(f"relevance not on the tokens {-c['delta']:+.2e} ({100 * c['relative']:.2f}% of F(x): {where})",
+                    style="dim")
+    used = f", {c['steps']:,} path points" if "steps" in c else ""  # --steps auto: this text's count
+    return Text(f"completeness gap {c['delta']:+.2e} ({100 * c['relative']:.2f}% of F(x) - F(baseline){used})",
+                style="dim")
+
+
+def method_notes(console, exp, width: int, k: int, plain: bool):
+    """Under methods side by side: a legend naming which methods are signed, then each method's
+    completeness note."""
+    groups = [(signed, ", ".join(r["method"] for r in exp.rows if r["signed"] == signed)) for signed in (True, False)]
+    groups = [(signed, names) for signed, names in groups if names]
+    if plain:
+        kinds = "; ".join(f"{names}: {'+ for the target, - against it' if signed else 'magnitudes'}"
+                          for signed, names in groups)
+        strongest = f"[token score] = each row's {k} strongest tokens; " if k else ""
+        yield from wrapped(console, Text(f"{strongest}scores: {kinds}", style="dim"), width)
+    else:
+        fields = [Text("legend:", style="dim")]
+        for signed, names in groups:
+            ramp = legend_fields(signed, 0, False)[1]
+            fields.append(Text.assemble((f"{names}", "dim"), " ", ramp))
+        if k:
+            fields.append(Text(f"underlined: each row's top {k}", style="dim"))
+        fields.append(Text("each row scaled to its own max |score|", style="dim"))
+        yield from packed(console, fields, width)
+    for row in exp.rows:
+        if "completeness" in row:
+            note = completeness_note(row["method"], row["completeness"], gap_warning(row["method"], row["completeness"]),
+                                     row["params"])
+            yield from wrapped(console, Text.assemble((row["method"] + ": ", "dim"), note), width)
 
 
 def explanation_text(exp, top: int = 3) -> ExplanationView:
@@ -161,14 +210,19 @@ def top_table(exp, k: int) -> Table:
 def rows_view(console, exp, width: int, k: int, plain: bool):
     """Every position (language model) or every class: one row each, the label on the left and
     the text marked by that row's scores, continuation lines indented under the text."""
-    labels = [f"{r['position']} -> {r['target']!r}" if "position" in r else str(r["target"]) for r in exp.rows]
+    labels = [r["method"] if "method" in r else f"{r['position']} -> {r['target']!r}" if "position" in r
+              else str(r["target"]) for r in exp.rows]
     pad = max(len(label) for label in labels) + 2
     if pad > width // 2:  # labels too long to share a line with the text: text on its own lines
         pad = 2
-    title = "position -> next" if "position" in exp.rows[0] else "class"
-    yield Text(f"{title}: the input marked by its effect on that output", style="dim")
+    if "method" in exp.rows[0]:
+        yield Text("method: the input marked by that method's scores", style="dim")
+    else:
+        title = "position -> next" if "position" in exp.rows[0] else "class"
+        yield Text(f"{title}: the input marked by its effect on that output", style="dim")
     for label, row in zip(labels, exp.rows):
-        text = scored_text(exp.text, exp.tokens, row["scores"], exp.signed, set(exp.top(k, row["scores"])), plain)
+        signed = row.get("signed", exp.signed)
+        text = scored_text(exp.text, exp.tokens, row["scores"], signed, set(exp.top(k, row["scores"], signed)), plain)
         lines = wrapped(console, text, width - pad)
         shown = label.rjust(pad - 2) if "position" in row else label.ljust(pad - 2)
         first = Text(shown + "  ") if pad > 2 else Text(label)
