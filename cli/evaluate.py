@@ -41,6 +41,7 @@ def evaluate(
     model: ModelOpt = None,
     methods: Annotated[Optional[str], typer.Option("--methods", help="Comma-separated methods to score (default: every method); a random ranking is always scored as the floor.")] = None,
     removal: Annotated[str, typer.Option("--removal", help="How a token is removed: delete (from the sequence) | unk (replaced by <unk>).")] = "delete",
+    label_field: Annotated[Optional[str], typer.Option("--label-field", metavar="NAME", help="Record field holding the gold label (a label name or index; default: a 'label' column holding the model's labels): adds accuracy, a confusion table and the metrics over right and wrong predictions apart.")] = None,
     rationale_field: Annotated[Optional[str], typer.Option("--rationale-field", help="Record field holding a human rationale (a list of words, or of character spans given as start, end pairs): adds plausibility.")] = None,
     randomize: Annotated[bool, typer.Option("--randomize", help="Sanity check: randomise the weights from the head down and compare the maps (Adebayo et al. 2018).")] = False,
     limit: LimitOpt = None,
@@ -81,6 +82,12 @@ def evaluate(
     if not records:
         raise UsageError(f"{data}: no records to evaluate") if not skipped else UsageError(
             f"{data}: no usable record ({skipped[0][1]} at record {skipped[0][0]})")
+    if model_file.config.head != "lm":  # a language model is refused by evaluate itself
+        from saliency.gold import detect_field
+
+        settings.label_field, note = detect_field(records, model_file.labels, label_field)
+        if note:
+            typer.echo(note, err=True)
     with Progress(quiet, work_units(len(records), settings, model_file.config)) as progress:
         result = run(explainer, records, settings, model_file, progress.advance)
     for number, reason in (skipped + result.skipped)[:5]:

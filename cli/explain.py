@@ -32,7 +32,7 @@ EXPORTS = ("html", "svg")
 def explain(
     text: Annotated[Optional[str], typer.Argument(help="Text to explain; '-' or nothing with piped stdin: each line.")] = None,
     model: ModelOpt = None,
-    method: MethodOpt = Method.gradient,
+    method: MethodOpt = Method.grad_input,
     target: TargetOpt = None,
     contrast: ContrastOpt = None,
     position: PositionOpt = None,

@@ -16,6 +16,7 @@ JSON schema (one object; keys always present unless marked optional):
                one row per explained position or class
   top          optional (--top K): indices into tokens of the K strongest, strongest first (rows too)
   flip         optional (batch --flip): the best single swap, as `saliency flip --format json` gives it
+  gold         optional (batch with gold labels): the record's gold label;  correct: prediction == gold
 """
 
 import json
@@ -42,6 +43,12 @@ class Explanation:
     extra: dict = field(default_factory=dict)  # passed-through record fields (batch)
     top_k: int = None  # asked for the k strongest tokens: JSON gets their indices as "top"
     flip: object = None  # batch --flip: the text's best single swap (hotflip.FlipResult), JSON "flip"
+    gold: str = None  # batch --label-field: the record's gold label (a label name), JSON "gold" and "correct"
+
+    @property
+    def correct(self):
+        """Whether the prediction is the gold label; None without one."""
+        return None if self.gold is None else self.prediction["label"] == self.gold
 
     def top(self, k: int, scores=None) -> list:
         """Indices of the k strongest tokens (by |score| for signed methods), strongest first;
@@ -77,6 +84,8 @@ class Explanation:
                 d["rows"] = [dict(row, top=self.top(self.top_k, row["scores"])) for row in self.rows]
         if self.flip is not None:
             d["flip"] = self.flip.to_dict()
+        if self.gold is not None:
+            d["gold"], d["correct"] = self.gold, self.correct
         return d
 
     def to_json(self, **kwargs) -> str:
@@ -86,3 +95,39 @@ class Explanation:
         from .render import explanation_text
 
         return explanation_text(self, 3 if self.top_k is None else self.top_k)
+
+    def _shown_top(self, top):
+        return top if top is not None else 3 if self.top_k is None else self.top_k
+
+    def _repr_html_(self) -> str:
+        """A notebook cell's view: the text coloured by score (hover a token for its score)."""
+        from .render.html import explanation_html
+
+        return explanation_html(self, self._shown_top(None))
+
+    def to_html(self, top: int = None, title: str = "saliency") -> str:
+        """A self-contained HTML page (no script, nothing fetched; light or dark as the browser prefers)."""
+        from .render.html import explanation_body, page
+
+        return page(explanation_body(self, self._shown_top(top)), title)
+
+    def to_svg(self, top: int = None, theme: str = "dark", title: str = "saliency") -> str:
+        """A self-contained SVG image of the terminal view, on a dark or light background."""
+        from .render import explanation_text, export
+
+        return export([explanation_text(self, self._shown_top(top))], "svg", title, theme=theme)
+
+
+class Explanations(list):
+    """A list of results (Explanation, an error in a failed text's place, or batch's RecordResult)
+    that a notebook shows as one HTML view."""
+
+    def _repr_html_(self) -> str:
+        from .render.html import results_html
+
+        return results_html(self)
+
+    def to_html(self, title: str = "saliency") -> str:
+        from .render.html import page, results_body
+
+        return page(results_body(self), title)

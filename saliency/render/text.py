@@ -7,13 +7,14 @@ written [token score], so the scores survive pipes and copy-paste.
 from rich.table import Table
 from rich.text import Text
 
-from .colours import score_style
+from .colours import LEVELS, score_style, theme_of
 from .tables import simple_table
 
 # Off a terminal (or with NO_COLOR) the strongest tokens are written as [token score]. The space
 # inside a mark must not become a line break, so marks are built with this placeholder (one cell,
 # not whitespace) and it turns into a space after wrapping.
 KEEP = "\ue000"
+UNKNOWN = "italic overline"  # the style of a token the model does not know (it reads <unk> there)
 
 
 def token_shown(text: str) -> str:
@@ -25,16 +26,19 @@ def fmt_score(score: float, signed: bool) -> str:
     return f"{score:+.3g}" if signed else f"{score:.3g}"
 
 
-def scored_text(text: str, tokens, scores, signed: bool, strong=(), plain=False) -> Text:
-    """The original string with a background per token span (offsets index `text`); `strong`
-    tokens also bold and underlined, and in plain mode bracketed with their score."""
+def scored_text(text: str, tokens, scores, signed: bool, strong=(), plain=False, theme="dark") -> Text:
+    """The original string with a background per token span (offsets index `text`) from the
+    theme's ramp (colours.py); `strong` tokens also bold and underlined, and in plain mode
+    bracketed with their score; unknown tokens in the UNKNOWN style (plain: named in the legend)."""
     out, cursor = Text(), 0
     scale = max((abs(s) for s in scores), default=0.0)
     for i, (tok, s) in enumerate(zip(tokens, scores)):
         if tok.start < cursor:  # overlapping spans (a user's tokenizer): style only what is left
             continue
         out.append(text[cursor:tok.start])
-        style = "" if plain else score_style(s, scale, signed)
+        style = "" if plain else score_style(s, scale, signed, theme)
+        if getattr(tok, "unk", False) and not plain:
+            style += " " + UNKNOWN
         if i in strong:
             style += " bold underline"
             if plain:
@@ -84,6 +88,8 @@ def header_fields(exp) -> list:
     lm = "position" in target  # language model labels are tokens: quote them (' ', '\n')
     name = repr if lm else str
     fields = [field("prediction", name(pred["label"]), f" ({pred['probability']:.3f})")]
+    if getattr(exp, "gold", None) is not None:  # batch with gold labels: is the model right?
+        fields.append(field("gold", str(exp.gold), " (correct)" if exp.correct else " (wrong)"))
     if exp.rows and "position" not in exp.rows[0]:  # --target all: one row per class
         fields.append(field("target", "every class", f" ({exp.objective})"))
     elif exp.rows:  # --position all
@@ -98,19 +104,33 @@ def header_fields(exp) -> list:
     return fields
 
 
-def legend_fields(signed: bool, k: int, plain: bool) -> list:
+def legend_fields(signed: bool, k: int, plain: bool, theme: str = "dark", unknown=()) -> list:
+    """The legend's fields; `unknown`: the tokens the model does not know, named in plain text."""
+    unk = []
+    if unknown:
+        names = sorted(set(unknown), key=list(unknown).index)
+        shown = ", ".join(token_shown(t) for t in names[:8]) + (", ..." if len(names) > 8 else "")
+        unk = [Text(f"unknown to the model (read as <unk>): {shown}", style="dim") if plain else
+               Text.assemble(("unknown", UNKNOWN), (" = not in the model's vocabulary (read as <unk>)", "dim"))]
     if plain:
         what = "+ for the target, - against it" if signed else "magnitudes"
         strongest = f"the {k} strongest tokens" if k > 1 else "the strongest token"
-        return [Text(f"[token score] = {strongest}; scores: {what}", style="dim")] if k else []
+        return ([Text(f"[token score] = {strongest}; scores: {what}", style="dim")] if k else []) + unk
     fields = [Text("legend:", style="dim")]
-    steps = ((-1.0, " against "), (0.0, " neutral "), (1.0, " for target ")) if signed else \
-        ((0.0, " weak "), (0.5, " "), (1.0, " strong "))
-    fields.append(Text.assemble(*((label, score_style(t, 1.0, signed)) for t, label in steps)))
+    # every step of the ramp, strongest against ... strongest for: the order is the colour's
+    ends = [(-t / LEVELS, "") for t in range(LEVELS, 0, -1)] + [(t / LEVELS, "") for t in range(1, LEVELS + 1)]
+    if not signed:
+        ends = [(t / LEVELS, "") for t in range(1, LEVELS + 1)]
+    swatch = [("  ", score_style(t, 1.0, signed, theme)) for t, _ in ends]
+    if signed:
+        fields.append(Text.assemble(("against ", "dim"), *swatch[:LEVELS], (" 0 ", "dim"), *swatch[LEVELS:],
+                                    (" for target", "dim")))
+    else:
+        fields.append(Text.assemble(("weak ", "dim"), *swatch, (" strong", "dim")))
     if k:
         fields.append(Text(f"underlined: top {k}", style="dim"))
     fields.append(Text("scaled to this text's max |score|", style="dim"))
-    return fields
+    return fields + unk
 
 
 class ExplanationView:
@@ -124,14 +144,16 @@ class ExplanationView:
     def __rich_console__(self, console, options):
         exp, k, width = self.exp, self.top, options.max_width
         plain = console.no_color or console.color_system is None
+        theme = theme_of(console)
         yield from packed(console, header_fields(exp), width)
         if exp.rows:
-            yield from rows_view(console, exp, width, k, plain)
+            yield from rows_view(console, exp, width, k, plain, theme)
         else:
             scores = [t.score for t in exp.tokens]
-            text = scored_text(exp.text, exp.tokens, scores, exp.signed, set(exp.top(k)), plain)
+            text = scored_text(exp.text, exp.tokens, scores, exp.signed, set(exp.top(k)), plain, theme)
             yield from wrapped(console, text, width)
-        yield from packed(console, legend_fields(exp.signed, k, plain), width)
+        unknown = [t.text for t in exp.tokens if getattr(t, "unk", False)]
+        yield from packed(console, legend_fields(exp.signed, k, plain, theme, unknown), width)
         if exp.completeness:
             c = exp.completeness
             used = f", {c['steps']:,} path points" if "steps" in c else ""  # --steps auto: this text's count
@@ -158,7 +180,7 @@ def top_table(exp, k: int) -> Table:
     return simple_table(columns, rows, title=f"top {k} tokens")
 
 
-def rows_view(console, exp, width: int, k: int, plain: bool):
+def rows_view(console, exp, width: int, k: int, plain: bool, theme: str = "dark"):
     """Every position (language model) or every class: one row each, the label on the left and
     the text marked by that row's scores, continuation lines indented under the text."""
     labels = [f"{r['position']} -> {r['target']!r}" if "position" in r else str(r["target"]) for r in exp.rows]
@@ -168,7 +190,8 @@ def rows_view(console, exp, width: int, k: int, plain: bool):
     title = "position -> next" if "position" in exp.rows[0] else "class"
     yield Text(f"{title}: the input marked by its effect on that output", style="dim")
     for label, row in zip(labels, exp.rows):
-        text = scored_text(exp.text, exp.tokens, row["scores"], exp.signed, set(exp.top(k, row["scores"])), plain)
+        text = scored_text(exp.text, exp.tokens, row["scores"], exp.signed, set(exp.top(k, row["scores"])), plain,
+                           theme)
         lines = wrapped(console, text, width - pad)
         shown = label.rjust(pad - 2) if "position" in row else label.ljust(pad - 2)
         first = Text(shown + "  ") if pad > 2 else Text(label)
