@@ -124,6 +124,9 @@ def batch(
                           to=output.console if output_format == "html" else None)
     if output_format == "html":  # what text shows, recorded for one page at the end
         sys.stdout.write(export([], "html", "saliency batch", recorder=output.console))
+    if shard and not done:
+        typer.echo(f"shard {shard[0]}/{shard[1]} holds no records: it takes every {shard[1]}th window of 512 "
+                   f"records from window {shard[0] - 1}, and the input has fewer", err=True)
     if failed:
         fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
 
