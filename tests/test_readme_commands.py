@@ -115,7 +115,7 @@ def test_doc_command_runs_as_written(command, workdir):
     if redirect is None:
         assert result.stdout.strip(), "a documented example that prints nothing"
     elif redirect.group(1) != "/dev/null":
-        assert (workdir / redirect.group(1)).read_text().strip(), f"{command}: wrote nothing"
+        assert (workdir / redirect.group(1)).read_bytes().strip(), f"{command}: wrote nothing"
 
 
 def sample_outputs():
