@@ -36,9 +36,9 @@ RAY_PANEL = "Scaling out (Ray)"
 @user_errors
 def batch(
     files: Annotated[Optional[List[str]], typer.Argument(help="Input files (txt, csv, tsv, jsonl); '-' or none with piped stdin: stdin.", show_default=False)] = None,
-    input_format: Annotated[Optional[str], typer.Option(help="txt | csv | tsv | jsonl (default: from the extension; stdin: jsonl if its first line is a JSON object, else txt).")] = None,
+    input_format: Annotated[Optional[str], typer.Option(metavar="txt|csv|tsv|jsonl", help="txt | csv | tsv | jsonl (default: from the extension; stdin: jsonl if its first line is a JSON object, else txt).")] = None,
     text_column: Annotated[Optional[str], typer.Option("--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")] = None,
-    output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="jsonl (or json; default off a terminal) | csv | tsv | text (default on a terminal) | html (one self-contained page, as text shows it).")] = None,
+    output_format: Annotated[Optional[str], typer.Option("--format", "-f", metavar="jsonl|csv|tsv|text|html", help="jsonl (or json; default off a terminal) | csv | tsv | text (default on a terminal) | html (one self-contained page, as text shows it).")] = None,
     summary: Annotated[bool, typer.Option("--summary", help="After the records, the tokens that most often drove the prediction, by predicted label (with gold labels also by gold label and by confusion pair); on stderr unless --format text.")] = False,
     label_field: Annotated[Optional[str], typer.Option("--label-field", metavar="NAME", help="Column or JSON field holding each record's gold label (a label name or index; default: a 'label' column holding the model's labels, said on stderr). Each record gets gold and correct.")] = None,
     errors_only: Annotated[bool, typer.Option("--errors-only", help="Write only the records whose prediction is not the gold label (and failed records).")] = False,
@@ -46,7 +46,7 @@ def batch(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward/backward pass.")] = 64,
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Only shard K of N (K from 1): every Nth block of 512 records, from block K-1. Records keep their numbers; N processes split the work, and their outputs sorted by record equal one unsharded run.")] = None,
-    ray: Annotated[bool, typer.Option("--ray", help="Run on Ray Data: a pool of workers, each loading the model once; JSONL in input order. Needs the optional Ray extra (README: Scaling out).", rich_help_panel=RAY_PANEL)] = False,
+    ray: Annotated[bool, typer.Option("--ray", help="Run on Ray Data: a pool of workers, each loading the model once; JSONL in input order. Needs the optional Ray extra (docs/scaling.md).", rich_help_panel=RAY_PANEL)] = False,
     num_workers: Annotated[int, typer.Option("--num-workers", min=1, help="--ray: workers (one CPU, or with --device cuda one GPU, each).", rich_help_panel=RAY_PANEL)] = 2,
     address: Annotated[Optional[str], typer.Option("--address", help="--ray: join this cluster (auto or HOST:PORT); default a local one.", rich_help_panel=RAY_PANEL)] = None,
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", help="--ray: the workers write part-N.jsonl files here (in name order: the whole output) instead of stdout.", rich_help_panel=RAY_PANEL)] = None,

@@ -38,7 +38,7 @@ def explain(
     position: PositionOpt = None,
     objective: ObjectiveOpt = "logit",
     top: TopOpt = None,
-    output_format: Annotated[str, typer.Option("--format", "-f", help="text (for people) | json (one object; JSON Lines for stdin; jsonl is the same) | html | svg (a self-contained page or image, in the terminal's colours).")] = "text",
+    output_format: Annotated[str, typer.Option("--format", "-f", metavar="text|json|html|svg", help="text (for people) | json (one object; JSON Lines for stdin; jsonl is the same) | html | svg (a self-contained page or image, in the terminal's colours).")] = "text",
     reduce: ReduceOpt = "l2",
     steps: StepsOpt = 50,
     tolerance: ToleranceOpt = 0.01,

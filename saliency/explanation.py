@@ -50,12 +50,14 @@ class Explanation:
         """Whether the prediction is the gold label; None without one."""
         return None if self.gold is None else self.prediction["label"] == self.gold
 
-    def top(self, k: int, scores=None) -> list:
+    def top(self, k: int, scores=None, upto: int = None) -> list:
         """Indices of the k strongest tokens (by |score| for signed methods), strongest first;
-        of `scores` (a row's) when given, else of the tokens' own scores."""
+        of `scores` (a row's) when given, else of the tokens' own scores; with `upto` (a language
+        model's explained position) only tokens up to it, as no later token reaches it."""
         scores = [t.score for t in self.tokens] if scores is None else scores
         key = (lambda i: abs(scores[i])) if self.signed else (lambda i: scores[i])
-        return sorted(range(len(scores)), key=key, reverse=True)[:k]
+        candidates = range(len(scores) if upto is None else min(len(scores), upto + 1))
+        return sorted(candidates, key=key, reverse=True)[:k]
 
     def completeness_warning(self) -> str:
         """A sentence when integrated gradients' completeness gap is large, else ''."""
@@ -81,7 +83,8 @@ class Explanation:
         if self.top_k is not None:
             d["top"] = self.top(self.top_k)
             if self.rows is not None:
-                d["rows"] = [dict(row, top=self.top(self.top_k, row["scores"])) for row in self.rows]
+                d["rows"] = [dict(row, top=self.top(self.top_k, row["scores"], row.get("position")))
+                             for row in self.rows]
         if self.flip is not None:
             d["flip"] = self.flip.to_dict()
         if self.gold is not None:

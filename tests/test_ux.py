@@ -93,7 +93,26 @@ def test_all_positions_off_a_terminal_mark_each_row(tmp_path):
     rows = lines[3:7]
     assert [row[:8] for row in rows] == ["0 -> 'e'", "1 -> 'a'", "2 -> 'd'", "3 -> '" + rows[3][6:7] + "'"]
     assert all(row.count("[") == 1 for row in rows)  # each row marks its strongest token with its score
-    assert rows[0][10:] == "[d " + rows[0][13:].split("]")[0] + "]ead"  # position 0 sees only 'd'
+    assert rows[0][10:] == "[d " + rows[0][13:].split("]")[0] + "]"  # position 0 sees only 'd': the row ends there
+
+
+def test_all_positions_of_a_long_line_one_row_each_marking_nothing_after_the_position(tmp_path):
+    path = str(tmp_path / "lm.safetensors")
+    checkpoint.save(tiny_model_file("gru", 1, False, "lm"), path)
+    text = "dead beef cafe " * 6  # 90 characters
+    lines = run("explain", text, "-m", path, "--position", "all", "--method", "grad-input").stdout.splitlines()
+    rows = lines[3:3 + len(text)]
+    assert len(lines) == 3 + len(text) + 1 and all(len(line) <= 80 for line in lines)  # one line a position, legend
+    for p, row in enumerate(rows):
+        label, shown = row[:11], row[11:]
+        assert label.strip().startswith(f"{p} -> ")
+        plain = re.sub(r"\[('.'|\S) [-+][0-9.e-]+\]", lambda m: m.group(1).strip("'"), shown)
+        assert text[:p + 1].endswith(plain.removeprefix("…"))  # the text up to p, its start cut when long
+        assert shown.startswith("…") == (len(text[:p + 1]) > len(plain))
+        assert shown.count("[") == min(3, p + 1)  # top 3, all at or before the position
+    d = json.loads(run("explain", text, "-m", path, "--position", "all", "-f", "json", "--top", "3").stdout)
+    assert all(max(row["top"]) <= row["position"] and len(row["top"]) == min(3, row["position"] + 1)
+               for row in d["rows"])
 
 
 def test_a_space_token_is_visible_in_the_top_table(tmp_path):

@@ -130,7 +130,10 @@ def explanation_body(exp, top: int = 3) -> str:
         for row in exp.rows:
             label = f"{row['position']} -&gt; {escape(repr(row['target']))}" if "position" in row \
                 else escape(str(row["target"]))
-            text = marked_html(exp.text, exp.tokens, row["scores"], exp.signed, exp.top(top, row["scores"]))
+            p = row.get("position")  # a language model's row: the text up to its position, nothing later marked
+            n = len(exp.tokens) if p is None else p + 1
+            text = marked_html(exp.text[:exp.tokens[n - 1].end], exp.tokens[:n], row["scores"][:n], exp.signed,
+                               exp.top(top, row["scores"], p))
             rows.append(f'<tr><td class="sal-dim">{label}</td><td class="sal-text">{text}</td></tr>')
         parts.append(f"<table>{''.join(rows)}</table>")
     else:

@@ -180,6 +180,32 @@ def top_table(exp, k: int) -> Table:
     return simple_table(columns, rows, title=f"top {k} tokens")
 
 
+ELLIPSIS = "…"
+
+
+def position_text(console, exp, row, k: int, plain: bool, theme: str, width: int) -> Text:
+    """A language model's row: the text up to the explained position's token, its strongest
+    tokens among those marked, cut from the left (…) until it fits on one line of `width`."""
+    from dataclasses import replace
+
+    p = row["position"]
+    end = exp.tokens[p].end
+    strong = exp.top(k, row["scores"], p)
+    cut = 0
+    while True:
+        kept = [i for i in range(p + 1) if exp.tokens[i].start >= cut]
+        shift = cut - (1 if cut else 0)  # room for the ellipsis
+        tokens = [replace(exp.tokens[i], start=exp.tokens[i].start - shift, end=exp.tokens[i].end - shift)
+                  for i in kept]
+        text = (ELLIPSIS if cut else "") + exp.text[cut:end]
+        marked = {n for n, i in enumerate(kept) if i in strong}
+        out = scored_text(text, tokens, [row["scores"][i] for i in kept], exp.signed, marked, plain, theme)
+        shown = out.plain.replace("\n", " ").replace("\t", " ").replace(KEEP, " ")
+        if Text(shown).cell_len <= width or len(kept) <= 1:
+            return out
+        cut = exp.tokens[kept[1]].start  # drop the earliest token still shown
+
+
 def rows_view(console, exp, width: int, k: int, plain: bool, theme: str = "dark"):
     """Every position (language model) or every class: one row each, the label on the left and
     the text marked by that row's scores, continuation lines indented under the text."""
@@ -190,8 +216,11 @@ def rows_view(console, exp, width: int, k: int, plain: bool, theme: str = "dark"
     title = "position -> next" if "position" in exp.rows[0] else "class"
     yield Text(f"{title}: the input marked by its effect on that output", style="dim")
     for label, row in zip(labels, exp.rows):
-        text = scored_text(exp.text, exp.tokens, row["scores"], exp.signed, set(exp.top(k, row["scores"])), plain,
-                           theme)
+        if "position" in row:  # the text up to the position (nothing later reaches it), on one line
+            text = position_text(console, exp, row, k, plain, theme, width - pad)
+        else:
+            text = scored_text(exp.text, exp.tokens, row["scores"], exp.signed, set(exp.top(k, row["scores"])), plain,
+                               theme)
         lines = wrapped(console, text, width - pad)
         shown = label.rjust(pad - 2) if "position" in row else label.ljust(pad - 2)
         first = Text(shown + "  ") if pad > 2 else Text(label)
