@@ -135,3 +135,22 @@ def test_256_colour_terminal_gets_palette_entries_ordered_by_score():
         assert int(bg) == XTERM[sign][level(t.score, scale) - 1]
         assert contrast(xterm_rgb(int(fg)), xterm_rgb(int(bg))) >= AA
     assert score_style(1.0, 1.0, True, "256") == f"color(16) on color({XTERM['positive'][-1]})"
+
+
+def test_the_contrast_table_in_the_docs_is_what_the_ramps_give():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "formats.md").read_text()
+    rows = {"light page": "light", "dark page": "dark", "256-colour": "256"}
+    found = 0
+    for line in doc.splitlines():
+        theme = next((t for name, t in rows.items() if line.startswith(f"| {name}")), None)
+        if theme is None:
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        for sign, cell in zip(("positive", "negative"), cells[1:]):
+            documented = [float(v) for v in cell.split(",")]
+            measured = [contrast(ink(bg), bg) for bg in ramp(sign, theme)]
+            assert documented == pytest.approx(measured, abs=0.051), (theme, sign, measured)
+        found += 1
+    assert found == 3

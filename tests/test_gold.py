@@ -119,7 +119,8 @@ def test_evaluate_gives_accuracy_confusion_and_metrics_over_right_and_wrong(tmp_
     for method in ("grad-input", "occlusion", "random"):  # the split's means recombine to the overall one
         for metric in ("comprehensiveness", "sufficiency"):
             whole = summary["methods"][method][metric] * len(batch)
-            parts = gold["correct"]["methods"][method][metric] * n_right + gold["wrong"]["methods"][method][metric] * n_wrong
+            right_part = gold["correct"]["methods"][method][metric] * n_right
+            parts = right_part + gold["wrong"]["methods"][method][metric] * n_wrong
             assert parts == pytest.approx(whole, rel=1e-12)
     text = runner.invoke(app, ["evaluate", path, "-m", model_path, "--methods", "grad-input", "-q"]).stdout
     assert f"accuracy {gold['accuracy']:.3f} ({right} of {len(batch)}" in text

@@ -45,6 +45,7 @@ def test_the_list_explain_returns_and_batch_results_show_as_one_view(tmp_path):
     records = Explanations(explain_records(explainer, [{"text": "Smith"}, {"text": ""}], method="grad-input"))
     text = Page(records._repr_html_()).text
     assert in_order(["record 0", "Smith", "record 1", "Error: empty text"], text)
+    assert in_order(["record 1", "Error: empty text"], Page(records[1]._repr_html_()).text)  # one result alone
     page = records.to_html()
     assert page.startswith("<!DOCTYPE html>") and page.count("<style>") >= 1
 

@@ -9,7 +9,7 @@ contrasts more (at least 4.58:1). Hovering over a token shows its score (`title`
 
 from html import escape
 
-from .colours import LEVELS, hex_colour, ink, ramp
+from .colours import LEVELS, hex_colour, ink, level, ramp
 from .text import fmt_score, header_fields, token_shown
 
 PAGE = {"light": ("#ffffff", "#1a1a1a", "#595959"), "dark": ("#1e1e1e", "#e6e6e6", "#a6a6a6")}  # bg, text, dim
@@ -49,8 +49,6 @@ STYLE = f"""<style>
 
 
 def token_class(score: float, scale: float, signed: bool) -> str:
-    from .colours import level
-
     k = level(score, scale)
     return "" if k == 0 else f"sal-{'n' if signed and score < 0 else 'p'}{k}"
 
@@ -85,8 +83,8 @@ def marked_html(text: str, tokens, scores, signed: bool, strong=()) -> str:
         title = f"{token_shown(tok.text)}: {fmt_score(s, signed)}" + (f", rank {rank[i]}" if i in rank else "") + \
             (", unknown to the model" if unknown else "")
         cls = " ".join(c for c in classes if c)
-        out.append(f'<span{f" class={chr(34)}{cls}{chr(34)}" if cls else ""} title="{escape(title)}">'
-                   f"{escape(text[tok.start:tok.end])}</span>")
+        attrs = (f' class="{cls}"' if cls else "") + f' title="{escape(title)}"'
+        out.append(f"<span{attrs}>{escape(text[tok.start:tok.end])}</span>")
         cursor = tok.end
     out.append(escape(text[cursor:]))
     return "".join(out)
