@@ -18,7 +18,7 @@ if _os.path.isfile(_os.path.join(_root, "pyproject.toml")) and _os.path.isfile(_
     __path__.append(_root)
 
 from .errors import InputError, ModelError, SaliencyError, UsageError
-from .explanation import Explanation
+from .explanation import Explanation, Explanations
 from .tokenize import Token
 
 
@@ -31,7 +31,7 @@ def load_model(name_or_path=None, engine="auto", device="cpu", batch_size=64, dt
                                      batch_size=batch_size, dtype=dtype)
 
 
-def explain(model, text, method="gradient", *, tokenizer=None, labels=None, embedding=None, head="classifier",
+def explain(model, text, method=None, *, tokenizer=None, labels=None, embedding=None, head="classifier",
             **options):
     """Explain `text` (a string: one Explanation; a list: one Explanation or error per text).
 
@@ -102,4 +102,4 @@ def prototype(model, to, *, start=None, length=8, seed=None, candidates=32, max_
     return run(_explainer(model, **module_options), to, start, length, seed, candidates, max_steps)
 
 
-__all__ = ["load_model", "explain", "explain_records", "flip", "reduce", "prototype", "Explanation", "Token", "SaliencyError", "UsageError", "InputError", "ModelError"]
+__all__ = ["load_model", "explain", "explain_records", "flip", "reduce", "prototype", "Explanation", "Explanations", "Token", "SaliencyError", "UsageError", "InputError", "ModelError"]

@@ -8,13 +8,14 @@ from rich.table import Table
 from rich.text import Text
 
 from ..explanation import gap_warning
-from .colours import score_style
+from .colours import LEVELS, score_style, theme_of
 from .tables import simple_table
 
 # Off a terminal (or with NO_COLOR) the strongest tokens are written as [token score]. The space
 # inside a mark must not become a line break, so marks are built with this placeholder (one cell,
 # not whitespace) and it turns into a space after wrapping.
 KEEP = "\ue000"
+UNKNOWN = "italic overline"  # the style of a token the model does not know (it reads <unk> there)
 
 
 def token_shown(text: str) -> str:
@@ -26,16 +27,19 @@ def fmt_score(score: float, signed: bool) -> str:
     return f"{score:+.3g}" if signed else f"{score:.3g}"
 
 
-def scored_text(text: str, tokens, scores, signed: bool, strong=(), plain=False) -> Text:
-    """The original string with a background per token span (offsets index `text`); `strong`
-    tokens also bold and underlined, and in plain mode bracketed with their score."""
+def scored_text(text: str, tokens, scores, signed: bool, strong=(), plain=False, theme="dark") -> Text:
+    """The original string with a background per token span (offsets index `text`) from the
+    theme's ramp (colours.py); `strong` tokens also bold and underlined, and in plain mode
+    bracketed with their score; unknown tokens in the UNKNOWN style (plain: named in the legend)."""
     out, cursor = Text(), 0
     scale = max((abs(s) for s in scores), default=0.0)
     for i, (tok, s) in enumerate(zip(tokens, scores)):
         if tok.start < cursor:  # overlapping spans (a user's tokenizer): style only what is left
             continue
         out.append(text[cursor:tok.start])
-        style = "" if plain else score_style(s, scale, signed)
+        style = "" if plain else score_style(s, scale, signed, theme)
+        if getattr(tok, "unk", False) and not plain:
+            style += " " + UNKNOWN
         if i in strong:
             style += " bold underline"
             if plain:
@@ -86,6 +90,8 @@ def header_fields(exp) -> list:
     name = repr if lm else str
     fields = [field("prediction", name(pred["label"]), f" ({pred['probability']:.3f})")]
     by_method = bool(exp.rows) and "method" in exp.rows[0]  # several methods side by side
+    if getattr(exp, "gold", None) is not None:  # batch with gold labels: is the model right?
+        fields.append(field("gold", str(exp.gold), " (correct)" if exp.correct else " (wrong)"))
     if exp.rows and "index" in exp.rows[0]:  # --target all: one row per class
         fields.append(field("target", "every class", f" ({exp.objective})"))
     elif exp.rows and "position" in exp.rows[0]:  # --position all
@@ -108,19 +114,33 @@ def params_shown(params: dict) -> str:
     return f" ({shown})" if shown else ""
 
 
-def legend_fields(signed: bool, k: int, plain: bool) -> list:
+def legend_fields(signed: bool, k: int, plain: bool, theme: str = "dark", unknown=()) -> list:
+    """The legend's fields; `unknown`: the tokens the model does not know, named in plain text."""
+    unk = []
+    if unknown:
+        names = sorted(set(unknown), key=list(unknown).index)
+        shown = ", ".join(token_shown(t) for t in names[:8]) + (", ..." if len(names) > 8 else "")
+        unk = [Text(f"unknown to the model (read as <unk>): {shown}", style="dim") if plain else
+               Text.assemble(("unknown", UNKNOWN), (" = not in the model's vocabulary (read as <unk>)", "dim"))]
     if plain:
         what = "+ for the target, - against it" if signed else "magnitudes"
         strongest = f"the {k} strongest tokens" if k > 1 else "the strongest token"
-        return [Text(f"[token score] = {strongest}; scores: {what}", style="dim")] if k else []
+        return ([Text(f"[token score] = {strongest}; scores: {what}", style="dim")] if k else []) + unk
     fields = [Text("legend:", style="dim")]
-    steps = ((-1.0, " against "), (0.0, " neutral "), (1.0, " for target ")) if signed else \
-        ((0.0, " weak "), (0.5, " "), (1.0, " strong "))
-    fields.append(Text.assemble(*((label, score_style(t, 1.0, signed)) for t, label in steps)))
+    # every step of the ramp, strongest against ... strongest for: the order is the colour's
+    ends = [(-t / LEVELS, "") for t in range(LEVELS, 0, -1)] + [(t / LEVELS, "") for t in range(1, LEVELS + 1)]
+    if not signed:
+        ends = [(t / LEVELS, "") for t in range(1, LEVELS + 1)]
+    swatch = [("  ", score_style(t, 1.0, signed, theme)) for t, _ in ends]
+    if signed:
+        fields.append(Text.assemble(("against ", "dim"), *swatch[:LEVELS], (" 0 ", "dim"), *swatch[LEVELS:],
+                                    (" for target", "dim")))
+    else:
+        fields.append(Text.assemble(("weak ", "dim"), *swatch, (" strong", "dim")))
     if k:
         fields.append(Text(f"underlined: top {k}", style="dim"))
     fields.append(Text("scaled to this text's max |score|", style="dim"))
-    return fields
+    return fields + unk
 
 
 class ExplanationView:
@@ -134,17 +154,19 @@ class ExplanationView:
     def __rich_console__(self, console, options):
         exp, k, width = self.exp, self.top, options.max_width
         plain = console.no_color or console.color_system is None
+        theme = theme_of(console)
         yield from packed(console, header_fields(exp), width)
         if exp.rows:
-            yield from rows_view(console, exp, width, k, plain)
+            yield from rows_view(console, exp, width, k, plain, theme)
         else:
             scores = [t.score for t in exp.tokens]
-            text = scored_text(exp.text, exp.tokens, scores, exp.signed, set(exp.top(k)), plain)
+            text = scored_text(exp.text, exp.tokens, scores, exp.signed, set(exp.top(k)), plain, theme)
             yield from wrapped(console, text, width)
         if exp.rows and "method" in exp.rows[0]:
-            yield from method_notes(console, exp, width, k, plain)
+            yield from method_notes(console, exp, width, k, plain, theme)
             return
-        yield from packed(console, legend_fields(exp.signed, k, plain), width)
+        unknown = [t.text for t in exp.tokens if getattr(t, "unk", False)]
+        yield from packed(console, legend_fields(exp.signed, k, plain, theme, unknown), width)
         if exp.completeness:
             yield from wrapped(console, completeness_note(exp.method, exp.completeness, exp.completeness_warning(),
                                                         exp.params),
@@ -167,7 +189,7 @@ def completeness_note(method: str, c: dict, warning: str = "", params=None) -> T
                 style="dim")
 
 
-def method_notes(console, exp, width: int, k: int, plain: bool):
+def method_notes(console, exp, width: int, k: int, plain: bool, theme: str = "dark"):
     """Under methods side by side: a legend naming which methods are signed, then each method's
     completeness note."""
     groups = [(signed, ", ".join(r["method"] for r in exp.rows if r["signed"] == signed)) for signed in (True, False)]
@@ -180,7 +202,7 @@ def method_notes(console, exp, width: int, k: int, plain: bool):
     else:
         fields = [Text("legend:", style="dim")]
         for signed, names in groups:
-            ramp = legend_fields(signed, 0, False)[1]
+            ramp = legend_fields(signed, 0, False, theme)[1]
             fields.append(Text.assemble((f"{names}", "dim"), " ", ramp))
         if k:
             fields.append(Text(f"underlined: each row's top {k}", style="dim"))
@@ -207,7 +229,33 @@ def top_table(exp, k: int) -> Table:
     return simple_table(columns, rows, title=f"top {k} tokens")
 
 
-def rows_view(console, exp, width: int, k: int, plain: bool):
+ELLIPSIS = "…"
+
+
+def position_text(console, exp, row, k: int, plain: bool, theme: str, width: int) -> Text:
+    """A language model's row: the text up to the explained position's token, its strongest
+    tokens among those marked, cut from the left (…) until it fits on one line of `width`."""
+    from dataclasses import replace
+
+    p = row["position"]
+    end = exp.tokens[p].end
+    strong = exp.top(k, row["scores"], p)
+    cut = 0
+    while True:
+        kept = [i for i in range(p + 1) if exp.tokens[i].start >= cut]
+        shift = cut - (1 if cut else 0)  # room for the ellipsis
+        tokens = [replace(exp.tokens[i], start=exp.tokens[i].start - shift, end=exp.tokens[i].end - shift)
+                  for i in kept]
+        text = (ELLIPSIS if cut else "") + exp.text[cut:end]
+        marked = {n for n, i in enumerate(kept) if i in strong}
+        out = scored_text(text, tokens, [row["scores"][i] for i in kept], exp.signed, marked, plain, theme)
+        shown = out.plain.replace("\n", " ").replace("\t", " ").replace(KEEP, " ")
+        if Text(shown).cell_len <= width or len(kept) <= 1:
+            return out
+        cut = exp.tokens[kept[1]].start  # drop the earliest token still shown
+
+
+def rows_view(console, exp, width: int, k: int, plain: bool, theme: str = "dark"):
     """Every position (language model) or every class: one row each, the label on the left and
     the text marked by that row's scores, continuation lines indented under the text."""
     labels = [r["method"] if "method" in r else f"{r['position']} -> {r['target']!r}" if "position" in r
@@ -222,7 +270,11 @@ def rows_view(console, exp, width: int, k: int, plain: bool):
         yield Text(f"{title}: the input marked by its effect on that output", style="dim")
     for label, row in zip(labels, exp.rows):
         signed = row.get("signed", exp.signed)
-        text = scored_text(exp.text, exp.tokens, row["scores"], signed, set(exp.top(k, row["scores"], signed)), plain)
+        if "position" in row:  # the text up to the position (nothing later reaches it), on one line
+            text = position_text(console, exp, row, k, plain, theme, width - pad)
+        else:
+            text = scored_text(exp.text, exp.tokens, row["scores"], signed, set(exp.top(k, row["scores"], signed)),
+                               plain, theme)
         lines = wrapped(console, text, width - pad)
         shown = label.rjust(pad - 2) if "position" in row else label.ljust(pad - 2)
         first = Text(shown + "  ") if pad > 2 else Text(label)
