@@ -25,8 +25,8 @@ def method_names(spec) -> list:
 
 
 def explain(explainer, texts, method, **options):
-    """explainer.explain, or compare when `method` names several methods ("a,b")."""
-    if isinstance(method, str) and "," not in method:
+    """explainer.explain, or compare when `method` names several methods ("a,b"); None: the default."""
+    if method is None or not isinstance(method, (str, list, tuple)) or (isinstance(method, str) and "," not in method):
         return explainer.explain(texts, method, **options)
     return compare(explainer, texts, method_names(method), **options)
 
