@@ -1,0 +1,196 @@
+"""The recurrent layers' forward and a backward through time for dx alone, in torch, by hand.
+
+autograd's backward through torch's CPU RNNs replays every step's dozen recorded operations
+with their bookkeeping; only dx is wanted here (no weight gradients), so each step needs one
+matmul and a few products with derivative factors computed in bulk, for all steps at once,
+before the loop. The equations and gate layouts are torch's (LSTM i, f, g, o; GRU r, z, n), as
+in the numpy engine, whose `Direction` this mirrors.
+
+Time-major inside (T, B, ...): each step's slice is contiguous, so the per-step matmuls and
+in-place updates need no copies. Variable lengths: the backward direction runs over each text
+reversed within its own length, so padding always comes after a run's real steps, where
+nothing can reach them: outputs there are zeroed, and no gradient flows back from them.
+Shapes: B batch, T time, I layer input, H hidden, G gates * H.
+"""
+
+import torch
+
+
+class Direction:
+    """One direction of one layer: torch's weights for it, `forward` keeping what `backward` needs."""
+
+    def __init__(self, cell, nonlinearity, w_ih, w_hh, b_ih, b_hh):
+        self.cell, self.relu = cell, nonlinearity == "relu"
+        self.w_ih, self.w_hh = w_ih, w_hh  # (G, I), (G, H)
+        self.w_ih_t, self.w_hh_t = w_ih.t().contiguous(), w_hh.t().contiguous()
+        # GRU keeps b_hh apart: its n gate multiplies (W_hn h + b_hn) by r.
+        self.b_x = b_ih if cell == "gru" else b_ih + b_hh
+        self.b_hh = b_hh
+        self.H = w_hh.shape[1]
+
+    def forward(self, X):
+        """(T, B, I) -> ((T, B, H) hidden states, the cache for backward)."""
+        T, B, _ = X.shape
+        H = self.H
+        A = torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t).view(T, B, -1)  # input projections
+        if self.cell == "lstm":
+            return self._lstm(A, T, B, H)
+        if self.cell == "gru":
+            return self._gru(A, T, B, H)
+        for t in range(T):  # vanilla RNN: A[t] becomes h_t in place
+            if t:
+                A[t].addmm_(A[t - 1], self.w_hh_t)
+            A[t].relu_() if self.relu else A[t].tanh_()
+        return A, A
+
+    def _lstm(self, A, T, B, H):
+        C, TC, Hs = A.new_empty(T, B, H), A.new_empty(T, B, H), A.new_empty(T, B, H)
+        # The backward's derivative factors, made while each step's gates are still in cache (in
+        # bulk after the loop they cost twice as much): dF/d(pre-activations of i, f, g) are dc
+        # times by_dc[t]; of o, dh times by_dh[t]; and dc gets dh times dc_by_dh[t].
+        by_dc, by_dh, dc_by_dh = A.new_empty(T, B, 3, H), A.new_empty(T, B, H), A.new_empty(T, B, H)
+        slope, square = A.new_empty(B, 4 * H), A.new_empty(B, H)
+        for t in range(T):
+            a = A[t]  # pre-activations, then the gates themselves
+            if t:
+                a.addmm_(Hs[t - 1], self.w_hh_t)
+            a[:, : 2 * H].sigmoid_()
+            a[:, 2 * H: 3 * H].tanh_()
+            a[:, 3 * H:].sigmoid_()
+            i, f, g, o = a[:, :H], a[:, H: 2 * H], a[:, 2 * H: 3 * H], a[:, 3 * H:]
+            torch.mul(i, g, out=C[t])
+            if t:
+                C[t].addcmul_(f, C[t - 1])  # c = f * c_prev + i * g
+            torch.tanh(C[t], out=TC[t])
+            torch.mul(o, TC[t], out=Hs[t])
+            torch.addcmul(a, a, a, value=-1, out=slope)  # s (1 - s): the sigmoids' slopes
+            k = by_dc[t]
+            torch.mul(g, slope[:, :H], out=k[:, 0])
+            if t:
+                torch.mul(C[t - 1], slope[:, H: 2 * H], out=k[:, 1])
+            else:
+                k[:, 1].zero_()
+            torch.mul(g, g, out=square)
+            torch.addcmul(i, i, square, value=-1, out=k[:, 2])  # i (1 - g^2)
+            torch.mul(TC[t], slope[:, 3 * H:], out=by_dh[t])
+            torch.mul(TC[t], TC[t], out=square)
+            torch.addcmul(o, o, square, value=-1, out=dc_by_dh[t])  # o (1 - tanh(c)^2)
+        return Hs, (A, by_dc, by_dh, dc_by_dh)
+
+    def _gru(self, A, T, B, H):
+        Hs, HN = A.new_empty(T, B, H), A.new_empty(T, B, H)
+        h = A.new_zeros(B, H)
+        for t in range(T):
+            a = A[t]
+            hw = torch.addmm(self.b_hh, h, self.w_hh_t)  # (B, G): W_h h + b_h for r, z and n
+            a[:, : 2 * H].add_(hw[:, : 2 * H]).sigmoid_()  # r, z
+            HN[t] = hw[:, 2 * H:]
+            a[:, 2 * H:].addcmul_(a[:, :H], HN[t]).tanh_()  # n = tanh(W_in x + b_in + r * hn)
+            n, z = a[:, 2 * H:], a[:, H: 2 * H]
+            h = torch.addcmul(n, z, h - n, out=Hs[t])  # (1 - z) * n + z * h
+        return Hs, (A, HN)
+
+    def backward(self, dHs, Hs, cache):
+        """dF/d(hidden states) (T, B, H) -> dF/dX (T, B, I), back through time."""
+        T, B, H = dHs.shape
+        if self.cell == "lstm":
+            dA = self._lstm_back(dHs, cache, T, B, H)
+        elif self.cell == "gru":
+            dA = self._gru_back(dHs, Hs, cache, T, B, H)
+        else:
+            local = (Hs > 0).to(Hs.dtype) if self.relu else 1 - Hs * Hs  # dh/da
+            dA = torch.empty_like(Hs)
+            for t in reversed(range(T)):
+                dh = dHs[t] if t == T - 1 else torch.addmm(dHs[t], dA[t + 1], self.w_hh)
+                torch.mul(dh, local[t], out=dA[t])
+        return (dA.view(T * B, -1) @ self.w_ih).view(T, B, -1)
+
+    def _lstm_back(self, dHs, cache, T, B, H):
+        A, by_dc, by_dh, dc_by_dh = cache
+        f = A.view(T, B, 4, H)[:, :, 1]
+        dA = torch.empty_like(A).view(T, B, 4, H)
+        dc = None
+        for t in reversed(range(T)):
+            dh = dHs[t] if t == T - 1 else torch.addmm(dHs[t], dA[t + 1].view(B, 4 * H), self.w_hh)
+            dc_now = dh * dc_by_dh[t]
+            if dc is not None:
+                dc_now.addcmul_(dc, f[t + 1])
+            dc = dc_now
+            torch.mul(dc.unsqueeze(1), by_dc[t], out=dA[t, :, :3])
+            torch.mul(dh, by_dh[t], out=dA[t, :, 3])
+        return dA.view(T, B, 4 * H)
+
+    def _gru_back(self, dHs, Hs, cache, T, B, H):
+        A, HN = cache
+        gates = A.view(T, B, 3, H)
+        r, z, n = gates.unbind(2)
+        h_prev = torch.cat([Hs.new_zeros(1, B, H), Hs[:-1]])
+        on_n = (1 - z) * (1 - n * n)  # dF/d(n's pre-activation) = dh times this
+        on_r = on_n * HN * r * (1 - r)
+        on_z = (h_prev - n) * z * (1 - z)
+        by_dh = torch.stack([on_r, on_z, on_n], dim=2)  # the pre-activations' share of dX
+        to_h = torch.stack([on_r, on_z, on_n * r], dim=2)  # and of W_hh h's
+        dA, dW = torch.empty_like(A).view(T, B, 3, H), torch.empty_like(A).view(T, B, 3, H)
+        dh = None
+        for t in reversed(range(T)):
+            if dh is None:
+                dh = dHs[t]
+            else:
+                dh_now = torch.addmm(dHs[t], dW[t + 1].view(B, 3 * H), self.w_hh)
+                dh = dh_now.addcmul_(dh, z[t + 1])
+            torch.mul(dh.unsqueeze(1), by_dh[t], out=dA[t])
+            torch.mul(dh.unsqueeze(1), to_h[t], out=dW[t])
+        return dA.view(T, B, 3 * H)
+
+
+def reverse_within_length(X, lengths):
+    """(T, B, ...) with each column's first `length` steps reversed, padding left at the end."""
+    T = X.shape[0]
+    t = torch.arange(T, device=X.device)[:, None]
+    index = torch.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)  # (T, B)
+    return X.gather(0, index.view(T, -1, *(1,) * (X.dim() - 2)).expand_as(X))
+
+
+class Layers:
+    """The recurrent body of an RNNModel, run by hand: `forward` gives the top layer's outputs
+    (B, T, D*H), zero at padding, and what `backward` needs to turn their gradient into dx."""
+
+    def __init__(self, model):
+        cfg = model.cfg
+        if cfg.uniform:
+            weight = lambda layer, p, s: getattr(model.rnn, f"{p}_l{layer}{s}")
+        else:  # LayerStack: one module per layer, each with torch's layer-0 names
+            weight = lambda layer, p, s: getattr(model.rnn[layer], f"{p}_l0{s}")
+        self.layers = [
+            [Direction(cfg.cell, cfg.nonlinearity, *(weight(layer, p, s).detach()
+                                                    for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+             for s in ("", "_reverse")[: cfg.directions]]
+            for layer in range(cfg.layers)
+        ]
+
+    def forward(self, x, lengths):
+        """(B, T, E), (B,) -> ((B, T, D*H) outputs, cache)."""
+        mask = (torch.arange(x.shape[1], device=x.device)[:, None] < lengths[None, :])[..., None]  # (T, B, 1)
+        out = x.transpose(0, 1).contiguous()
+        caches = []
+        for layer in self.layers:
+            inputs = [out] if len(layer) == 1 else [out, reverse_within_length(out, lengths)]
+            runs = [direction.forward(X) for direction, X in zip(layer, inputs)]
+            parts = [runs[0][0]] + [reverse_within_length(hs, lengths) for hs, _ in runs[1:]]
+            caches.append(runs)
+            out = (torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]) * mask
+        return out.transpose(0, 1), (mask, lengths, caches)
+
+    def backward(self, dout, cache):
+        """dF/d(outputs) (B, T, D*H) -> dF/dx (B, T, E)."""
+        mask, lengths, caches = cache
+        d = dout.transpose(0, 1)
+        for layer, runs in zip(reversed(self.layers), reversed(caches)):
+            d = (d * mask).contiguous()
+            H = layer[0].H
+            dx = layer[0].backward(d[..., :H].contiguous(), *runs[0])
+            if len(layer) == 2:
+                back = reverse_within_length(d[..., H:], lengths).contiguous()
+                dx = dx + reverse_within_length(layer[1].backward(back, *runs[1]), lengths)
+            d = dx
+        return (d * mask).transpose(0, 1)
