@@ -1,9 +1,9 @@
 """The recurrent layers' forward and a backward through time for dx alone, in torch, by hand.
 
 autograd's backward through torch's CPU RNNs replays every step's dozen recorded operations
-with their bookkeeping; only dx is wanted here (no weight gradients), so each step needs one
-matmul and a few products with derivative factors computed in bulk, for all steps at once,
-before the loop. The equations and gate layouts are torch's (LSTM i, f, g, o; GRU r, z, n), as
+with their bookkeeping; only dx is wanted here (no weight gradients), so each step back needs
+one matmul and a few products with derivative factors that the forward made while that step's
+gates were in cache; dx for all steps is then one matmul. The equations and gate layouts are torch's (LSTM i, f, g, o; GRU r, z, n), as
 in the numpy engine, whose `Direction` this mirrors.
 
 Time-major inside (T, B, ...): each step's slice is contiguous, so the per-step matmuls and
@@ -44,7 +44,8 @@ class Direction:
         return A, A
 
     def _lstm(self, A, T, B, H):
-        C, TC, Hs = A.new_empty(T, B, H), A.new_empty(T, B, H), A.new_empty(T, B, H)
+        Hs = A.new_empty(T, B, H)
+        c, c_prev, tanh_c = A.new_empty(B, H), A.new_empty(B, H), A.new_empty(B, H)
         # The backward's derivative factors, made while each step's gates are still in cache (in
         # bulk after the loop they cost twice as much): dF/d(pre-activations of i, f, g) are dc
         # times by_dc[t]; of o, dh times by_dh[t]; and dc gets dh times dc_by_dh[t].
@@ -58,37 +59,50 @@ class Direction:
             a[:, 2 * H: 3 * H].tanh_()
             a[:, 3 * H:].sigmoid_()
             i, f, g, o = a[:, :H], a[:, H: 2 * H], a[:, 2 * H: 3 * H], a[:, 3 * H:]
-            torch.mul(i, g, out=C[t])
+            c, c_prev = c_prev, c
+            torch.mul(i, g, out=c)
             if t:
-                C[t].addcmul_(f, C[t - 1])  # c = f * c_prev + i * g
-            torch.tanh(C[t], out=TC[t])
-            torch.mul(o, TC[t], out=Hs[t])
+                c.addcmul_(f, c_prev)  # c = f * c_prev + i * g
+            torch.tanh(c, out=tanh_c)
+            torch.mul(o, tanh_c, out=Hs[t])
             torch.addcmul(a, a, a, value=-1, out=slope)  # s (1 - s): the sigmoids' slopes
             k = by_dc[t]
             torch.mul(g, slope[:, :H], out=k[:, 0])
             if t:
-                torch.mul(C[t - 1], slope[:, H: 2 * H], out=k[:, 1])
+                torch.mul(c_prev, slope[:, H: 2 * H], out=k[:, 1])
             else:
                 k[:, 1].zero_()
             torch.mul(g, g, out=square)
             torch.addcmul(i, i, square, value=-1, out=k[:, 2])  # i (1 - g^2)
-            torch.mul(TC[t], slope[:, 3 * H:], out=by_dh[t])
-            torch.mul(TC[t], TC[t], out=square)
+            torch.mul(tanh_c, slope[:, 3 * H:], out=by_dh[t])
+            torch.mul(tanh_c, tanh_c, out=square)
             torch.addcmul(o, o, square, value=-1, out=dc_by_dh[t])  # o (1 - tanh(c)^2)
         return Hs, (A, by_dc, by_dh, dc_by_dh)
 
     def _gru(self, A, T, B, H):
-        Hs, HN = A.new_empty(T, B, H), A.new_empty(T, B, H)
-        h = A.new_zeros(B, H)
+        Hs = A.new_empty(T, B, H)
+        # As for the LSTM, the backward's factors are made while each step is in cache:
+        # dF/d(pre-activations of r, z, n) are dh times by_dh[t]; dF/d(W_h h + b_h) are dh times to_h[t].
+        by_dh, to_h = A.new_empty(T, B, 3, H), A.new_empty(T, B, 3, H)
+        h, hw = A.new_zeros(B, H), A.new_empty(B, 3 * H)
+        slope, square, n_h = A.new_empty(B, 2 * H), A.new_empty(B, H), A.new_empty(B, H)
         for t in range(T):
             a = A[t]
-            hw = torch.addmm(self.b_hh, h, self.w_hh_t)  # (B, G): W_h h + b_h for r, z and n
+            torch.addmm(self.b_hh, h, self.w_hh_t, out=hw)  # W_h h + b_h for r, z and n
             a[:, : 2 * H].add_(hw[:, : 2 * H]).sigmoid_()  # r, z
-            HN[t] = hw[:, 2 * H:]
-            a[:, 2 * H:].addcmul_(a[:, :H], HN[t]).tanh_()  # n = tanh(W_in x + b_in + r * hn)
-            n, z = a[:, 2 * H:], a[:, H: 2 * H]
-            h = torch.addcmul(n, z, h - n, out=Hs[t])  # (1 - z) * n + z * h
-        return Hs, (A, HN)
+            r, z, n, hn = a[:, :H], a[:, H: 2 * H], a[:, 2 * H:], hw[:, 2 * H:]
+            n.addcmul_(r, hn).tanh_()  # n = tanh(W_in x + b_in + r * hn)
+            torch.sub(h, n, out=n_h)
+            h = torch.addcmul(n, z, n_h, out=Hs[t])  # (1 - z) * n + z * h
+            torch.addcmul(a[:, : 2 * H], a[:, : 2 * H], a[:, : 2 * H], value=-1, out=slope)  # s (1 - s)
+            k = by_dh[t]
+            torch.mul(n, n, out=square)
+            torch.sub(1, z, out=k[:, 2]).sub_(k[:, 2] * square)  # (1 - z)(1 - n^2)
+            torch.mul(k[:, 2], hn, out=k[:, 0]).mul_(slope[:, :H])  # ... * hn * r (1 - r)
+            torch.mul(n_h, slope[:, H:], out=k[:, 1])  # (h_prev - n) z (1 - z)
+            to_h[t, :, :2] = k[:, :2]
+            torch.mul(k[:, 2], r, out=to_h[t, :, 2])
+        return Hs, (A, by_dh, to_h)
 
     def backward(self, dHs, Hs, cache):
         """dF/d(hidden states) (T, B, H) -> dF/dX (T, B, I), back through time."""
@@ -96,7 +110,7 @@ class Direction:
         if self.cell == "lstm":
             dA = self._lstm_back(dHs, cache, T, B, H)
         elif self.cell == "gru":
-            dA = self._gru_back(dHs, Hs, cache, T, B, H)
+            dA = self._gru_back(dHs, cache, T, B, H)
         else:
             local = (Hs > 0).to(Hs.dtype) if self.relu else 1 - Hs * Hs  # dh/da
             dA = torch.empty_like(Hs)
@@ -120,26 +134,18 @@ class Direction:
             torch.mul(dh, by_dh[t], out=dA[t, :, 3])
         return dA.view(T, B, 4 * H)
 
-    def _gru_back(self, dHs, Hs, cache, T, B, H):
-        A, HN = cache
-        gates = A.view(T, B, 3, H)
-        r, z, n = gates.unbind(2)
-        h_prev = torch.cat([Hs.new_zeros(1, B, H), Hs[:-1]])
-        on_n = (1 - z) * (1 - n * n)  # dF/d(n's pre-activation) = dh times this
-        on_r = on_n * HN * r * (1 - r)
-        on_z = (h_prev - n) * z * (1 - z)
-        by_dh = torch.stack([on_r, on_z, on_n], dim=2)  # the pre-activations' share of dX
-        to_h = torch.stack([on_r, on_z, on_n * r], dim=2)  # and of W_hh h's
-        dA, dW = torch.empty_like(A).view(T, B, 3, H), torch.empty_like(A).view(T, B, 3, H)
+    def _gru_back(self, dHs, cache, T, B, H):
+        A, by_dh, to_h = cache
+        z = A.view(T, B, 3, H)[:, :, 1]
+        dA, dW = torch.empty_like(A).view(T, B, 3, H), A.new_empty(B, 3, H)
         dh = None
         for t in reversed(range(T)):
-            if dh is None:
-                dh = dHs[t]
+            if dh is not None:  # dh_t = dF/dh_t directly + through step t+1's W_h h and its z * h
+                dh = torch.addmm(dHs[t], dW.view(B, 3 * H), self.w_hh).addcmul_(dh, z[t + 1])
             else:
-                dh_now = torch.addmm(dHs[t], dW[t + 1].view(B, 3 * H), self.w_hh)
-                dh = dh_now.addcmul_(dh, z[t + 1])
+                dh = dHs[t]
             torch.mul(dh.unsqueeze(1), by_dh[t], out=dA[t])
-            torch.mul(dh.unsqueeze(1), to_h[t], out=dW[t])
+            torch.mul(dh.unsqueeze(1), to_h[t], out=dW)
         return dA.view(T, B, 3 * H)
 
 
