@@ -17,6 +17,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from .attribution.base import contrast_class
 from .config import ModelConfig
 from .threads import fitted_threads, single_threaded, stop_if_abandoned
+from .torch_bptt import masked_for_max, pool_backward, valid_steps
 
 RNN_CLASSES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -57,32 +58,30 @@ class RNNModel(nn.Module):
             # in one direction; they are zeroed, as packing leaves them, and never pooled.
             out, _ = self.rnn(self.drop(x))
             if T > int(lengths.min()):
-                out = out * self.valid(on_device, T)
+                out = out * valid_steps(on_device, T)
         return self.readout(out, on_device)
-
-    @staticmethod
-    def valid(lengths, T):
-        """(B, T, 1): True at a text's real steps."""
-        return (torch.arange(T, device=lengths.device)[None, :] < lengths[:, None])[..., None]
 
     def readout(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The head over the top layer's outputs (B, T, D*H), zero at padding: pooled for a
         classifier, at every position for a language model."""
         if self.cfg.head == "lm":
             return self.head(self.drop(out))  # (B, T, V)
+        return self.head(self.drop(self.pool(out, lengths.to(out.device))))  # (B, C)
+
+    def pool(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """A classifier's (B, D*H) summary of the outputs over time (torch_bptt.pool_backward
+        is its derivative, for the CPU backward)."""
         B, T, _ = out.shape
-        lengths = lengths.to(out.device)
         if self.cfg.pooling == "last":
             # The forward direction ends at the last real step; the backward one, at step 0.
             pooled = out[torch.arange(B, device=out.device), lengths - 1]  # (B, D*H)
             if self.cfg.bidirectional:
                 H = self.cfg.top_size
                 pooled = torch.cat([pooled[:, :H], out[:, 0, H:]], dim=-1)
-        elif self.cfg.pooling == "max":
-            pooled = out.masked_fill(~self.valid(lengths, T), float("-inf")).amax(dim=1)
-        else:
-            pooled = out.sum(dim=1) / lengths.to(out.dtype)[:, None]
-        return self.head(self.drop(pooled))  # (B, C)
+            return pooled
+        if self.cfg.pooling == "max":
+            return masked_for_max(out, lengths).amax(dim=1)
+        return out.sum(dim=1) / lengths.to(out.dtype)[:, None]
 
     def needs_packing(self, lengths: torch.Tensor, T: int) -> bool:
         """Training always packs (numbers as they were); explaining packs only where padding would
@@ -222,10 +221,16 @@ class TorchEngine:
         positions, classes = self._tensor(positions), self._tensor(classes)
         by_hand = self.device.type == "cpu"
         with torch.enable_grad(), self._cudnn_for_backward(), self._threads():
-            if by_hand:
+            if by_hand:  # autograd only from the head's input: pooled features, or every position's
                 out, cache = self.layers.forward(x, lengths)
-                start = out.detach().requires_grad_(True)
-                logits = self.model.readout(start, lengths)
+                if self.config.head == "lm":
+                    features = out
+                elif self.config.pooling == "max":  # kept: its backward needs the masked outputs again
+                    features = (masked := masked_for_max(out, lengths)).amax(dim=1)
+                else:
+                    features = self.model.pool(out, lengths)
+                start = features.detach().requires_grad_(True)
+                logits = self.model.head(start)
             else:
                 start = x.requires_grad_(True)
                 logits = self.model(start, lengths)
@@ -233,8 +238,12 @@ class TorchEngine:
             classes = torch.where(classes < 0, at.argmax(-1), classes)
             values = select_objective(logits, positions, classes, objective)
             (grad,) = torch.autograd.grad(values.sum(), start)
-            dx = self.layers.backward(grad, cache) if by_hand else grad
-        return self._out(like, logits.detach(), values.detach(), dx)
+        if by_hand:
+            if self.config.head != "lm":
+                grad = pool_backward(self.config, masked if self.config.pooling == "max" else out, features, grad,
+                                     lengths)
+            grad = self.layers.backward(grad, cache)
+        return self._out(like, logits.detach(), values.detach(), grad)
 
     @property
     def layers(self):

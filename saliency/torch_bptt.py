@@ -45,38 +45,44 @@ class Direction:
 
     def _lstm(self, A, T, B, H):
         Hs = A.new_empty(T, B, H)
-        c, c_prev, tanh_c = A.new_empty(B, H), A.new_empty(B, H), A.new_empty(B, H)
         # The backward's derivative factors, made while each step's gates are still in cache (in
-        # bulk after the loop they cost twice as much): dF/d(pre-activations of i, f, g) are dc
-        # times by_dc[t]; of o, dh times by_dh[t]; and dc gets dh times dc_by_dh[t].
+        # bulk after the loop they cost more): dF/d(pre-activations of i, f, g) are dc times
+        # by_dc[t]; of o, dh times by_dh[t]; and dc gets dh times dc_by_dh[t].
         by_dc, by_dh, dc_by_dh = A.new_empty(T, B, 3, H), A.new_empty(T, B, H), A.new_empty(T, B, H)
-        slope, square = A.new_empty(B, 4 * H), A.new_empty(B, H)
+        # Each step's views made at once (unbind): slicing them in the loop costs more than the
+        # arithmetic on a small batch.
+        gates = A.view(T, B, 4, H)
+        a_, i_, f_, g_, o_ = A.unbind(0), *(gates[:, :, k].unbind(0) for k in range(4))
+        if_ = gates[:, :, :2].unbind(0)
+        h_, k0_, k1_, k2_ = Hs.unbind(0), *(by_dc[:, :, k].unbind(0) for k in range(3))
+        by_dh_, dc_by_dh_ = by_dh.unbind(0), dc_by_dh.unbind(0)
+        c, c_prev, tanh_c, square = A.new_empty(B, H), A.new_empty(B, H), A.new_empty(B, H), A.new_empty(B, H)
+        slope = A.new_empty(B, 4, H)
+        slope_flat, s_i, s_f, s_o = slope.view(B, 4 * H), slope[:, 0], slope[:, 1], slope[:, 3]
         for t in range(T):
-            a = A[t]  # pre-activations, then the gates themselves
+            a, i, f, g, o = a_[t], i_[t], f_[t], g_[t], o_[t]  # pre-activations, then the gates
             if t:
-                a.addmm_(Hs[t - 1], self.w_hh_t)
-            a[:, : 2 * H].sigmoid_()
-            a[:, 2 * H: 3 * H].tanh_()
-            a[:, 3 * H:].sigmoid_()
-            i, f, g, o = a[:, :H], a[:, H: 2 * H], a[:, 2 * H: 3 * H], a[:, 3 * H:]
+                a.addmm_(h_[t - 1], self.w_hh_t)
+            if_[t].sigmoid_()
+            g.tanh_()
+            o.sigmoid_()
             c, c_prev = c_prev, c
             torch.mul(i, g, out=c)
             if t:
                 c.addcmul_(f, c_prev)  # c = f * c_prev + i * g
             torch.tanh(c, out=tanh_c)
-            torch.mul(o, tanh_c, out=Hs[t])
-            torch.addcmul(a, a, a, value=-1, out=slope)  # s (1 - s): the sigmoids' slopes
-            k = by_dc[t]
-            torch.mul(g, slope[:, :H], out=k[:, 0])
+            torch.mul(o, tanh_c, out=h_[t])
+            torch.addcmul(a, a, a, value=-1, out=slope_flat)  # s (1 - s): the sigmoids' slopes
+            torch.mul(g, s_i, out=k0_[t])
             if t:
-                torch.mul(c_prev, slope[:, H: 2 * H], out=k[:, 1])
+                torch.mul(c_prev, s_f, out=k1_[t])
             else:
-                k[:, 1].zero_()
+                k1_[t].zero_()
             torch.mul(g, g, out=square)
-            torch.addcmul(i, i, square, value=-1, out=k[:, 2])  # i (1 - g^2)
-            torch.mul(tanh_c, slope[:, 3 * H:], out=by_dh[t])
+            torch.addcmul(i, i, square, value=-1, out=k2_[t])  # i (1 - g^2)
+            torch.mul(tanh_c, s_o, out=by_dh_[t])
             torch.mul(tanh_c, tanh_c, out=square)
-            torch.addcmul(o, o, square, value=-1, out=dc_by_dh[t])  # o (1 - tanh(c)^2)
+            torch.addcmul(o, o, square, value=-1, out=dc_by_dh_[t])  # o (1 - tanh(c)^2)
         return Hs, (A, by_dc, by_dh, dc_by_dh)
 
     def _gru(self, A, T, B, H):
@@ -121,18 +127,21 @@ class Direction:
 
     def _lstm_back(self, dHs, cache, T, B, H):
         A, by_dc, by_dh, dc_by_dh = cache
-        f = A.view(T, B, 4, H)[:, :, 1]
-        dA = torch.empty_like(A).view(T, B, 4, H)
+        dA = torch.empty_like(A)
+        d4 = dA.view(T, B, 4, H)
+        f_, dA_, d_ifg, d_o = A.view(T, B, 4, H)[:, :, 1].unbind(0), dA.unbind(0), d4[:, :, :3].unbind(0), \
+            d4[:, :, 3].unbind(0)
+        dHs_, by_dc_, by_dh_, dc_by_dh_ = dHs.unbind(0), by_dc.unbind(0), by_dh.unbind(0), dc_by_dh.unbind(0)
         dc = None
         for t in reversed(range(T)):
-            dh = dHs[t] if t == T - 1 else torch.addmm(dHs[t], dA[t + 1].view(B, 4 * H), self.w_hh)
-            dc_now = dh * dc_by_dh[t]
+            dh = dHs_[t] if t == T - 1 else torch.addmm(dHs_[t], dA_[t + 1], self.w_hh)
+            dc_now = dh * dc_by_dh_[t]
             if dc is not None:
-                dc_now.addcmul_(dc, f[t + 1])
+                dc_now.addcmul_(dc, f_[t + 1])
             dc = dc_now
-            torch.mul(dc.unsqueeze(1), by_dc[t], out=dA[t, :, :3])
-            torch.mul(dh, by_dh[t], out=dA[t, :, 3])
-        return dA.view(T, B, 4 * H)
+            torch.mul(dc.unsqueeze(1), by_dc_[t], out=d_ifg[t])
+            torch.mul(dh, by_dh_[t], out=d_o[t])
+        return dA
 
     def _gru_back(self, dHs, cache, T, B, H):
         A, by_dh, to_h = cache
@@ -200,3 +209,35 @@ class Layers:
                 dx = dx + reverse_within_length(layer[1].backward(back, *runs[1]), lengths)
             d = dx
         return (d * mask).transpose(0, 1)
+
+
+def pool_backward(cfg, out, pooled, dpooled, lengths):
+    """dF/d(outputs) (B, T, D*H) from dF/d(pooled) (B, D*H): the derivative of RNNModel.pool.
+    For max pooling `out` is masked_for_max(outputs), as pooled was taken from it."""
+    B, T, _ = out.shape
+    if cfg.pooling == "last":
+        dout = out.new_zeros(out.shape)
+        H = cfg.top_size if cfg.bidirectional else dout.shape[-1]
+        dout[torch.arange(B, device=out.device), lengths - 1, :H] = dpooled[:, :H]
+        if cfg.bidirectional:
+            dout[:, 0, H:] += dpooled[:, H:]
+        return dout
+    if cfg.pooling == "max":  # to the winners; tied winners share, as autograd's amax gives it
+        winners = (out == pooled.unsqueeze(1)).to(out.dtype)
+        return winners.mul_((dpooled / winners.sum(1)).unsqueeze(1))
+    # mean: every step alike (Layers.backward zeroes padding)
+    return (dpooled / lengths.to(out.dtype)[:, None]).unsqueeze(1).expand(out.shape)
+
+
+def valid_steps(lengths, T):
+    """(B, T, 1): True at a text's real steps."""
+    return (torch.arange(T, device=lengths.device)[None, :] < lengths[:, None])[..., None]
+
+
+def masked_for_max(out, lengths):
+    """(B, T, D*H) outputs with padding at -inf, so that max pooling never picks it (the outputs
+    themselves when no text of the batch is padded)."""
+    T = out.shape[1]
+    if int(lengths.min()) == T:
+        return out
+    return out.masked_fill(~valid_steps(lengths, T), float("-inf"))
