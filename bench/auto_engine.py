@@ -19,7 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from busy import Busy  # noqa: E402
 
-CASES = [("gradient", [], (300, 3000, 10000, 30000)),
+CASES = [("gradient", ["--method", "gradient"], (300, 3000, 10000, 30000)),
          ("integrated-gradients", ["--method", "integrated-gradients"], (30, 150, 600))]
 
 

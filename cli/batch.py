@@ -13,10 +13,10 @@ from saliency.pipeline import Explainer
 from saliency.registry import load_model_file
 
 from . import app
-from .common import (BaselineOpt, ContrastOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
-                     ObjectiveOpt, OccludeOpt, PositionOpt, Progress, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt,
-                     StepsOpt, TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, require_stdout,
-                     stdin_is_piped, stdout_console, ToleranceOpt, user_errors)
+from .common import (BaselineOpt, BiasFactorOpt, ContrastOpt, DeviceOpt, EngineOpt, EpsilonOpt, Method, MethodOpt,
+                     ModelOpt, NoiseOpt, ObjectiveOpt, OccludeOpt, PositionOpt, Progress, ReduceOpt, RuleOpt,
+                     SamplesOpt, SeedOpt, StepsOpt, TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options,
+                     one_method, require_stdout, stdin_is_piped, stdout_console, ToleranceOpt, user_errors)
 from .explain import parse_position
 
 EXAMPLES = """
@@ -36,20 +36,22 @@ RAY_PANEL = "Scaling out (Ray)"
 @user_errors
 def batch(
     files: Annotated[Optional[List[str]], typer.Argument(help="Input files (txt, csv, tsv, jsonl); '-' or none with piped stdin: stdin.", show_default=False)] = None,
-    input_format: Annotated[Optional[str], typer.Option(help="txt | csv | tsv | jsonl (default: from the extension; stdin: jsonl if its first line is a JSON object, else txt).")] = None,
+    input_format: Annotated[Optional[str], typer.Option(metavar="txt|csv|tsv|jsonl", help="txt | csv | tsv | jsonl (default: from the extension; stdin: jsonl if its first line is a JSON object, else txt).")] = None,
     text_column: Annotated[Optional[str], typer.Option("--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")] = None,
-    output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="jsonl (or json; default off a terminal) | csv | tsv | text (default on a terminal) | html (one self-contained page, as text shows it).")] = None,
-    summary: Annotated[bool, typer.Option("--summary", help="After the records, the tokens that most often drove each label (on stderr unless --format text).")] = False,
+    output_format: Annotated[Optional[str], typer.Option("--format", "-f", metavar="jsonl|csv|tsv|text|html", help="jsonl (or json; default off a terminal) | csv | tsv | text (default on a terminal) | html (one self-contained page, as text shows it).")] = None,
+    summary: Annotated[bool, typer.Option("--summary", help="After the records, the tokens that most often drove the prediction, by predicted label (with gold labels also by gold label and by confusion pair); on stderr unless --format text.")] = False,
+    label_field: Annotated[Optional[str], typer.Option("--label-field", metavar="NAME", help="Column or JSON field holding each record's gold label (a label name or index; default: a 'label' column holding the model's labels, said on stderr). Each record gets gold and correct.")] = None,
+    errors_only: Annotated[bool, typer.Option("--errors-only", help="Write only the records whose prediction is not the gold label (and failed records).")] = False,
     flip: Annotated[bool, typer.Option("--flip", help="Add each record's best single swap (as saliency flip gives it) to its JSON; --summary then gives the share of records one swap flips, by label.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward/backward pass.")] = 64,
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Only shard K of N (K from 1): every Nth block of 512 records, from block K-1. Records keep their numbers; N processes split the work, and their outputs sorted by record equal one unsharded run.")] = None,
-    ray: Annotated[bool, typer.Option("--ray", help="Run on Ray Data: a pool of workers, each loading the model once; JSONL in input order. Needs the optional Ray extra (README: Scaling out).", rich_help_panel=RAY_PANEL)] = False,
+    ray: Annotated[bool, typer.Option("--ray", help="Run on Ray Data: a pool of workers, each loading the model once; JSONL in input order. Needs the optional Ray extra (docs/scaling.md).", rich_help_panel=RAY_PANEL)] = False,
     num_workers: Annotated[int, typer.Option("--num-workers", min=1, help="--ray: workers (one CPU, or with --device cuda one GPU, each).", rich_help_panel=RAY_PANEL)] = 2,
     address: Annotated[Optional[str], typer.Option("--address", help="--ray: join this cluster (auto or HOST:PORT); default a local one.", rich_help_panel=RAY_PANEL)] = None,
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", help="--ray: the workers write part-N.jsonl files here (in name order: the whole output) instead of stdout.", rich_help_panel=RAY_PANEL)] = None,
     model: ModelOpt = None,
-    method: MethodOpt = Method.gradient,
+    method: MethodOpt = Method.grad_input,
     target: TargetOpt = None,
     contrast: ContrastOpt = None,
     position: PositionOpt = None,
@@ -64,6 +66,8 @@ def batch(
     noise: NoiseOpt = 0.1,
     seed: SeedOpt = 0,
     occlude: OccludeOpt = "unk",
+    epsilon: EpsilonOpt = 0.001,
+    bias_factor: BiasFactorOpt = 0.0,
     vectors: VectorsOpt = False,
     engine: EngineOpt = "auto",
     device: DeviceOpt = "cpu",
@@ -87,28 +91,34 @@ def batch(
         io.check_text_field(path, io.detect_format(path, input_format), text_column)
         if path != "-":
             io.open_text(path).close()  # a missing file is said before the model (and torch) loads
-    options = dict(method=method.value, target=target, contrast=contrast, position=parse_position(position),
+    options = dict(method=one_method(method), target=target, contrast=contrast, position=parse_position(position),
                    objective=objective, vectors=vectors, top=top, rule=rule,
-                   **method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance))
+                   **method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance, epsilon,
+                                    bias_factor))
     if flip and (output_format in ("csv", "tsv") or ray):
         raise UsageError("--flip adds to each JSON record: use --format jsonl or text, without --ray")
     records = read_inputs(files, input_format, text_column)
     model_file, engine = batch_engine(model, engine, device, files, options, remote=address is not None)
     if ray or output_dir or address:
-        check_ray_options(ray, output_format, shard, summary)
+        check_ray_options(ray, output_format, shard, summary or label_field or errors_only)
         done, failed = on_ray(model, records, num_workers, address, output_dir,
                               dict(engine=engine, device=device, batch_size=batch_size), options)
         if failed:
             fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
         return
     explainer = Explainer.from_model_file(model_file, engine=engine, device=device, batch_size=batch_size)
+    records, gold_field = gold_labels(records, model_file, label_field, errors_only)
     with Output(output_format, summary, top, BatchProgress(quiet, files, shard)) as output:
         if flip and summary:
             from saliency.hotflip import FlipTally
 
             output.flips = FlipTally()
-        done, failed = write_results(explain_windows(explainer, records, shard=shard, follow=live_stdin(files),
-                                                     flip=flip, **options), output)
+        results = explain_windows(explainer, records, shard=shard, follow=live_stdin(files), flip=flip, **options)
+        if gold_field:
+            from saliency.gold import with_gold
+
+            results = with_gold(results, gold_field, model_file.labels, errors_only)
+        done, failed = write_results(results, output)
     if summary:
         show_summary(output.tally, to_stdout=output_format == "text",
                      to=output.console if output_format == "html" else None)
@@ -117,6 +127,9 @@ def batch(
                           to=output.console if output_format == "html" else None)
     if output_format == "html":  # what text shows, recorded for one page at the end
         sys.stdout.write(export([], "html", "saliency batch", recorder=output.console))
+    if shard and not done:
+        typer.echo(f"shard {shard[0]}/{shard[1]} holds no records: it takes every {shard[1]}th window of 512 "
+                   f"records from window {shard[0] - 1}, and the input has fewer", err=True)
     if failed:
         fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
 
@@ -150,7 +163,32 @@ def check_ray_options(ray, output_format, shard, summary):
     if output_format != "jsonl":
         raise UsageError(f"--ray writes JSONL, not --format {output_format}")
     if shard or summary:
-        raise UsageError(f"--ray takes no {'--shard (Ray splits the work itself)' if shard else '--summary'}")
+        raise UsageError(f"--ray takes no {'--shard (Ray splits the work itself)' if shard else '--summary'}"
+                         f"{'' if shard or summary is True else ', --label-field or --errors-only'}")
+
+
+def gold_labels(records, model_file, label_field, errors_only):
+    """(records, the field holding gold labels or None). Without --label-field, a `label` field
+    of the first records is used when it holds the model's labels; stderr says which was found."""
+    from itertools import chain
+
+    from saliency.gold import detect_field
+
+    if model_file.config.head == "lm":
+        if label_field or errors_only:
+            raise UsageError("--label-field and --errors-only need a classifier (a language model has no gold labels)")
+        return records, None
+    records, first = iter(records), []
+    for record in records:  # up to the first usable record only: a live pipe's next line may be far off
+        first.append(record)
+        if record.fields or not record.error or len(first) == 16:
+            break
+    field, note = detect_field(first, model_file.labels, label_field)
+    if note:
+        typer.echo(note, err=True)
+    if errors_only and not field:
+        raise UsageError("--errors-only needs gold labels: name their column with --label-field")
+    return chain(first, records), field
 
 
 def on_ray(model, records, workers, address, output_dir, load_options, options):
@@ -264,13 +302,20 @@ def count_lines(files):
     return total
 
 
+SUMMARY_TITLES = {"predicted": ("predicted label", 10), "gold": ("gold label", 10),
+                  "confusion": ("confusion pair (gold -> predicted)", 5)}
+
+
 def show_summary(tally, to_stdout, to=None):
     from saliency.render import console, simple_table
 
-    columns = [("label", "left"), ("token", "left"), ("count", "right"), ("mean score", "right")]
-    rows = [[str(r["label"]), r["token"], f"{r['count']} / {r['texts']}", f"{r['mean']:.4f}"] for r in tally.rows()]
-    table = simple_table(columns, rows, title="tokens most often among a text's top 3, by label")
-    (to or (stdout_console() if to_stdout else console(stderr=True))).print(table)
+    out = to or (stdout_console() if to_stdout else console(stderr=True))
+    for group in tally.groups():
+        name, top = SUMMARY_TITLES[group]
+        columns = [(name.split(" (")[0], "left"), ("token", "left"), ("count", "right"), ("mean score", "right")]
+        rows = [[str(r["label"]), r["token"], f"{r['count']} / {r['texts']}", f"{r['mean']:.4f}"]
+                for r in tally.rows(top, group)]
+        out.print(simple_table(columns, rows, title=f"tokens most often among a text's top 3, by {name}"))
 
 
 def show_flip_summary(flips, to_stdout, to=None):

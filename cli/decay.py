@@ -26,7 +26,7 @@ def decay(
     data: DataArg,
     model: ModelOpt = None,
     limit: LimitOpt = None,
-    output_format: Annotated[str, typer.Option("--format", "-f", help="text (a bar chart) | json (one object with rows) | html (a self-contained page).")] = "text",
+    output_format: Annotated[str, typer.Option("--format", "-f", metavar="text|json|html", help="text (a bar chart) | json (one object with rows) | html (a self-contained page).")] = "text",
     objective: ObjectiveOpt = "logit",
     input_format: InputFormatOpt = None,
     text_column: TextColumnOpt = None,

@@ -9,9 +9,9 @@ import typer
 from saliency.errors import UsageError
 
 from . import app
-from .common import (BaselineOpt, DeviceOpt, EngineOpt, ModelOpt, NoiseOpt, ObjectiveOpt, OccludeOpt, Progress,
-                     ReduceOpt, SamplesOpt, StepsOpt, check_choice, method_options, stdout_console, user_errors, warn,
-                     ToleranceOpt)
+from .common import (BaselineOpt, BiasFactorOpt, DeviceOpt, EngineOpt, EpsilonOpt, ModelOpt, NoiseOpt, ObjectiveOpt,
+                     OccludeOpt, Progress, ReduceOpt, SamplesOpt, StepsOpt, ToleranceOpt, check_choice, method_options,
+                     stdout_console, user_errors, warn)
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -22,7 +22,7 @@ EXAMPLES = """
   saliency evaluate dev.tsv --format html > evaluation.html
 """
 DataArg = Annotated[str, typer.Argument(help="Records to evaluate on (txt, csv, tsv, jsonl; '-' = stdin).", show_default=False)]
-InputFormatOpt = Annotated[Optional[str], typer.Option(help="txt | csv | tsv | jsonl (default: from the extension; stdin: txt).")]
+InputFormatOpt = Annotated[Optional[str], typer.Option(metavar="txt|csv|tsv|jsonl", help="txt | csv | tsv | jsonl (default: from the extension; stdin: txt).")]
 TextColumnOpt = Annotated[Optional[str], typer.Option("--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")]
 LimitOpt = Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="Only the first N records.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
@@ -40,12 +40,13 @@ def evaluate(
     data: DataArg,
     model: ModelOpt = None,
     methods: Annotated[Optional[str], typer.Option("--methods", help="Comma-separated methods to score (default: every method); a random ranking is always scored as the floor.")] = None,
-    removal: Annotated[str, typer.Option("--removal", help="How a token is removed: delete (from the sequence) | unk (replaced by <unk>).")] = "delete",
+    removal: Annotated[str, typer.Option("--removal", metavar="delete|unk", help="How a token is removed: delete (from the sequence) | unk (replaced by <unk>).")] = "delete",
+    label_field: Annotated[Optional[str], typer.Option("--label-field", metavar="NAME", help="Record field holding the gold label (a label name or index; default: a 'label' column holding the model's labels): adds accuracy, a confusion table and the metrics over right and wrong predictions apart.")] = None,
     rationale_field: Annotated[Optional[str], typer.Option("--rationale-field", help="Record field holding a human rationale (a list of words, or of character spans given as start, end pairs): adds plausibility.")] = None,
     randomize: Annotated[bool, typer.Option("--randomize", help="Sanity check: randomise the weights from the head down and compare the maps (Adebayo et al. 2018).")] = False,
     limit: LimitOpt = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random floor, smoothgrad's noise and the randomised weights.")] = 0,
-    output_format: Annotated[str, typer.Option("--format", "-f", help="text (tables) | json (one object) | html (a self-contained page).")] = "text",
+    output_format: Annotated[str, typer.Option("--format", "-f", metavar="text|json|html", help="text (tables) | json (one object) | html (a self-contained page).")] = "text",
     input_format: InputFormatOpt = None,
     text_column: TextColumnOpt = None,
     quiet: QuietOpt = False,
@@ -57,6 +58,8 @@ def evaluate(
     samples: SamplesOpt = 25,
     noise: NoiseOpt = 0.1,
     occlude: OccludeOpt = "unk",
+    epsilon: EpsilonOpt = 0.001,
+    bias_factor: BiasFactorOpt = 0.0,
     engine: EngineOpt = "auto",
     device: DeviceOpt = "cpu",
 ):
@@ -73,7 +76,8 @@ def evaluate(
 
     output_format = check_choice(output_format, ("text", "json", "html"), "--format")
     settings = EvalSettings(parse_methods(methods), removal, seed, rationale_field, randomize, objective,
-                            method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance))
+                            method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance,
+                                           epsilon, bias_factor))
     settings.check()
     model_file = load_model_file(model)
     explainer = Explainer.from_model_file(model_file, engine=engine, device=device)
@@ -81,6 +85,12 @@ def evaluate(
     if not records:
         raise UsageError(f"{data}: no records to evaluate") if not skipped else UsageError(
             f"{data}: no usable record ({skipped[0][1]} at record {skipped[0][0]})")
+    if model_file.config.head != "lm":  # a language model is refused by evaluate itself
+        from saliency.gold import detect_field
+
+        settings.label_field, note = detect_field(records, model_file.labels, label_field)
+        if note:
+            typer.echo(note, err=True)
     with Progress(quiet, work_units(len(records), settings, model_file.config)) as progress:
         result = run(explainer, records, settings, model_file, progress.advance)
     for number, reason in (skipped + result.skipped)[:5]:

@@ -6,13 +6,14 @@ from typing import Annotated, Optional
 import typer
 
 from saliency import load_model
+from saliency.compare import explain as explain_texts
 from saliency.errors import EXIT_RECORDS_FAILED, InputError, RecordUsageError, UsageError
 
 from . import app
-from .common import (BaselineOpt, ContrastOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
-                     ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt, StepsOpt,
-                     TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, require_stdout, stdin_is_piped,
-                     stdin_lines, stdout_console, text_argument, user_errors, warn, ToleranceOpt)
+from .common import (BaselineOpt, BiasFactorOpt, ContrastOpt, DeviceOpt, EngineOpt, EpsilonOpt, Method, MethodOpt,
+                     ModelOpt, NoiseOpt, ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt,
+                     StepsOpt, TargetOpt, ToleranceOpt, TopOpt, VectorsOpt, check_choice, fail, method_options,
+                     require_stdout, stdin_is_piped, stdin_lines, stdout_console, text_argument, user_errors, warn)
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -23,6 +24,7 @@ EXAMPLES = """
   saliency explain -m shakespeare-lstm --position all "To be or not"
   cat reviews.txt | saliency explain -f json - | jq .prediction
   saliency explain "a witty , gorgeous movie" -f svg > explained.svg
+  saliency explain --method gradient,grad-input,lrp "a witty , gorgeous movie"
 """
 EXPORTS = ("html", "svg")
 
@@ -32,13 +34,13 @@ EXPORTS = ("html", "svg")
 def explain(
     text: Annotated[Optional[str], typer.Argument(help="Text to explain; '-' or nothing with piped stdin: each line.")] = None,
     model: ModelOpt = None,
-    method: MethodOpt = Method.gradient,
+    method: MethodOpt = Method.grad_input,
     target: TargetOpt = None,
     contrast: ContrastOpt = None,
     position: PositionOpt = None,
     objective: ObjectiveOpt = "logit",
     top: TopOpt = None,
-    output_format: Annotated[str, typer.Option("--format", "-f", help="text (for people) | json (one object; JSON Lines for stdin; jsonl is the same) | html | svg (a self-contained page or image, in the terminal's colours).")] = "text",
+    output_format: Annotated[str, typer.Option("--format", "-f", metavar="text|json|html|svg", help="text (for people) | json (one object; JSON Lines for stdin; jsonl is the same) | html | svg (a self-contained page or image, in the terminal's colours).")] = "text",
     reduce: ReduceOpt = "l2",
     steps: StepsOpt = 50,
     tolerance: ToleranceOpt = 0.01,
@@ -48,6 +50,8 @@ def explain(
     noise: NoiseOpt = 0.1,
     seed: SeedOpt = 0,
     occlude: OccludeOpt = "unk",
+    epsilon: EpsilonOpt = 0.001,
+    bias_factor: BiasFactorOpt = 0.0,
     vectors: VectorsOpt = False,
     engine: EngineOpt = "auto",
     device: DeviceOpt = "cpu",
@@ -66,11 +70,12 @@ def explain(
     explainer = load_model(model, engine=engine, device=device)
     options = dict(method=method.value, target=target, contrast=contrast, position=position, objective=objective,
                    vectors=vectors, top=top, rule=rule,
-                   **method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance))
+                   **method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance, epsilon,
+                                    bias_factor))
     if text is not None and text != "-":
         progress = work_progress()
         try:
-            (result,) = explainer.explain([text], progress=progress, **options)
+            (result,) = explain_texts(explainer, [text], progress=progress, **options)
         finally:
             if progress:
                 progress.close()
@@ -79,7 +84,7 @@ def explain(
         return
     failures = last_code = number = 0
     for number, (line, error) in enumerate(stdin_lines(), 1):
-        result = InputError(error) if error else explainer.explain([line], errors="return", **options)[0]
+        result = InputError(error) if error else explain_texts(explainer, [line], errors="return", **options)[0]
         if isinstance(result, Exception):
             if isinstance(result, UsageError) and not isinstance(result, RecordUsageError):
                 raise result

@@ -20,7 +20,7 @@ EXAMPLES = """
 """
 ToOpt = Annotated[Optional[str], typer.Option("--to", help="Reach this label (name or index; language model: the next token) instead of leaving the predicted one.")]
 CandidatesOpt = Annotated[int, typer.Option("--candidates", help="Per step, the K best first-order swaps plus the best swap at each of the K most promising positions are verified by forward passes (K at most 1000).")]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="text (for people) | json (one object).")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", metavar="text|json", help="text (for people) | json (one object).")]
 
 
 @app.command(epilog=EXAMPLES)

@@ -24,7 +24,7 @@ IMPORT_EXAMPLES = """
 @user_errors
 def inspect(
     model: Annotated[str, typer.Argument(help="Shipped model name or model file path.")],
-    output_format: Annotated[str, typer.Option("--format", "-f", help="text | json (or jsonl: the same)")] = "text",
+    output_format: Annotated[str, typer.Option("--format", "-f", metavar="text|json", help="text | json (or jsonl: the same)")] = "text",
 ):
     """Architecture, vocabulary, labels, parameter count, training figures and sha256 of a model."""
     from saliency.checkpoint import sha256
@@ -58,6 +58,8 @@ def inspect(
         rows.append(["trained with", str(mf.info["command"])])
     if "imported_from" in mf.info:
         rows.append(["imported from", imported_from(mf.info)])
+    if mf.info.get("keras_layers"):  # the Keras model's own layers, in order, as its owner named them
+        rows.append(["keras layers", " -> ".join(map(str, mf.info["keras_layers"]))])
     table = simple_table([("", "left"), ("", "left")], rows, header=False)
     stdout_console().print(table)
 
@@ -69,7 +71,7 @@ def import_model(
     output: Annotated[str, typer.Option("--output", "-o", help="Model file to write.")] = "imported.safetensors",
     vocab: Annotated[Optional[str], typer.Option(help="Keras: the tokens by id (JSON list, JSON word index, Tokenizer.to_json(), or one per line). numpy: a JSON list of characters, or the characters in order (default: newline then a-z).")] = None,
     labels: Annotated[Optional[str], typer.Option(help="Keras: output names, comma-separated (default 0, 1, ...).")] = None,
-    level: Annotated[Optional[str], typer.Option(help="Keras: word | char, how the owner split text (default word, or the Tokenizer's).")] = None,
+    level: Annotated[Optional[str], typer.Option(metavar="word|char", help="Keras: word | char, how the owner split text (default word, or the Tokenizer's).")] = None,
     lowercase: Annotated[Optional[bool], typer.Option("--lowercase/--keep-case", help="Lowercase input text (default yes, or the Tokenizer's setting).")] = None,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Allow a pickled .npy dict. Unpickling can run code: only for files you trust.")] = False,
 ):

@@ -14,7 +14,7 @@ from .common import check_choice, stdout_console, user_errors
 @app.command("models")
 @user_errors
 def list_models(
-    output_format: Annotated[str, typer.Option("--format", "-f", help="text | json (or jsonl: the same)")] = "text",
+    output_format: Annotated[str, typer.Option("--format", "-f", metavar="text|json", help="text | json (or jsonl: the same)")] = "text",
 ):
     """List the shipped models with their held-out accuracy or loss."""
     check_choice(output_format, ("text", "json", "jsonl"), "--format")

@@ -8,7 +8,8 @@ from saliency import load_model
 from saliency.reduction import reduce as reduce_input
 
 from . import app
-from .common import DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, check_choice, stdout_console, user_errors
+from .common import (DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, check_choice, one_method, stdout_console,
+                     user_errors)
 from .flip import FormatOpt, auto_engine
 
 EXAMPLES = """
@@ -35,7 +36,7 @@ def reduce(
     Feng et al. 2018); print the shortest text that keeps the label, never an empty one."""
     output_format = check_choice(output_format, ("text", "json"), "--format")
     explainer = load_model(model, engine=auto_engine(engine, device), device=device)
-    result = reduce_input(explainer, text, method.value, candidates)
+    result = reduce_input(explainer, text, one_method(method), candidates)
     if output_format == "json":
         typer.echo(result.to_json())
     else:

@@ -39,8 +39,8 @@ def parse_label_names(spec: Optional[str]) -> dict:
 def train(
     data: Annotated[str, typer.Argument(help="Training data: csv/tsv/jsonl with text and label columns, a folder of LABEL.txt files (one text per line), or plain text for --task lm.")],
     output: Annotated[str, typer.Option("--output", "-o", help="Model file to write.")] = "model.safetensors",
-    task: Annotated[str, typer.Option(help="classify | lm", rich_help_panel=DATA_PANEL)] = "classify",
-    level: Annotated[str, typer.Option(help="Tokens: char | word.", rich_help_panel=DATA_PANEL)] = "word",
+    task: Annotated[str, typer.Option(metavar="classify|lm", help="classify | lm", rich_help_panel=DATA_PANEL)] = "classify",
+    level: Annotated[str, typer.Option(metavar="char|word", help="Tokens: char | word.", rich_help_panel=DATA_PANEL)] = "word",
     valid: Annotated[Optional[str], typer.Option(help="Validation file (default: a split of DATA).", rich_help_panel=DATA_PANEL)] = None,
     valid_split: Annotated[float, typer.Option(min=0.0, max=0.5, help="Fraction of distinct texts held out for validation.", rich_help_panel=DATA_PANEL)] = 0.1,
     test: Annotated[Optional[str], typer.Option(help="Test file, scored once with the best epoch.", rich_help_panel=DATA_PANEL)] = None,
@@ -52,12 +52,12 @@ def train(
     keep_duplicates: Annotated[bool, typer.Option("--keep-duplicates", help="Keep repeated (text, label) pairs.", rich_help_panel=DATA_PANEL)] = False,
     max_vocab: Annotated[int, typer.Option(min=0, help="Keep the most frequent tokens (0: all).", rich_help_panel=DATA_PANEL)] = 0,
     min_count: Annotated[int, typer.Option(min=1, help="Drop tokens seen fewer times.", rich_help_panel=DATA_PANEL)] = 1,
-    cell: Annotated[str, typer.Option(help="rnn | lstm | gru", rich_help_panel=ARCH_PANEL)] = "lstm",
+    cell: Annotated[str, typer.Option(metavar="rnn|lstm|gru", help="rnn | lstm | gru", rich_help_panel=ARCH_PANEL)] = "lstm",
     layers: Annotated[int, typer.Option(min=1, rich_help_panel=ARCH_PANEL)] = 1,
     hidden: Annotated[int, typer.Option(min=1, rich_help_panel=ARCH_PANEL)] = 256,
     embedding: Annotated[int, typer.Option(min=1, rich_help_panel=ARCH_PANEL)] = 128,
     bidirectional: Annotated[bool, typer.Option("--bidirectional", help="Read the text both ways.", rich_help_panel=ARCH_PANEL)] = False,
-    pooling: Annotated[str, typer.Option(help="Classifier: last | max | mean over time.", rich_help_panel=ARCH_PANEL)] = "max",
+    pooling: Annotated[str, typer.Option(metavar="last|max|mean", help="Classifier: last | max | mean over time.", rich_help_panel=ARCH_PANEL)] = "max",
     dropout: Annotated[float, typer.Option(min=0.0, max=0.9, rich_help_panel=ARCH_PANEL)] = 0.5,
     epochs: Annotated[int, typer.Option(min=1, rich_help_panel=FIT_PANEL)] = 5,
     lr: Annotated[float, typer.Option(min=0.0, rich_help_panel=FIT_PANEL)] = 2e-3,
@@ -97,14 +97,18 @@ class TrainingProgress:
         self.epochs, self.quiet, self.bar, self.task, self.last = epochs, quiet, None, None, ""
 
     def __enter__(self):
-        if not self.quiet:
+        return self  # the bar starts with the first step: data that cannot be read fails with no bar drawn
+
+    def start(self):
+        if not self.quiet and self.bar is None:
             from saliency.render import training_progress
 
             self.bar, self.task = training_progress(self.epochs)
             self.bar.__enter__()
-        return self
 
     def __call__(self, event):
+        if "step" in event or "valid" in event:
+            self.start()
         if "warning" in event:  # shown with or without --quiet
             if self.bar is None:
                 typer.echo(f"warning: {event['warning']}", err=True)

@@ -18,7 +18,7 @@ if _os.path.isfile(_os.path.join(_root, "pyproject.toml")) and _os.path.isfile(_
     __path__.append(_root)
 
 from .errors import InputError, ModelError, SaliencyError, UsageError
-from .explanation import Explanation
+from .explanation import Explanation, Explanations
 from .tokenize import Token
 
 
@@ -31,7 +31,7 @@ def load_model(name_or_path=None, engine="auto", device="cpu", batch_size=64, dt
                                      batch_size=batch_size, dtype=dtype)
 
 
-def explain(model, text, method="gradient", *, tokenizer=None, labels=None, embedding=None, head="classifier",
+def explain(model, text, method=None, *, tokenizer=None, labels=None, embedding=None, head="classifier",
             **options):
     """Explain `text` (a string: one Explanation; a list: one Explanation or error per text).
 
@@ -40,14 +40,17 @@ def explain(model, text, method="gradient", *, tokenizer=None, labels=None, embe
     is exactly one; else name it with `embedding=`). For a module, `tokenizer` maps text to ids
     (or to (token, id) pairs, so the output can show offsets) and `labels` names its outputs.
     Options are explain's: target, position, objective, vectors and the method's parameters.
+    `method` may name several methods, "grad-input,lrp": one row per method (`rows`).
     """
+    from .compare import explain as run  # method "a,b": several methods side by side (saliency.compare)
+
     explainer = _explainer(model, tokenizer, labels, embedding, head)
     if isinstance(text, str):
-        (result,) = explainer.explain([text], method, **options)
+        (result,) = run(explainer, [text], method, **options)
         if isinstance(result, Exception):
             raise result
         return result
-    return explainer.explain(list(text), method, **options)
+    return run(explainer, list(text), method, **options)
 
 
 def explain_records(model, records, *, text_field=None, shard=None, **options):
@@ -99,4 +102,4 @@ def prototype(model, to, *, start=None, length=8, seed=None, candidates=32, max_
     return run(_explainer(model, **module_options), to, start, length, seed, candidates, max_steps)
 
 
-__all__ = ["load_model", "explain", "explain_records", "flip", "reduce", "prototype", "Explanation", "Token", "SaliencyError", "UsageError", "InputError", "ModelError"]
+__all__ = ["load_model", "explain", "explain_records", "flip", "reduce", "prototype", "Explanation", "Explanations", "Token", "SaliencyError", "UsageError", "InputError", "ModelError"]

@@ -39,6 +39,12 @@ class RecordResult:
     def failed(self, error: str) -> "RecordResult":
         return RecordResult(self.record, None, error)
 
+    def _repr_html_(self) -> str:
+        """A notebook cell's view: the record's explanation, or its error."""
+        from .render.html import results_html
+
+        return results_html([self])
+
 
 def parse_shard(shard) -> tuple:
     """'K/N' (or (K, N)) as (K, N), 1 <= K <= N."""

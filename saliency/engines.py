@@ -9,7 +9,7 @@ ENGINES = ("auto", "torch", "numpy")
 # Work, in token-gradients (tokens x gradient evaluations per token), from which torch finishes
 # first. Importing torch costs about 1.5 s (2.3 s with the cores busy) that numpy never pays, and
 # past it torch explains about 1.5x as fast (sst2-lstm, both engines side by side on 2 cores):
-# the break-even measured 150,000-180,000 token-gradients quiet, 110,000 busy (README, Performance).
+# the break-even measured 150,000-180,000 token-gradients quiet, 110,000 busy (docs/performance.md).
 TORCH_FROM_WORK = 150_000
 BYTES_PER_TOKEN = {"word": 5, "char": 1}  # SST-2: 103 characters for 19.6 word tokens
 TOKENS_PER_TEXT = 20  # for a method whose cost grows with the text (occlusion)

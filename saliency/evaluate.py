@@ -19,6 +19,7 @@ import numpy as np
 
 from .attribution import METHODS
 from .errors import InputError, UsageError
+from .gold import GoldError, record_gold
 from .metrics import (AOPC_PERCENTS, REMOVALS, average_precision, kendall_tau, perturb, ranking, rationale_labels,
                       spearman, token_f1, top_count)
 from .pipeline import MAX_BATCH_POSITIONS, softmax
@@ -36,6 +37,7 @@ class EvalSettings:
     randomize: bool = False
     objective: str = "logit"  # what the maps explain (the metrics always read probabilities)
     method_options: dict = field(default_factory=dict)
+    label_field: str = None  # record field holding the gold label: accuracy, confusion, metrics split by it
 
     def check(self):
         unknown = [m for m in self.methods if m not in METHODS]
@@ -56,6 +58,8 @@ class Item:
     scores: dict  # method -> (n,) scores
     loo: np.ndarray = None  # leave-one-out occlusion scores (None when it cannot be computed)
     labels: np.ndarray = None  # rationale: which tokens a human marked
+    predicted: str = None  # the predicted label, and with a label field the gold one
+    gold: str = None
 
 
 @dataclass
@@ -121,7 +125,14 @@ def explain_items(explainer, records, settings, rng, skipped):
         first = results[settings.methods[0]][i]
         scores = {m: np.array([t.score for t in results[m][i].tokens]) for m in settings.methods}
         scores[RANDOM] = rng.random(len(first.tokens))
-        item = Item(record.text, [t.id for t in first.tokens], first.target["index"], scores)
+        item = Item(record.text, [t.id for t in first.tokens], first.target["index"], scores,
+                    predicted=first.prediction["label"])
+        if settings.label_field:
+            try:
+                item.gold = record_gold(record, settings.label_field, explainer.output_names)
+            except GoldError as e:
+                skipped.append((record.index + 1, str(e)))
+                continue
         if not isinstance(loo[i], Exception):  # deleting the only token of a text is not defined
             item.loo = np.array([t.score for t in loo[i].tokens])
         if settings.rationale_field:
@@ -163,8 +174,7 @@ def evaluate(explainer, records, settings: EvalSettings, model_file=None, progre
     comp, suff = np.concatenate(comp), np.concatenate(suff)
     methods = {}
     for j, name in enumerate(names):
-        row = {"comprehensiveness": float(comp[:, j].mean()), "sufficiency": float(suff[:, j].mean()),
-               "loo_tau": mean([kendall_tau(it.scores[name], it.loo) for it in items if it.loo is not None])}
+        row = metric_row(items, name, comp[:, j], suff[:, j])
         if settings.rationale_field:
             row["plausibility"] = {
                 "token_f1": mean([token_f1(it.scores[name], it.labels) for it in items]),
@@ -178,7 +188,31 @@ def evaluate(explainer, records, settings: EvalSettings, model_file=None, progre
 
         randomization = randomization_check(model_file, explainer, items, settings, progress)
     summary = {"records": len(items), "methods": methods, "agreement": agreement, "randomization": randomization}
+    if settings.label_field:
+        summary["gold"] = gold_summary(items, names, comp, suff, settings.label_field, explainer.output_names)
     return Evaluation(summary, skipped)
+
+
+def metric_row(items, name, comp, suff) -> dict:
+    """A method's faithfulness over `items`, given its per-item comprehensiveness and sufficiency."""
+    return {"comprehensiveness": float(comp.mean()), "sufficiency": float(suff.mean()),
+            "loo_tau": mean([kendall_tau(it.scores[name], it.loo) for it in items if it.loo is not None])}
+
+
+def gold_summary(items, names, comp, suff, label_field, labels) -> dict:
+    """Accuracy, the confusion table (rows gold, columns predicted), and each method's
+    faithfulness over the right and over the wrong predictions apart: does the map still
+    explain the model where the model is wrong?"""
+    from .gold import confusion
+
+    out = {"field": label_field, **confusion([(it.gold, it.predicted) for it in items], labels)}
+    for part, want in (("correct", True), ("wrong", False)):
+        rows = [i for i, it in enumerate(items) if (it.gold == it.predicted) == want]
+        subset = [items[i] for i in rows]
+        out[part] = {"records": len(rows), "methods": {
+            name: metric_row(subset, name, comp[rows, j], suff[rows, j]) if rows else None
+            for j, name in enumerate(names)}}
+    return out
 
 
 def mean(values):

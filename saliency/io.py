@@ -175,7 +175,7 @@ def _table(lines, delimiter, text_column, source):
     key = text_column or next((k for k in TEXT_COLUMNS if k in header), None)
     if key not in header:
         wanted = text_column or " or ".join(TEXT_COLUMNS)
-        raise InputError(f"{source}: no column {wanted!r} in header {header}")
+        raise InputError(f"{source}: no column {wanted!r} in header {header}; name the text's column with --text-field")
     col = header.index(key)
     for row in reader:
         if not row:
@@ -206,7 +206,7 @@ def read_labelled(path: str, input_format: str = None, text_field: str = None, l
         if _dropped(r, dropped):
             continue
         if label_field not in r.fields:
-            raise InputError(f"{path}: record {r.index + 1} has no label field {label_field!r}")
+            raise InputError(f"{path}: record {r.index + 1} has no label field {label_field!r}; name it with --label-field")
         yield r.text.strip(), str(r.fields[label_field])
 
 

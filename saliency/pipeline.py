@@ -8,10 +8,10 @@ list instead, so batch work can go on.
 
 import numpy as np
 
-from .attribution import Batch, make_method
+from .attribution import DEFAULT_METHOD, Batch, make_method
 from .attribution.arrays import native, to_numpy
 from .errors import InputError, RecordUsageError, SaliencyError, UsageError
-from .explanation import Explanation
+from .explanation import Explanation, Explanations
 from .threads import side_by_side
 from .tokenize import PAD_ID, UNK_ID
 
@@ -109,7 +109,7 @@ class Explainer:
         return [(p, named if named >= 0 else (ids[p + 1] if p + 1 < n else -1)) for p in wanted]
 
     # -- explaining ------------------------------------------------------------------------
-    def explain(self, texts, method="gradient", target=None, position=None, objective="logit",
+    def explain(self, texts, method=None, target=None, position=None, objective="logit",
                 vectors=False, top=None, contrast=None, errors="raise", progress=None, **method_options):
         """One Explanation per text, in order.
 
@@ -121,6 +121,7 @@ class Explainer:
         `progress(done, total)`, if given, hears how far the network evaluations of the batch at
         work have got.
         """
+        method = DEFAULT_METHOD if method is None else method
         method = make_method(method, **method_options) if isinstance(method, str) else method
         self.check_options(objective, position, target, errors)
         code = self.objective_code(objective, contrast)
@@ -160,7 +161,7 @@ class Explainer:
             for result in results:
                 if isinstance(result, Exception):
                     raise result
-        return results
+        return Explanations(results)  # a list; a notebook shows it as one HTML view
 
     def describe(self, exp, contrast, top):
         """What build() leaves out: the contrast explained against, and the top-k request."""

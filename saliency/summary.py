@@ -1,33 +1,47 @@
-"""Corpus-level view for `batch --summary`: which tokens most often drove each predicted label."""
+"""Corpus-level view for `batch --summary`: which tokens most often drove the prediction, grouped
+by predicted label and, where records carry gold labels, by gold label and by confusion pair
+(gold -> predicted), each group named as such."""
 
 from collections import defaultdict
 
 TOP_PER_TEXT = 3
+GROUPS = ("predicted", "gold", "confusion")  # the order the tables come in
+PAIR = " -> "  # a confusion pair's name: gold -> predicted
 
 
 class TokenSummary:
     def __init__(self, per_text: int = TOP_PER_TEXT):
         self.per_text = per_text
-        self.stats = defaultdict(lambda: [0, 0.0])  # (label, token) -> [count, score sum]
-        self.texts = defaultdict(int)
+        self.stats = defaultdict(lambda: [0, 0.0])  # (group, label, token) -> [count, score sum]
+        self.texts = defaultdict(int)  # (group, label) -> texts
 
     def add(self, explanation):
-        """Count the text's strongest tokens (towards the target, for signed methods) under its label."""
-        label = explanation.target["label"]
-        self.texts[label] += 1
+        """Count the text's strongest tokens (towards the explained output, for signed methods)
+        under its predicted label, and with a gold label under it and under the pair."""
+        predicted = explanation.prediction["label"]
+        keys = [("predicted", predicted)]
+        if explanation.gold is not None:
+            keys += [("gold", explanation.gold), ("confusion", f"{explanation.gold}{PAIR}{predicted}")]
         tokens = explanation.tokens
         ranked = sorted(range(len(tokens)), key=lambda i: tokens[i].score, reverse=True)[: self.per_text]
-        for i in ranked:
-            entry = self.stats[(label, tokens[i].text.lower())]
-            entry[0] += 1
-            entry[1] += tokens[i].score
+        for group, label in keys:
+            self.texts[(group, label)] += 1
+            for i in ranked:
+                entry = self.stats[(group, label, tokens[i].text.lower())]
+                entry[0] += 1
+                entry[1] += tokens[i].score
 
-    def rows(self, top: int = 10) -> list:
-        """Per label, the tokens most often among a text's strongest: {label, token, count, mean}."""
+    def groups(self) -> list:
+        """The groups that have texts, in GROUPS order."""
+        return [g for g in GROUPS if any(group == g for group, _ in self.texts)]
+
+    def rows(self, top: int = 10, group: str = "predicted") -> list:
+        """Per label of `group`, the tokens most often among a text's strongest:
+        {label, token, count, mean, texts}."""
         out = []
-        for label in sorted(self.texts):
-            items = [(tok, c, s / c) for (lab, tok), (c, s) in self.stats.items() if lab == label]
+        for label in sorted(label for g, label in self.texts if g == group):
+            items = [(tok, c, s / c) for (g, lab, tok), (c, s) in self.stats.items() if g == group and lab == label]
             items.sort(key=lambda t: (-t[1], -t[2], t[0]))
-            out += [{"label": label, "token": tok, "count": c, "mean": m, "texts": self.texts[label]}
+            out += [{"label": label, "token": tok, "count": c, "mean": m, "texts": self.texts[(group, label)]}
                     for tok, c, m in items[:top]]
         return out

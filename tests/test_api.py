@@ -1,4 +1,4 @@
-"""The Python API: load_model/explain, user nn.Modules, and the README's example run as a test."""
+"""The Python API: load_model/explain, user nn.Modules, and the documented examples (README, docs/) run as tests."""
 
 import ast
 import json
@@ -16,7 +16,8 @@ from saliency.errors import UsageError
 
 from .conftest import TEXTS, explainer64, tiny_model_file
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
 
 
 def test_public_names_are_re_exported():
@@ -25,7 +26,7 @@ def test_public_names_are_re_exported():
 
 
 def printed_result(line):
-    """'LABEL [(token, ..., score), ...]', as the README examples print a result."""
+    """'LABEL [(token, ..., score), ...]', as the documented examples print a result."""
     label, pairs = line.split(" ", 1)
     return label, ast.literal_eval(pairs)
 
@@ -42,7 +43,7 @@ def check_shipped_example(ns, lines):
 
 
 def check_module_example(ns, lines):
-    """The user nn.Module example: each score is the norm of dF/dx_t, taken here by hand."""
+    """The user nn.Module example, default method: each score is dF/dx_t . x_t, taken here by hand."""
     torch.manual_seed(0)  # as the example does before building its model
     model, result = ns["Sentiment"](), ns["result"]
     inputs = {}
@@ -57,7 +58,8 @@ def check_module_example(ns, lines):
     (dx,) = torch.autograd.grad(logits[logits.argmax()], inputs["x"])
     assert result.prediction["label"] == ["negative", "positive"][int(logits.argmax())]
     assert [(t.text, t.start) for t in result.tokens] == [("A", 0), ("great", 2), ("film", 8)]
-    np.testing.assert_allclose([t.score for t in result.tokens], dx[0].norm(dim=-1).numpy(), rtol=1e-5)
+    np.testing.assert_allclose([t.score for t in result.tokens], (dx[0] * inputs["x"][0]).sum(-1).detach().numpy(),
+                               rtol=1e-5)
 
 
 def check_records_example(ns, lines):
@@ -67,14 +69,35 @@ def check_records_example(ns, lines):
     assert [t.score for t in ns["result"].tokens] == pytest.approx([t.score for t in alone.tokens], rel=1e-5)
 
 
-README_CHECKS = {"load_model(\"sst2-lstm\")": check_shipped_example, "class Sentiment": check_module_example,
-                 "explain_records(": check_records_example}
+def check_readme_example(ns, lines):
+    """README's example: the default method is grad-input, signed; "gorgeous" counts against negative."""
+    result = ns["result"]
+    assert result.method == "grad-input" and result.signed and result.prediction["label"] == "negative"
+    [explicit] = ns["explainer"].explain([result.text], method="grad-input")
+    assert [t.score for t in result.tokens] == [t.score for t in explicit.tokens]
+    assert next(t.score for t in result.tokens if t.text == "gorgeous") < 0
 
 
-@pytest.mark.parametrize("block", re.findall(r"```python\n(.*?)```", README.read_text(), re.S))
-def test_readme_python_examples_run(block, capsys):
+def check_notebook_example(ns, lines):
+    """The notebook example: HTML for the cell and the page, an SVG, batch results with an error."""
+    import xml.etree.ElementTree as ET
+
+    assert ns["results"][0] is ns["result"] and "Nakamura" not in ns["html"]  # one span per character
+    assert 'title="N: ' in ns["html"] and ns["page"].startswith("<!DOCTYPE html>")
+    assert ET.fromstring(ns["svg"]).tag.endswith("svg")
+    assert ns["batch"][1].error == "empty text" and ns["batch"][0].explanation.text == "Smith"
+
+
+README_CHECKS = {"method=\"integrated-gradients\", steps=100": check_shipped_example, "class Sentiment": check_module_example,
+                 "explain_records(load_model()": check_records_example, "wooden": check_readme_example,
+                 "Explanations(": check_notebook_example}
+
+
+@pytest.mark.parametrize("block", [block for path in DOCS for block in re.findall(r"```python\n(.*?)```",
+                                                                                 path.read_text(), re.S)])
+def test_documented_python_examples_run(block, capsys):
     ns = {}
-    exec(compile(block, "README.md", "exec"), ns)
+    exec(compile(block, "docs", "exec"), ns)
     lines = capsys.readouterr().out.splitlines()
     result = ns["result"]
     label, pairs = printed_result(lines[0])  # what it prints is the result's own values, rounded

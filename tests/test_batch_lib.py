@@ -189,3 +189,22 @@ def test_stdin_with_a_byte_order_mark(model_path):
     for args in (["batch", "-m", model_path], ["explain", "-m", model_path, "-f", "json"]):
         result = runner.invoke(app, args, input=b"\xef\xbb\xbfabc\n")
         assert result.exit_code == 0 and json.loads(result.stdout)["text"] == "abc"
+
+
+def test_the_documented_merge_command_gives_the_unsharded_bytes(model_path, long_data, tmp_path):
+    import shutil
+    import subprocess
+
+    from .test_readme_commands import doc_commands
+
+    [merge] = [c for _, c in doc_commands() if c.startswith("cat part-*.jsonl |")]
+    whole = cli(model_path, long_data, batch_size=64)
+    for k in range(1, 4):
+        part = cli(model_path, long_data, "--shard", f"{k}/4", batch_size=64)
+        (tmp_path / f"part-{k}.jsonl").write_text(part.stdout)
+    empty = cli(model_path, long_data, "--shard", "4/4", batch_size=64)  # 1,100 records: 3 windows
+    assert empty.exit_code == 0 and empty.stdout == ""
+    assert "shard 4/4 holds no records" in empty.stderr
+    assert shutil.which("sort")
+    subprocess.run(["bash", "-o", "pipefail", "-c", merge], cwd=tmp_path, check=True)
+    assert (tmp_path / "merged.jsonl").read_text() == whole.stdout

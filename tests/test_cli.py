@@ -28,8 +28,9 @@ def test_json_schema(model_path):
     assert result.exit_code == 0, result.output
     d = json.loads(result.stdout)
     assert set(d) == {"text", "model", "method", "params", "signed", "objective", "target", "prediction", "tokens"}
-    assert d["text"] == "bad cafe" and d["method"] == "gradient" and d["params"] == {"reduce": "l2"}
-    assert d["objective"] == "logit" and d["signed"] is False
+    # the default method: grad-input, signed, no parameters
+    assert d["text"] == "bad cafe" and d["method"] == "grad-input" and d["params"] == {}
+    assert d["objective"] == "logit" and d["signed"] is True
     assert set(d["target"]) == {"label", "index", "value"}
     assert d["prediction"]["label"] in ("neg", "pos", "other")
     assert sum(d["prediction"]["probabilities"].values()) == pytest.approx(1.0)
@@ -73,13 +74,14 @@ def test_vectors_are_added_on_request(model_path):
 
 
 def test_text_output_shows_prediction_text_legend_and_top_tokens(model_path):
-    result = run("explain", "bad cafe", "-m", model_path, "--top", "2", "--target", "pos")
+    result = run("explain", "bad cafe", "-m", model_path, "--top", "2", "--target", "pos", "--method", "gradient")
     assert result.exit_code == 0
     out = result.stdout
     assert "prediction" in out and "target pos" in out and "[token score] = the 2 strongest tokens" in out
     assert "top 2 tokens" in out
     assert "\x1b[" not in out  # not a terminal: no colour codes, and the scores in plain characters:
-    d = json.loads(run("explain", "bad cafe", "-m", model_path, "--target", "pos", "-f", "json").stdout)
+    d = json.loads(run("explain", "bad cafe", "-m", model_path, "--target", "pos", "-f", "json", "--method",
+                       "gradient").stdout)
     top = sorted(d["tokens"], key=lambda t: -t["score"])[:2]
     line = next(x for x in out.splitlines() if re.sub(r"\[(\S+) [0-9.e-]+\]", r"\1", x) == "bad cafe")
     assert all(f"[{t['text']} {t['score']:.3g}]" in line for t in top if t["text"] != " "), out

@@ -1,4 +1,5 @@
-"""README stays true: every command and exit code is documented, and every command has help."""
+"""The documentation stays true: every command and exit code is documented (README.md or docs/),
+every command has help, and README stays a front door (at most 300 lines, pointing to docs/)."""
 
 import re
 from pathlib import Path
@@ -12,6 +13,7 @@ from saliency.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
+DOCS = README + "".join(path.read_text() for path in sorted((ROOT / "docs").glob("*.md")))
 COMMANDS = sorted(get_command(app).commands)
 
 
@@ -20,14 +22,14 @@ def test_the_commands_are_the_ones_we_ship():
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_is_in_the_readme_and_has_help(command):
-    assert f"saliency {command}" in README
+def test_every_command_is_documented_and_has_help(command):
+    assert f"saliency {command}" in DOCS
     result = CliRunner().invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.stdout
 
 
 def test_every_exit_code_is_in_the_readme_table_with_its_meaning():
-    table = {int(code): meaning for code, meaning in re.findall(r"^\| (\d+) \| (.+?) \|$", README, re.M)}
+    table = {int(code): meaning for code, meaning in re.findall(r"^\| (\d+) \| (.+?) \|$", DOCS, re.M)}
     # Each code the program returns is in the table, on the row that says what it means.
     meanings = {0: "success", errors.UsageError.exit_code: "usage", errors.InputError.exit_code: "bad input",
                 errors.ModelError.exit_code: "model", errors.EXIT_RECORDS_FAILED: "records failed",
@@ -39,6 +41,12 @@ def test_every_exit_code_is_in_the_readme_table_with_its_meaning():
     returned |= {cls.exit_code for cls in vars(errors).values()
                  if isinstance(cls, type) and issubclass(cls, errors.SaliencyError) and cls is not errors.SaliencyError}
     assert set(table) == returned
+
+
+def test_the_readme_is_a_front_door_that_points_to_every_doc():
+    assert len(README.splitlines()) <= 300
+    for path in sorted((ROOT / "docs").glob("*.md")):
+        assert f"docs/{path.name}" in README, path.name
 
 
 def test_ci_runs_the_readme_test_command():

@@ -129,6 +129,8 @@ def test_two_commands_import_then_explain(built, tmp_path):
     assert inspect["info"]["keras_version"] == cases["keras_version"]
     text = run(["inspect", model], timeout=120).stdout.decode()
     assert "imported from" in text and "bilstm-max-sigmoid.h5" in text
+    layers = inspect["info"]["keras_layers"]  # the text view shows the Keras layers too, in order
+    assert len(layers) >= 3 and " -> ".join(layers) in " ".join(text.split())
 
 
 def test_the_import_never_imports_keras_or_tensorflow(built):

@@ -29,6 +29,7 @@ CASES = [
     Case("integrated-gradients", {"steps": 20}), Case("integrated-gradients", {"steps": 7, "baseline": "unk"}),
     Case("smoothgrad", {"samples": 4, "noise": 0.2}),
     Case("occlusion"), Case("occlusion", {"occlude": "pad"}),
+    Case("lrp"), Case("lrp", {"epsilon": 0.01, "bias_factor": 1.0}),
 ]
 MODELS = {
     "lstm-bi-max": dict(cell="lstm", layers=1, bidirectional=True, pooling="max"),

@@ -1,5 +1,6 @@
-"""Every command in README.md's ```sh blocks runs as written and exits 0, and the sample
-outputs under "What it looks like" are what the tool prints: the README cannot drift."""
+"""Every command in the ```sh blocks of README.md and of every docs/*.md (a file added there is
+run too) runs as written and exits 0, and the sample outputs (plain ``` blocks of `$ command`
+and what it prints) are what the tool prints: the documentation cannot drift."""
 
 import os
 import re
@@ -12,13 +13,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
+DOCS = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
 
 # Commands that cannot run here, and why. Everything else in a ```sh block runs.
 SKIPPED = {
     "python3 -m pytest -q": "the test suite itself",
     "bash models/train.sh": "re-trains the shipped models from ../shared/data (hours)",
     "saliency train DATA -o model.safetensors": "DATA is a placeholder for the user's training data",
-    "saliency import course_rnn.npz -o dinos.safetensors": "the user's numpy model (tests/test_import.py covers import)",
     "saliency import imdb_lstm.keras --vocab word_index.json --labels negative,positive -o imdb.safetensors":
         "the user's Keras model (tests/test_keras_import.py builds real ones)",
     "saliency explain -m imdb.safetensors \"a gorgeous and witty movie\"": "explains the Keras model imported above",
@@ -44,18 +45,21 @@ def fenced_blocks(text):
     return blocks
 
 
-def readme_commands():
+def doc_commands():
+    """(file name, command) of every line of every ```sh block, README first, then docs/ by name."""
     commands = []
-    for block in [body for info, body in fenced_blocks(README) if info == "sh"]:
-        for line in block.splitlines():
-            command = re.sub(r"\s+#\s.*$", "", line).strip()  # a comment after the command
-            command = INSTALL.sub("", command)
-            if command:
-                commands.append(command)
+    for path in DOCS:
+        for block in [body for info, body in fenced_blocks(path.read_text()) if info == "sh"]:
+            for line in block.splitlines():
+                command = re.sub(r"\s+#\s.*$", "", line).strip()  # a comment after the command
+                command = INSTALL.sub("", command)
+                if command:
+                    commands.append((path.name, command))
     return commands
 
 
-COMMANDS = readme_commands()
+DOC_COMMANDS = doc_commands()
+COMMANDS = list(dict.fromkeys(command for _, command in DOC_COMMANDS))  # each once, where first written
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +68,12 @@ def workdir(tmp_path_factory):
     d = tmp_path_factory.mktemp("readme")
     (d / "lines.txt").write_text("a gorgeous , witty movie\nthe plot is thin\n")
     (d / "reviews.txt").write_text("a gorgeous , witty movie\nthe plot is thin\n")
-    (d / "dev.tsv").write_text("sentence\tlabel\na gorgeous , witty movie\t1\nthe plot is thin\t0\n")
+    (d / "dev.tsv").write_text("sentence\tlabel\na gorgeous , witty movie\t1\nthe plot is thin\t0\n"
+                               "the acting is wooden but the score is gorgeous\t1\n")  # the model says negative
     (d / "data.jsonl").write_text('{"review": "a gorgeous , witty movie"}\n{"review": "the plot is thin"}\n')
+    (d / "reviews.jsonl").write_text('{"text": "a gorgeous , witty movie", "sentiment": "positive"}\n'
+                                     '{"text": "the plot is thin", "sentiment": "positive"}\n')
+    course_rnn(d / "course_rnn.npz")
     (d / "rationales.jsonl").write_text('{"text": "a gorgeous , witty movie", "evidence": ["gorgeous", "witty"]}\n'
                                         '{"text": "the plot is thin", "evidence": ["thin"]}\n')
     (d / "passages.txt").write_text("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind\n")
@@ -73,14 +81,25 @@ def workdir(tmp_path_factory):
     return d
 
 
-def test_the_readme_has_commands_and_the_skip_list_is_current():
+def course_rnn(path):
+    """A small numpy char-RNN in the course layout (Wax, Waa, Wya, b, by over newline and a-z)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n_a, n_x = 8, 27
+    np.savez(path, Wax=rng.normal(size=(n_a, n_x)), Waa=rng.normal(size=(n_a, n_a)) * 0.3,
+             Wya=rng.normal(size=(n_x, n_a)), b=np.zeros((n_a, 1)), by=np.zeros((n_x, 1)))
+
+
+def test_the_docs_have_commands_and_the_skip_list_is_current():
     assert len(COMMANDS) > 20
+    assert {name for name, _ in DOC_COMMANDS} >= {"README.md", "methods.md", "formats.md", "scaling.md"}
     assert set(SKIPPED) <= set(COMMANDS), set(SKIPPED) - set(COMMANDS)
     assert len(sample_outputs()) >= 3  # the sample outputs are found, so their test runs
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_readme_command_runs_as_written(command, workdir):
+def test_doc_command_runs_as_written(command, workdir):
     if command in SKIPPED:
         pytest.skip(SKIPPED[command])
     bin_dir = os.path.dirname(sys.executable)  # this environment's `saliency` console script
@@ -92,17 +111,17 @@ def test_readme_command_runs_as_written(command, workdir):
                             text=True, timeout=300)
     assert result.returncode == 0, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr
-    redirect = re.search(r">\s*(\S+)$", command)
+    redirect = re.search(r">\s*(\S+)$", command) or re.search(r" -o (\S+)$", command)  # stdout, or a file written
     if redirect is None:
-        assert result.stdout.strip(), "a README example that prints nothing"
+        assert result.stdout.strip(), "a documented example that prints nothing"
     elif redirect.group(1) != "/dev/null":
-        assert (workdir / redirect.group(1)).read_text().strip(), f"{command}: wrote nothing"
+        assert (workdir / redirect.group(1)).read_bytes().strip(), f"{command}: wrote nothing"
 
 
 def sample_outputs():
-    """($ command, [expected lines]) from the README's plain ``` blocks; '...' elides lines."""
+    """($ command, [expected lines]) from the plain ``` blocks of README and docs/; '...' elides lines."""
     samples = []
-    for block in [body for info, body in fenced_blocks(README) if info == ""]:
+    for block in [body for path in DOCS for info, body in fenced_blocks(path.read_text()) if info == ""]:
         for chunk in re.split(r"^\$ ", block, flags=re.M)[1:]:
             command, *lines = chunk.rstrip("\n").split("\n")
             samples.append((command, [line for line in lines if line]))
@@ -110,19 +129,48 @@ def sample_outputs():
 
 
 @pytest.mark.parametrize("command, expected", sample_outputs())
-def test_readme_sample_output_is_what_the_tool_prints(command, expected):
+def test_doc_sample_output_is_what_the_tool_prints(command, expected):
     if "| jq" in command and not shutil.which("jq"):
         pytest.skip("jq is not installed here")  # the sample's numbers come through jq's rounding
     env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
            "COLUMNS": "80"}
     env.pop("NO_COLOR", None)
-    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=300)  # from the repository root, as the README says
     assert result.returncode == 0, result.stderr
     printed = [line.rstrip() for line in result.stdout.splitlines() if line.strip()]
-    if "..." in expected:  # the lines before and after the elision, each in place
-        cut = expected.index("...")
-        head, tail = expected[:cut], expected[cut + 1:]
-        assert printed[:len(head)] == head and printed[len(printed) - len(tail):] == tail, result.stdout
-    else:
-        assert printed == expected, result.stdout
+    assert elided_match(expected, printed), result.stdout
+
+
+def elided_match(expected, printed) -> bool:
+    """The expected lines are the printed ones, where each '...' line stands for any lines: the
+    first run of lines starts the output, the last ends it, those between come in order."""
+    runs, run = [], []
+    for line in expected:
+        if line == "...":
+            runs.append(run)
+            run = []
+        else:
+            run.append(line)
+    runs.append(run)
+    if len(runs) == 1:
+        return printed == expected
+    head, *middle, tail = runs
+    if printed[:len(head)] != head or printed[len(printed) - len(tail):] != tail:
+        return False
+    at, end = len(head), len(printed) - len(tail)
+    for run in middle:
+        at = next((i for i in range(at, end - len(run) + 1) if printed[i:i + len(run)] == run), None)
+        if at is None:
+            return False
+        at += len(run)
+    return True
+
+
+def test_an_elided_sample_matches_only_its_lines_in_order():
+    printed = ["a", "b", "c", "d", "e"]
+    assert elided_match(["a", "...", "c", "...", "e"], printed)
+    assert elided_match(["a", "b", "...", "e"], printed)
+    assert not elided_match(["a", "...", "d", "...", "c", "e"], printed)
+    assert not elided_match(["a", "...", "x", "...", "e"], printed)
+    assert not elided_match(["a", "b"], printed)

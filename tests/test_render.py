@@ -9,7 +9,8 @@ import sys
 from rich.console import Console
 
 from saliency import checkpoint
-from saliency.render import NEGATIVE, NEUTRAL, POSITIVE, explanation_text, score_style
+from saliency.render import explanation_text, score_style
+from saliency.render.colours import LEVELS, level, ramp
 
 from .conftest import explainer64, tiny_model_file
 
@@ -31,15 +32,13 @@ def test_terminal_output_gives_the_strongest_token_the_strongest_colour_on_its_s
     runs = re.findall(r"\x1b\[([0-9;]*)m([^\x1b]*)\x1b\[0m", line)
     assert [run[1] for run in runs] == [t.text for t in exp.tokens]  # one coloured run per token span
 
-    def distance(codes):  # how far the background is from the neutral colour
-        rgb = map(int, re.search(r"48;2;(\d+);(\d+);(\d+)", codes).groups())
-        return sum(abs(a - b) for a, b in zip(rgb, NEUTRAL))
-
+    scale = max(abs(t.score) for t in exp.tokens)
+    for (codes, _), t in zip(runs, exp.tokens):  # each token's background is its level on its sign's ramp
+        rgb = ramp("negative" if t.score < 0 else "positive", "dark")[level(t.score, scale) - 1]
+        assert "48;2;%d;%d;%d" % rgb in codes
     strongest = exp.top(1)[0]
-    end = POSITIVE if exp.tokens[strongest].score > 0 else NEGATIVE
+    end = ramp("negative" if exp.tokens[strongest].score < 0 else "positive", "dark")[-1]
     assert "48;2;%d;%d;%d" % end in runs[strongest][0] and runs[strongest][0].startswith("1;4;")  # bold underline
-    by_strength = sorted(range(len(runs)), key=lambda i: abs(exp.tokens[i].score))
-    assert [distance(runs[i][0]) for i in by_strength] == sorted(distance(r[0]) for r in runs)
     assert "top 2 tokens" in text
 
 
@@ -63,11 +62,13 @@ def test_no_color_marks_the_top_tokens_in_plain_characters_and_keeps_bold_underl
 
 
 def test_signed_palette_diverges_and_unsigned_is_sequential():
-    assert score_style(0.0, 1.0, True).endswith("#%02x%02x%02x" % NEUTRAL)
-    assert score_style(1.0, 1.0, True).endswith("#%02x%02x%02x" % POSITIVE)
-    assert score_style(-1.0, 1.0, True).endswith("#%02x%02x%02x" % NEGATIVE)
+    assert score_style(0.0, 1.0, True) == ""  # a zero score has no background
+    assert score_style(1.0, 1.0, True).endswith("#%02x%02x%02x" % ramp("positive", "dark")[-1])
+    assert score_style(-1.0, 1.0, True).endswith("#%02x%02x%02x" % ramp("negative", "dark")[-1])
+    assert score_style(-0.1, 1.0, True).endswith("#%02x%02x%02x" % ramp("negative", "dark")[0])
     assert score_style(-1.0, 1.0, False) == score_style(1.0, 1.0, False)
-    assert score_style(0.5, 0.0, True).endswith("#%02x%02x%02x" % NEUTRAL)  # all-zero scores
+    assert score_style(0.5, 0.0, True) == ""  # all-zero scores
+    assert [level(s, 1.0) for s in (0.0, 0.01, 0.2, 0.21, 0.6, 1.0)] == [0, 1, 1, 2, 3, LEVELS]
 
 
 def test_piping_into_head_ends_quietly(tmp_path):

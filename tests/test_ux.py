@@ -23,54 +23,61 @@ def run(*args, input=None, **env):
 
 
 def test_piped_output_shows_the_scores_in_plain_characters():
+    # the default method, grad-input: signed, so "gorgeous" counts against the negative prediction
     result = run("explain", WOODEN)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        "prediction negative (0.787)  target negative (logit 0.5337)",
-        "method gradient (reduce=l2)",
-        "the [acting 0.338] is [wooden 0.656] but the score is [gorgeous 0.388]",
-        "[token score] = the 3 strongest tokens; scores: magnitudes",
+        "prediction negative (0.787)  target negative (logit 0.5337)  method grad-input",
+        "the acting is [wooden +1.83] [but -1.4] the score is [gorgeous -1.34]",
+        "[token score] = the 3 strongest tokens; scores: + for the target, - against it",
         "top 3 tokens",
-        "rank  token     start   score",
-        "   1  wooden       14  0.6559",
-        "   2  gorgeous     38  0.3881",
-        "   3  acting        4  0.3378",
+        "rank  token     start    score",
+        "   1  wooden       14  +1.8310",
+        "   2  but          21  -1.3952",
+        "   3  gorgeous     38  -1.3412",
     ]
+    gradient = run("explain", WOODEN, "--method", "gradient").stdout.splitlines()
+    assert gradient[:3] == ["prediction negative (0.787)  target negative (logit 0.5337)",
+                            "method gradient (reduce=l2)",
+                            "the [acting 0.338] is [wooden 0.656] but the score is [gorgeous 0.388]"]
 
 
-def test_terminal_output_at_80_columns_colours_the_strongest_token_most():
+def test_terminal_output_at_80_columns_ranks_tokens_by_colour():
+    from saliency.render.colours import level, luminance, ramp
+
     result = run("explain", WOODEN, FORCE_COLOR="1", COLORTERM="truecolor")
     assert result.exit_code == 0
     out = result.stdout
-    # The strongest token, exactly its span, gets the darkest colour (the ramp's end), bold and underlined.
-    assert "\x1b[1;4;37;48;2;166;54;3mwooden\x1b[0m" in out
-    backgrounds = [tuple(map(int, m)) for m in re.findall(r"48;2;(\d+);(\d+);(\d+)m(?:the|acting|is|but|score|gorg)",
-                                                           out)]
-    assert backgrounds and all(sum(b) > 166 + 54 + 3 for b in backgrounds)  # every other token is lighter
-    assert ANSI.sub("", out).splitlines() == [
-        "prediction negative (0.787)  target negative (logit 0.5337)",
-        "method gradient (reduce=l2)",
-        WOODEN,
-        "legend:   weak   strong   underlined: top 3  scaled to this text's max |score|",
-        "top 3 tokens",
-        "rank  token     start   score",
-        "   1  wooden       14  0.6559",
-        "   2  gorgeous     38  0.3881",
-        "   3  acting        4  0.3378",
-    ]
+    tokens = json.loads(run("explain", WOODEN, "-f", "json").stdout)["tokens"]
+    scale = max(abs(t["score"]) for t in tokens)
+    # The strongest token, exactly its span, gets the ramp's brightest orange, bold and underlined.
+    assert "\x1b[1;4;38;2;0;0;0;48;2;%d;%d;%dmwooden\x1b[0m" % ramp("positive", "dark")[-1] in out
+    shown = re.findall(r"48;2;(\d+);(\d+);(\d+)m([a-z]+)\x1b", out.splitlines()[1])
+    assert [word for *_, word in shown] == WOODEN.split()
+    for (r, g, b, word), t in zip(shown, tokens):
+        sign = "negative" if t["score"] < 0 else "positive"
+        assert (int(r), int(g), int(b)) == ramp(sign, "dark")[level(t["score"], scale) - 1], word
+    # lightness alone orders the tokens by |score| within a sign
+    for sign in ("positive", "negative"):
+        same = [(abs(t["score"]), luminance(tuple(map(int, s[:3])))) for s, t in zip(shown, tokens)
+                if (t["score"] < 0) == (sign == "negative")]
+        same.sort()
+        assert all(a[1] <= b[1] for a, b in zip(same, same[1:])), same
+    assert ANSI.sub("", out).splitlines()[:2] == [
+        "prediction negative (0.787)  target negative (logit 0.5337)  method grad-input", WOODEN]
 
 
 def test_no_color_in_a_terminal_keeps_the_marks_and_bold_underline_without_colour():
     result = run("explain", WOODEN, FORCE_COLOR="1", COLORTERM="truecolor", NO_COLOR="1")
     out = result.stdout
     assert "48;2;" not in out and "38;2;" not in out
-    assert "\x1b[1;4m[wooden 0.656]\x1b[0m" in out
-    assert ANSI.sub("", out).splitlines()[2] == "the [acting 0.338] is [wooden 0.656] but the score is [gorgeous 0.388]"
+    assert "\x1b[1;4m[wooden +1.83]\x1b[0m" in out
+    assert ANSI.sub("", out).splitlines()[1] == "the acting is [wooden +1.83] [but -1.4] the score is [gorgeous -1.34]"
 
 
 def test_long_text_wraps_between_words_and_never_inside_a_mark():
     text = " ".join(["the acting is wooden but the score is gorgeous"] * 4)
-    lines = run("explain", text, "--top", "6").stdout.splitlines()
+    lines = run("explain", text, "--top", "6", "--method", "gradient").stdout.splitlines()
     assert all(len(line) <= 80 for line in lines)
     body = lines[2:lines.index("[token score] = the 6 strongest tokens; scores: magnitudes")]
     assert len(body) > 1
@@ -86,15 +93,34 @@ def test_all_positions_off_a_terminal_mark_each_row(tmp_path):
     rows = lines[3:7]
     assert [row[:8] for row in rows] == ["0 -> 'e'", "1 -> 'a'", "2 -> 'd'", "3 -> '" + rows[3][6:7] + "'"]
     assert all(row.count("[") == 1 for row in rows)  # each row marks its strongest token with its score
-    assert rows[0][10:] == "[d " + rows[0][13:].split("]")[0] + "]ead"  # position 0 sees only 'd'
+    assert rows[0][10:] == "[d " + rows[0][13:].split("]")[0] + "]"  # position 0 sees only 'd': the row ends there
+
+
+def test_all_positions_of_a_long_line_one_row_each_marking_nothing_after_the_position(tmp_path):
+    path = str(tmp_path / "lm.safetensors")
+    checkpoint.save(tiny_model_file("gru", 1, False, "lm"), path)
+    text = "dead beef cafe " * 6  # 90 characters
+    lines = run("explain", text, "-m", path, "--position", "all", "--method", "grad-input").stdout.splitlines()
+    rows = lines[3:3 + len(text)]
+    assert len(lines) == 3 + len(text) + 1 and all(len(line) <= 80 for line in lines)  # one line a position, legend
+    for p, row in enumerate(rows):
+        label, shown = row[:11], row[11:]
+        assert label.strip().startswith(f"{p} -> ")
+        plain = re.sub(r"\[('.'|\S) [-+][0-9.e-]+\]", lambda m: m.group(1).strip("'"), shown)
+        assert text[:p + 1].endswith(plain.removeprefix("…"))  # the text up to p, its start cut when long
+        assert shown.startswith("…") == (len(text[:p + 1]) > len(plain))
+        assert shown.count("[") == min(3, p + 1)  # top 3, all at or before the position
+    d = json.loads(run("explain", text, "-m", path, "--position", "all", "-f", "json", "--top", "3").stdout)
+    assert all(max(row["top"]) <= row["position"] and len(row["top"]) == min(3, row["position"] + 1)
+               for row in d["rows"])
 
 
 def test_a_space_token_is_visible_in_the_top_table(tmp_path):
     path = str(tmp_path / "lm.safetensors")
     checkpoint.save(tiny_model_file("gru", 1, False, "lm"), path)
-    d = json.loads(run("explain", "a b", "-m", path, "-f", "json", "--position", "2").stdout)
+    d = json.loads(run("explain", "a b", "-m", path, "-f", "json", "--position", "2", "--method", "gradient").stdout)
     rank = sorted(range(3), key=lambda i: -d["tokens"][i]["score"]).index(1) + 1
-    out = run("explain", "a b", "-m", path, "--position", "2", "--top", "3").stdout
+    out = run("explain", "a b", "-m", path, "--position", "2", "--top", "3", "--method", "gradient").stdout
     assert re.search(rf"^ +{rank}  ' ' +1 ", out, re.M), out
 
 
@@ -170,7 +196,7 @@ def test_batch_accepts_json_for_jsonl(tmp_path, model_path):
 def test_top_in_json_lists_the_strongest_token_indices(model_path):
     d = json.loads(run("explain", "bad cafe", "-m", model_path, "-f", "json", "--top", "3").stdout)
     scores = [t["score"] for t in d["tokens"]]
-    assert d["top"] == sorted(range(len(scores)), key=lambda i: -scores[i])[:3]
+    assert d["signed"] and d["top"] == sorted(range(len(scores)), key=lambda i: -abs(scores[i]))[:3]  # by |score|
     assert "top" not in json.loads(run("explain", "bad cafe", "-m", model_path, "-f", "json").stdout)
 
 
@@ -180,7 +206,7 @@ def test_batch_takes_top(tmp_path, model_path):
     rows = [json.loads(line) for line in run("batch", str(path), "-m", model_path, "--top", "2").stdout.splitlines()]
     assert [len(r["top"]) for r in rows] == [2, 2]
     for r in rows:
-        assert r["top"] == sorted(range(len(r["tokens"])), key=lambda i: -r["tokens"][i]["score"])[:2]
+        assert r["top"] == sorted(range(len(r["tokens"])), key=lambda i: -abs(r["tokens"][i]["score"]))[:2]
 
 
 def test_inspect_names_the_held_out_split_as_the_readme_does():

@@ -54,7 +54,34 @@ def evaluation_view(summary: dict, flagged=()):
                                          title="agreement between methods (mean Spearman of token ranks)")]
     if summary.get("randomization"):
         parts += [Text(""), randomization_table(summary["randomization"], flagged)]
+    if summary.get("gold"):
+        parts += [Text(""), *gold_view(summary["gold"])]
     return Group(*parts)
+
+
+def gold_view(gold: dict) -> list:
+    """evaluate with gold labels: accuracy, the confusion table, faithfulness right vs wrong."""
+    labels, matrix = gold["labels"], gold["matrix"]
+    right = sum(matrix[i][i] for i in range(len(labels)))
+    parts = [Text.assemble(("accuracy ", "dim"), (f"{gold['accuracy']:.3f}", "bold"),
+                           f" ({right} of {gold['records']} predictions are the gold label, field {gold['field']!r})")]
+    columns = [("gold \\ predicted", "left")] + [(label, "right") for label in labels]
+    rows = [[Text(label)] + [Text(str(n), style="bold" if i == j else "") for j, n in enumerate(row)]
+            for i, (label, row) in enumerate(zip(labels, matrix))]
+    parts += [simple_table(columns, rows, title="confusion table (rows: gold label, columns: predicted)"), Text("")]
+    table = Table(title=f"faithfulness on right ({gold['correct']['records']}) and wrong "
+                        f"({gold['wrong']['records']}) predictions", title_justify="left", box=None, pad_edge=False)
+    table.add_column("method")
+    table.add_column("predictions")
+    for _, label, up in EVAL_COLUMNS:
+        table.add_column(f"{label} {'↑' if up else '↓'}", justify="right")
+    for name in gold["correct"]["methods"]:
+        for part, shown in (("correct", "right"), ("wrong", "wrong")):
+            row = gold[part]["methods"][name] or {}
+            label = ("random (floor)" if name == "random" else name) if part == "correct" else ""
+            table.add_row(Text(label, style="dim" if name == "random" else ""), shown,
+                          *[_cell(row.get(key)) for key, _, _ in EVAL_COLUMNS])
+    return parts + [table]
 
 
 def randomization_table(randomization: dict, flagged=()) -> Table:
