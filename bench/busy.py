@@ -3,7 +3,8 @@
 The script starts and stops the busy processes itself (a Python loop spinning until this script
 ends, one per core). Rounds alternate quiet and busy, each measuring, in this process, texts/s of
 Explainer.explain on the first --texts SST-2 dev sentences (batch 64) for the torch engine, the
-numpy engine and the hand-written torch loop (default threads, as a user would run it); best
+numpy engine and a plain torch loop over the same module (forward + autograd.grad, unpacked,
+parameters frozen; default threads, as a user would run it); best
 round of each. Then `saliency batch` on the same texts, timed as a command, busy, with the
 default engine (auto: by the input's size, see engines.engine_for_input) and each engine.
 Prints busy / quiet ratios (goal >= 0.4 for the default engine) and the default engine's time
@@ -26,7 +27,7 @@ from saliency import load_model
 from saliency.io import read_records
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import UserModel, padded_batches  # noqa: E402
+from compare import padded_batches  # noqa: E402
 
 
 class Busy:
@@ -60,20 +61,18 @@ def main():
     args = parser.parse_args()
     texts = [r.text for r in read_records(args.data) if not r.error][: args.texts]
     tool, tool_numpy = load_model(engine="torch"), load_model(engine="numpy")
-    cfg = tool.engine.config
-    user = UserModel(tool.engine.model.weights(), cfg.vocab_size, cfg.embedding_dim, cfg.hidden_size,
-                     cfg.num_labels)
+    module = tool.engine.model  # the same network (unpacked, parameters frozen), as bench/compare.py runs it
     data = padded_batches([tool.tokenizer.encode(t) for t in texts], 64)
 
     def hand_gradient():
         for x, lengths, _ in data:
-            emb = user.embedding(x).detach().requires_grad_(True)
-            logits = user(emb, lengths)
+            emb = module.embed(x).detach().requires_grad_(True)
+            logits = module(emb, lengths)
             torch.autograd.grad(logits.gather(1, logits.argmax(-1, keepdim=True)).sum(), emb)
 
-    functions = {"tool, torch engine": lambda: tool.explain(texts, "gradient"),  # the hand loop's gradient
+    functions = {"tool, torch engine": lambda: tool.explain(texts, "gradient"),
                  "tool, numpy engine": lambda: tool_numpy.explain(texts, "gradient"),
-                 "hand-written torch loop": hand_gradient}
+                 "plain torch loop, same module": hand_gradient}
     for fn in functions.values():
         fn()  # burn-in
     best = {(name, state): float("inf") for name in functions for state in ("quiet", "busy")}
@@ -99,7 +98,7 @@ def main():
         for _ in range(args.rounds):
             for name, extra in commands.items():
                 cmd = [os.path.join(os.path.dirname(sys.executable), "saliency"), "batch", path, "-q", "--method",
-                       "gradient", *extra]  # as measured in docs/performance.md
+                       "gradient", *extra]
                 seconds[name] = min(seconds[name], timed(lambda: subprocess.run(cmd, stdout=sink, check=True)))
     print("busy machine, the whole command on these texts (best of rounds):")
     for name, s in seconds.items():

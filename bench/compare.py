@@ -1,25 +1,28 @@
-"""Issue 12's goals 1 and 3 in one run: the tool against what a user would write by hand, and Captum.
+"""The tool against Captum on the same network, method by method, and against a plain loop.
 
-Everything runs in this process on the default model (sst2-lstm) and SST-2 dev, batch 64. Each
-timed group has a burn-in round, then --repeats interleaved rounds (a slow spell of a noisy
-machine hits every contender alike); the best round counts. Baselines get pre-tokenized, padded
-batches and, for Captum, the predicted classes computed outside the clock; the tool's figures
-include tokenizing and building the Explanations.
+Everything runs in this process on the default model (sst2-lstm) and SST-2 dev, batch 64. The
+baselines run the tool's own network (its RNNModel: nn.Embedding, nn.LSTM, max over time,
+nn.Linear), unpacked (one direction: padding cannot reach real steps) with its parameters
+frozen, on pre-tokenized padded batches of similar length, with torch's default threads: the
+fastest way a user would run that module. Captum gets the predicted classes computed outside
+the clock and its best settings, chosen by timing a few: IntegratedGradients' and NoiseTunnel's
+internal batch sizes, FeatureAblation's perturbations_per_eval. The tool's figures are whole
+`Explainer.explain` calls: tokenizing, batching and building the Explanations included.
 
-  goal 1  gradient, texts/s: hand-written (the user's own module: nn.Embedding, packed nn.LSTM,
-          max-pool, nn.Linear, same weights; forward + torch.autograd.grad), Captum Saliency,
-          the tool (torch and numpy engines); goal: tool torch >= 1.1x both.
-  goal 3  integrated gradients at --steps 50 on --ig-texts texts spread over the dev set: Captum
-          IntegratedGradients (method riemann_middle = our midpoint rule, internal_batch_size
-          10 x batch) against the tool; goal >= 1.5x; the largest difference of attributions.
-          Then network evaluations per text for a median completeness gap under 1% over the
-          first --gap-texts dev texts: midpoint and Gauss-Legendre, and Captum's default
-          (gausslegendre, n_steps 50); beside them --steps auto --tolerance 0.01 (each text's worst
-          path intervals split until the sum of their errors is under 1%): mean and median gradients
-          per text, mean forwards (one per interval end), gaps reached.
+Each timed group has a burn-in round, then --repeats interleaved rounds (a slow spell of a noisy
+machine hits every contender alike); the best round counts. Printed per method: texts/s of each,
+tool (faster engine) / Captum, and for the gradient, tool / the plain loop (forward +
+torch.autograd.grad) and the plain loop in forward passes. A packed module (pack_padded_sequence,
+as many users write it) is a second, labelled baseline line.
+
+  gradient     Captum Saliency (abs=True)        = tool --method gradient (l2 of dx_t: one backward either way)
+  grad-input   Captum InputXGradient             = tool --method grad-input
+  IG           Captum IntegratedGradients, riemann_middle, --steps (50) = tool's midpoint rule, zero baseline
+  smoothgrad   Captum NoiseTunnel(Saliency), smoothgrad, --samples (25), the tool's sigma
+  occlusion    Captum FeatureAblation, one group per token, <unk>'s embedding as the baseline
 
 Captum is a benchmark-only dependency:  pip install captum torch==2.13.0
-    python bench/compare.py [--data ../shared/data/sst2/dev.tsv] [--repeats 3] [--gap-texts 200] [--tolerance 0.01]
+    python bench/compare.py [--data ../shared/data/sst2/dev.tsv] [--repeats 3] [--gap-texts 200]
 """
 
 import argparse
@@ -32,12 +35,13 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from saliency import load_model
 from saliency.attribution.integrated_gradients import AUTO_CAP
+from saliency.attribution.smoothgrad import embedding_spread
 from saliency.io import read_records
-from saliency.tokenize import PAD_ID
+from saliency.tokenize import PAD_ID, UNK_ID
 
 
-class UserModel(nn.Module):
-    """The classifier as a user writes it: packed LSTM over embeddings, max over time, linear."""
+class PackedModel(nn.Module):
+    """The classifier as many users write it: packed LSTM over embeddings, max over time, linear."""
 
     def __init__(self, weights, vocab, emb, hidden, labels):
         super().__init__()
@@ -45,7 +49,7 @@ class UserModel(nn.Module):
         self.rnn = nn.LSTM(emb, hidden, batch_first=True)
         self.head = nn.Linear(hidden, labels)
         self.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()})
-        self.eval()
+        self.eval().requires_grad_(False)
 
     def forward(self, emb, lengths):  # (B, T, E) embeddings -> (B, C) logits
         T = emb.shape[1]
@@ -68,6 +72,19 @@ def best_rates(functions, n, repeats):
     return {name: n / seconds for name, seconds in best.items()}
 
 
+def fastest_setting(make, settings, repeats=1):
+    """The setting under which make(setting)() runs fastest (Captum's best batch sizes)."""
+    times = {}
+    for setting in settings:
+        fn = make(setting)
+        fn()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        times[setting] = time.perf_counter() - start
+    return min(times, key=times.get)
+
+
 def padded_batches(ids, batch_size):
     """(ids, lengths, order) batches of similar length, as the tool forms them."""
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -84,9 +101,15 @@ def padded_batches(ids, batch_size):
 
 def show(rates, pairs):
     for name, rate in rates.items():
-        print(f"  {name:34s} {rate:9.1f} texts/s")
+        print(f"  {name:44s} {rate:9.1f} texts/s")
     for a, b in pairs:
         print(f"  ratio {a} / {b}: {rates[a] / rates[b]:.2f}x")
+
+
+def spread(texts, n):
+    """Every k-th text: a sample with the data's spread of lengths (the shortest texts alone would
+    measure per-call overheads)."""
+    return texts[:: max(1, len(texts) // n)][:n]
 
 
 def relative_gaps(explainer, texts, rule, steps):
@@ -123,16 +146,14 @@ def exact_midpoint_check(texts, steps):
     from captum.attr import IntegratedGradients
 
     tool = load_model(engine="torch", dtype="float64")
-    cfg = tool.engine.config
-    user = UserModel(tool.engine.model.weights(), cfg.vocab_size, cfg.embedding_dim, cfg.hidden_size,
-                     cfg.num_labels).double()
+    user = tool.engine.model
     captum, ours = IntegratedGradients(user), tool.explain(texts, "integrated-gradients", steps=steps)
     alphas = (torch.arange(steps, dtype=torch.float64) + 0.5) / steps
     worst = {"tool": 0.0, "Captum": 0.0}
     for text, mine in zip(texts, ours):
         ids = torch.tensor([tool.tokenizer.encode(text)])
         length = torch.tensor([ids.shape[1]])
-        emb = user.embedding(ids).detach()
+        emb = user.embed(ids)
         with torch.no_grad():
             target = user(emb, length).argmax(-1)
         points = (alphas[:, None, None] * emb).requires_grad_(True)
@@ -152,107 +173,179 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--samples", type=int, default=25)
     parser.add_argument("--ig-texts", type=int, default=128)
-    parser.add_argument("--gap-texts", type=int, default=200)
+    parser.add_argument("--occlusion-texts", type=int, default=256)
+    parser.add_argument("--methods", default="gradient,grad-input,integrated-gradients,smoothgrad,occlusion")
+    parser.add_argument("--gap-texts", type=int, default=0, help="IG evaluations per text for a gap under 1%%")
     parser.add_argument("--tolerance", type=float, default=0.01, help="--steps auto's tolerance")
     args = parser.parse_args()
-    from captum.attr import IntegratedGradients, Saliency
+    from captum.attr import (FeatureAblation, InputXGradient, IntegratedGradients, NoiseTunnel, Saliency)
 
     texts = [r.text for r in read_records(args.data) if not r.error]
     tool = load_model(engine="torch", batch_size=args.batch_size)
     tool_numpy = load_model(engine="numpy", batch_size=args.batch_size)
+    module = tool.engine.model  # the same network: eval mode, parameters frozen
+    embed = module.embed
     cfg = tool.engine.config
-    user = UserModel(tool.engine.model.weights(), cfg.vocab_size, cfg.embedding_dim, cfg.hidden_size,
-                     cfg.num_labels)
-    data = padded_batches([tool.tokenizer.encode(t) for t in texts], args.batch_size)
-    with torch.no_grad():
-        targets = [user(user.embedding(x), lengths).argmax(-1) for x, lengths, _ in data]
     print(f"{len(texts)} texts, batch {args.batch_size}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} torch threads (the baselines' default)")
+          f"{torch.get_num_threads()} torch threads (the baselines' default); module: the tool's own "
+          f"{cfg.cell} {cfg.hidden_size}, unpacked, parameters frozen")
 
-    def forward_only():
+    def prepared(sample):
+        data = padded_batches([tool.tokenizer.encode(t) for t in sample], args.batch_size)
         with torch.no_grad():
-            for x, lengths, _ in data:
-                user(user.embedding(x), lengths).argmax(-1)
+            return [(x, lengths, group, module(embed(x), lengths).argmax(-1)) for x, lengths, group in data]
 
-    def hand_gradient():
-        for x, lengths, _ in data:
-            emb = user.embedding(x).detach().requires_grad_(True)
-            logits = user(emb, lengths)
-            torch.autograd.grad(logits.gather(1, logits.argmax(-1, keepdim=True)).sum(), emb)
+    def tool_pair(label, sample, method, **options):
+        return {f"tool {label} (torch engine)": lambda: tool.explain(sample, method, **options),
+                f"tool {label} (numpy engine)": lambda: tool_numpy.explain(sample, method, **options)}
 
-    saliency = Saliency(user)
+    def versus(rates, label, captum_name):
+        best = max((k for k in rates if k.startswith(f"tool {label} ")), key=rates.get)
+        print(f"  ratio tool {label} (faster engine: {best.split('(')[1][:-1]}) / {captum_name}: "
+              f"{rates[best] / rates[captum_name]:.2f}x")
+        return best
 
-    def captum_saliency():
-        for (x, lengths, _), target in zip(data, targets):
-            saliency.attribute(user.embedding(x).detach(), target=target, abs=True,
-                               additional_forward_args=(lengths,))
+    methods = args.methods.split(",")
+    data = prepared(texts)
+    if "gradient" in methods:
+        packed = PackedModel(module.weights(), cfg.vocab_size, cfg.embedding_dim, cfg.hidden_size, cfg.num_labels)
 
-    print("goal 1: gradient, batch 64")
-    rates = best_rates({"forward only (no gradient)": forward_only, "hand-written gradient": hand_gradient,
-                        "Captum Saliency": captum_saliency,
-                        "tool gradient (torch engine)": lambda: tool.explain(texts, "gradient"),
-                        "tool gradient (numpy engine)": lambda: tool_numpy.explain(texts, "gradient")},
-                       len(texts), args.repeats)
-    show(rates, [("tool gradient (torch engine)", "hand-written gradient"),
-                 ("tool gradient (torch engine)", "Captum Saliency"),
-                 ("tool gradient (numpy engine)", "tool gradient (torch engine)")])
+        def forward_only():
+            with torch.no_grad():
+                for x, lengths, _, _ in data:
+                    module(embed(x), lengths).argmax(-1)
 
-    # Every k-th dev text: a sample with the dev set's spread of lengths (the shortest texts alone
-    # would measure per-call overheads, not integrated gradients).
-    ig_texts = texts[:: max(1, len(texts) // args.ig_texts)][: args.ig_texts]
-    ig_data = padded_batches([tool.tokenizer.encode(t) for t in ig_texts], args.batch_size)
-    with torch.no_grad():
-        ig_targets = [user(user.embedding(x), lengths).argmax(-1) for x, lengths, _ in ig_data]
-    integrated = IntegratedGradients(user)
+        def plain_loop(net=module):
+            for x, lengths, _, _ in data:
+                emb = embed(x).detach().requires_grad_(True)
+                logits = net(emb, lengths)
+                torch.autograd.grad(logits.gather(1, logits.argmax(-1, keepdim=True)).sum(), emb)
 
-    def captum_ig(method="riemann_middle"):
-        out = []
-        for (x, lengths, _), target in zip(ig_data, ig_targets):
-            emb = user.embedding(x).detach()
-            attr = integrated.attribute(emb, target=target, n_steps=args.steps, method=method,
-                                        internal_batch_size=10 * args.batch_size,
-                                        additional_forward_args=(lengths,))
-            out.append(attr.sum(-1))
-        return out
+        saliency = Saliency(module)
 
-    print(f"goal 3: integrated gradients, {args.steps} steps, {len(ig_texts)} texts")
-    rates = best_rates({"Captum IntegratedGradients": captum_ig,
-                        "tool IG (torch engine)": lambda: tool.explain(ig_texts, "integrated-gradients",
-                                                                       steps=args.steps),
-                        "tool IG (numpy engine)": lambda: tool_numpy.explain(ig_texts, "integrated-gradients",
-                                                                             steps=args.steps)},
-                       len(ig_texts), args.repeats)
-    show(rates, [("tool IG (torch engine)", "Captum IntegratedGradients"),
-                 ("tool IG (numpy engine)", "tool IG (torch engine)")])
-    theirs = captum_ig()
-    ours = tool.explain(ig_texts, "integrated-gradients", steps=args.steps)
-    worst = 0.0
-    for (_, lengths, group), scores in zip(ig_data, theirs):
-        for row, i in enumerate(group):
-            mine = np.array([t.score for t in ours[i].tokens])
-            worst = max(worst, float(np.abs(mine - scores[row, : len(mine)].detach().numpy()).max()))
-    print(f"  largest |tool - Captum| attribution, same steps: {worst:.2e}")
-    exact_midpoint_check(ig_texts, args.steps)
+        def captum_saliency():
+            for x, lengths, _, target in data:
+                saliency.attribute(embed(x), target=target, abs=True, additional_forward_args=(lengths,))
 
-    gap_texts = texts[: args.gap_texts]
-    print(f"goal 3: network evaluations per text for a median completeness gap < 1% ({len(gap_texts)} texts; "
-          "evaluations = steps gradients + 2 forwards)")
-    found = {rule: evaluations_for_gap(tool, gap_texts, rule) for rule in ("midpoint", "gauss-legendre")}
-    deltas = []
-    for x, lengths, group in padded_batches([tool.tokenizer.encode(t) for t in gap_texts], args.batch_size):
-        emb = user.embedding(x).detach()
-        with torch.no_grad():
-            target = user(emb, lengths).argmax(-1)
-            ends = user(torch.cat([emb, emb * 0]), lengths.repeat(2)).gather(1, target.repeat(2)[:, None])[:, 0]
-        _, delta = integrated.attribute(emb, target=target, additional_forward_args=(lengths,),
-                                        internal_batch_size=10 * args.batch_size, return_convergence_delta=True)
-        deltas += (delta.abs() / (ends[: len(x)] - ends[len(x):]).abs().clamp_min(1e-12)).tolist()
-    for rule, (steps, gap) in found.items():
-        said = f"{steps + 2} evaluations (steps {steps}), median gap {100 * gap:.2f}%" if steps else "not reached"
-        print(f"  tool {rule:15s} {said}")
-    print(f"  Captum default (gausslegendre, 50 steps): 52 evaluations, median gap {100 * np.median(deltas):.2f}%")
-    auto_steps(tool, gap_texts, args.tolerance)
+        print(f"gradient, {len(texts)} texts")
+        rates = best_rates({"forward only (no gradient)": forward_only, "plain loop (forward + autograd.grad)":
+                            plain_loop, "plain loop, packed module (second baseline)": lambda: plain_loop(packed),
+                            "Captum Saliency": captum_saliency, **tool_pair("gradient", texts, "gradient")},
+                           len(texts), args.repeats)
+        show(rates, [])
+        best = versus(rates, "gradient", "Captum Saliency")
+        print(f"  ratio {best} / plain loop: {rates[best] / rates['plain loop (forward + autograd.grad)']:.2f}x")
+        forwards = rates["forward only (no gradient)"]
+        print(f"  in forward passes: plain loop {forwards / rates['plain loop (forward + autograd.grad)']:.2f}, "
+              f"{best} {forwards / rates[best]:.2f}")
+
+    if "grad-input" in methods:
+        input_x_gradient = InputXGradient(module)
+
+        def captum_input_x_gradient():
+            for x, lengths, _, target in data:
+                input_x_gradient.attribute(embed(x), target=target, additional_forward_args=(lengths,)).sum(-1)
+
+        print(f"grad-input, {len(texts)} texts")
+        rates = best_rates({"Captum InputXGradient": captum_input_x_gradient,
+                            **tool_pair("grad-input", texts, "grad-input")}, len(texts), args.repeats)
+        show(rates, [])
+        versus(rates, "grad-input", "Captum InputXGradient")
+
+    ig_texts = spread(texts, args.ig_texts)
+    ig_data = prepared(ig_texts)
+    if "integrated-gradients" in methods:
+        integrated = IntegratedGradients(module)
+
+        def captum_ig(internal=10 * args.batch_size):
+            def run():
+                return [integrated.attribute(embed(x), target=target, n_steps=args.steps, method="riemann_middle",
+                                             internal_batch_size=internal, additional_forward_args=(lengths,)).sum(-1)
+                        for x, lengths, _, target in ig_data]
+            return run
+
+        internal = fastest_setting(captum_ig, [args.batch_size * k for k in (5, 10, 25, 50)])
+        print(f"integrated gradients, {args.steps} steps, {len(ig_texts)} texts (Captum internal_batch_size "
+              f"{internal}: the fastest of 5, 10, 25, 50 x batch)")
+        rates = best_rates({"Captum IntegratedGradients": captum_ig(internal),
+                            **tool_pair("IG", ig_texts, "integrated-gradients", steps=args.steps)},
+                           len(ig_texts), args.repeats)
+        show(rates, [])
+        versus(rates, "IG", "Captum IntegratedGradients")
+        theirs, ours = captum_ig(internal)(), tool.explain(ig_texts, "integrated-gradients", steps=args.steps)
+        worst = 0.0
+        for (_, lengths, group, _), scores in zip(ig_data, theirs):
+            for row, i in enumerate(group):
+                mine = np.array([t.score for t in ours[i].tokens])
+                worst = max(worst, float(np.abs(mine - scores[row, : len(mine)].detach().numpy()).max()))
+        print(f"  largest |tool - Captum| attribution, same steps: {worst:.2e}")
+        exact_midpoint_check(ig_texts, args.steps)
+
+    if "smoothgrad" in methods:
+        sigma = 0.1 * embedding_spread(tool.engine)
+        tunnel = NoiseTunnel(Saliency(module))
+
+        def captum_smoothgrad(per_batch=args.samples):
+            def run():
+                for x, lengths, _, target in ig_data:
+                    tunnel.attribute(embed(x), nt_type="smoothgrad", nt_samples=args.samples, stdevs=sigma,
+                                     nt_samples_batch_size=per_batch, target=target, abs=True,
+                                     additional_forward_args=(lengths,))
+            return run
+
+        per_batch = fastest_setting(captum_smoothgrad, [5, args.samples])
+        print(f"smoothgrad, {args.samples} samples, {len(ig_texts)} texts (sigma {sigma:.3f}; Captum "
+              f"nt_samples_batch_size {per_batch}: the fastest of 5 and {args.samples})")
+        rates = best_rates({"Captum NoiseTunnel(Saliency)": captum_smoothgrad(per_batch),
+                            **tool_pair("smoothgrad", ig_texts, "smoothgrad", samples=args.samples)},
+                           len(ig_texts), args.repeats)
+        show(rates, [])
+        versus(rates, "smoothgrad", "Captum NoiseTunnel(Saliency)")
+
+    if "occlusion" in methods:
+        occ_texts = spread(texts, args.occlusion_texts)
+        occ_data = prepared(occ_texts)
+        ablation = FeatureAblation(module)
+        unk = embed(torch.tensor([[UNK_ID]]))[0, 0]
+
+        def captum_occlusion(per_eval=32):
+            def run():
+                for x, lengths, _, target in occ_data:
+                    emb = embed(x)
+                    groups = torch.arange(x.shape[1])[None, :, None].expand_as(emb)  # one group per token
+                    ablation.attribute(emb, baselines=unk.expand_as(emb), target=target, feature_mask=groups,
+                                       perturbations_per_eval=per_eval, additional_forward_args=(lengths,))
+            return run
+
+        per_eval = fastest_setting(captum_occlusion, [8, 32, 128])
+        print(f"occlusion (<unk>), {len(occ_texts)} texts (Captum perturbations_per_eval {per_eval}: the fastest "
+              "of 8, 32, 128)")
+        rates = best_rates({"Captum FeatureAblation": captum_occlusion(per_eval),
+                            **tool_pair("occlusion", occ_texts, "occlusion")}, len(occ_texts), args.repeats)
+        show(rates, [])
+        versus(rates, "occlusion", "Captum FeatureAblation")
+
+    if args.gap_texts:
+        integrated = IntegratedGradients(module)
+        gap_texts = texts[: args.gap_texts]
+        print(f"network evaluations per text for a median completeness gap < 1% ({len(gap_texts)} texts; "
+              "evaluations = steps gradients + 2 forwards)")
+        found = {rule: evaluations_for_gap(tool, gap_texts, rule) for rule in ("midpoint", "gauss-legendre")}
+        deltas = []
+        for x, lengths, _, target in prepared(gap_texts):
+            emb = embed(x)
+            with torch.no_grad():
+                ends = module(torch.cat([emb, emb * 0]), lengths.repeat(2)).gather(1, target.repeat(2)[:, None])[:, 0]
+            _, delta = integrated.attribute(emb, target=target, additional_forward_args=(lengths,),
+                                            internal_batch_size=10 * args.batch_size, return_convergence_delta=True)
+            deltas += (delta.abs() / (ends[: len(x)] - ends[len(x):]).abs().clamp_min(1e-12)).tolist()
+        for rule, (steps, gap) in found.items():
+            said = f"{steps + 2} evaluations (steps {steps}), median gap {100 * gap:.2f}%" if steps else "not reached"
+            print(f"  tool {rule:15s} {said}")
+        print(f"  Captum default (gausslegendre, 50 steps): 52 evaluations, median gap {100 * np.median(deltas):.2f}%")
+        auto_steps(tool, gap_texts, args.tolerance)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from .attribution.base import contrast_class
 from .config import ModelConfig
 from .threads import fitted_threads, single_threaded, stop_if_abandoned
+from .torch_bptt import masked_for_max, pool_backward, valid_steps
 
 RNN_CLASSES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -46,34 +47,41 @@ class RNNModel(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, E) inputs, (B,) true lengths -> (B, C) logits, or (B, T, V) for a language model."""
-        B, T, _ = x.shape
-        valid = (torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None])[..., None]  # (B, T, 1)
+        T = x.shape[1]
+        on_device = lengths.to(x.device)
         if self.needs_packing(lengths, T):
             # Packing makes padding invisible: each direction starts and ends at the text's true ends.
             packed = pack_padded_sequence(self.drop(x), lengths.cpu(), batch_first=True, enforce_sorted=False)
-            packed_out, final = self.rnn(packed)
-            out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=T)  # (B, T, D*H)
-            h_n = final[0] if self.cfg.cell == "lstm" else final  # (L*D, B, H)
-            last = torch.cat(list(h_n[-self.cfg.directions:]), dim=-1)  # last layer, both directions
+            out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=T)  # (B, T, D*H)
         else:
             # Unpacked is about 15% faster. Steps past a text's end cannot reach its earlier outputs
             # in one direction; they are zeroed, as packing leaves them, and never pooled.
-            out, final = self.rnn(self.drop(x))
+            out, _ = self.rnn(self.drop(x))
             if T > int(lengths.min()):
-                out = out * valid
-            last = out[torch.arange(B, device=x.device), lengths.to(x.device) - 1]  # (B, D*H)
-            if self.cfg.bidirectional:  # all texts of this batch are T long: the reverse direction ends at 0
-                H = self.cfg.top_size
-                last = torch.cat([last[:, :H], out[:, 0, H:]], dim=-1)
+                out = out * valid_steps(on_device, T)
+        return self.readout(out, on_device)
+
+    def readout(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The head over the top layer's outputs (B, T, D*H), zero at padding: pooled for a
+        classifier, at every position for a language model."""
         if self.cfg.head == "lm":
             return self.head(self.drop(out))  # (B, T, V)
+        return self.head(self.drop(self.pool(out, lengths.to(out.device))))  # (B, C)
+
+    def pool(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """A classifier's (B, D*H) summary of the outputs over time (torch_bptt.pool_backward
+        is its derivative, for the CPU backward)."""
+        B, T, _ = out.shape
         if self.cfg.pooling == "last":
-            pooled = last
-        elif self.cfg.pooling == "max":
-            pooled = out.masked_fill(~valid, float("-inf")).amax(dim=1)
-        else:
-            pooled = (out * valid).sum(dim=1) / lengths.to(x.device, out.dtype)[:, None]
-        return self.head(self.drop(pooled))  # (B, C)
+            # The forward direction ends at the last real step; the backward one, at step 0.
+            pooled = out[torch.arange(B, device=out.device), lengths - 1]  # (B, D*H)
+            if self.cfg.bidirectional:
+                H = self.cfg.top_size
+                pooled = torch.cat([pooled[:, :H], out[:, 0, H:]], dim=-1)
+            return pooled
+        if self.cfg.pooling == "max":
+            return masked_for_max(out, lengths).amax(dim=1)
+        return out.sum(dim=1) / lengths.to(out.dtype)[:, None]
 
     def needs_packing(self, lengths: torch.Tensor, T: int) -> bool:
         """Training always packs (numbers as they were); explaining packs only where padding would
@@ -203,18 +211,50 @@ class TorchEngine:
         """(logits, values (B,), dx (B, T, E)): each example's objective F and dF/dx_t.
 
         A class of -1 means the predicted (argmax) output at that position. One backward over
-        the sum: examples are independent, so each gets exactly its own gradient.
+        the sum: examples are independent, so each gets exactly its own gradient. On the CPU the
+        recurrent layers' backward is written for dx alone (torch_bptt); autograd differentiates
+        only the head, whose gradient with respect to the outputs starts it.
         """
         like = x
-        x = self._tensor(x).to(self.torch_dtype).detach().requires_grad_(True)
+        x = self._tensor(x).to(self.torch_dtype).detach()
+        lengths = self._tensor(lengths)
         positions, classes = self._tensor(positions), self._tensor(classes)
+        by_hand = self.device.type == "cpu"
         with torch.enable_grad(), self._cudnn_for_backward(), self._threads():
-            logits = self.model(x, self._tensor(lengths))
+            if by_hand:  # autograd only from the head's input: pooled features, or every position's
+                out, cache = self.layers.forward(x, lengths)
+                if self.config.head == "lm":
+                    features = out
+                elif self.config.pooling == "max":  # kept: its backward needs the masked outputs again
+                    features = (masked := masked_for_max(out, lengths)).amax(dim=1)
+                else:
+                    features = self.model.pool(out, lengths)
+                start = features.detach().requires_grad_(True)
+                logits = self.model.head(start)
+            else:
+                start = x.requires_grad_(True)
+                logits = self.model(start, lengths)
             at = logits[torch.arange(len(x), device=self.device), positions] if logits.dim() == 3 else logits
             classes = torch.where(classes < 0, at.argmax(-1), classes)
             values = select_objective(logits, positions, classes, objective)
-            (dx,) = torch.autograd.grad(values.sum(), x)
-        return self._out(like, logits.detach(), values.detach(), dx)
+            (grad,) = torch.autograd.grad(values.sum(), start)
+        if by_hand:
+            if self.config.head != "lm":
+                grad = pool_backward(self.config, masked if self.config.pooling == "max" else out, features, grad,
+                                     lengths)
+            grad = self.layers.backward(grad, cache)
+        return self._out(like, logits.detach(), values.detach(), grad)
+
+    @property
+    def layers(self):
+        """The recurrent layers as torch_bptt runs them (made on first use)."""
+        if self._layers is None:
+            from .torch_bptt import Layers
+
+            self._layers = Layers(self.model)
+        return self._layers
+
+    _layers = None
 
     def _cudnn_for_backward(self):
         # cuDNN refuses an RNN backward in eval mode, and train mode would switch dropout on:

@@ -1,0 +1,243 @@
+"""The recurrent layers' forward and a backward through time for dx alone, in torch, by hand.
+
+autograd's backward through torch's CPU RNNs replays every step's dozen recorded operations
+with their bookkeeping; only dx is wanted here (no weight gradients), so each step back needs
+one matmul and a few products with derivative factors that the forward made while that step's
+gates were in cache; dx for all steps is then one matmul. The equations and gate layouts are torch's (LSTM i, f, g, o; GRU r, z, n), as
+in the numpy engine, whose `Direction` this mirrors.
+
+Time-major inside (T, B, ...): each step's slice is contiguous, so the per-step matmuls and
+in-place updates need no copies. Variable lengths: the backward direction runs over each text
+reversed within its own length, so padding always comes after a run's real steps, where
+nothing can reach them: outputs there are zeroed, and no gradient flows back from them.
+Shapes: B batch, T time, I layer input, H hidden, G gates * H.
+"""
+
+import torch
+
+
+class Direction:
+    """One direction of one layer: torch's weights for it, `forward` keeping what `backward` needs."""
+
+    def __init__(self, cell, nonlinearity, w_ih, w_hh, b_ih, b_hh):
+        self.cell, self.relu = cell, nonlinearity == "relu"
+        self.w_ih, self.w_hh = w_ih, w_hh  # (G, I), (G, H)
+        self.w_ih_t, self.w_hh_t = w_ih.t().contiguous(), w_hh.t().contiguous()
+        # GRU keeps b_hh apart: its n gate multiplies (W_hn h + b_hn) by r.
+        self.b_x = b_ih if cell == "gru" else b_ih + b_hh
+        self.b_hh = b_hh
+        self.H = w_hh.shape[1]
+
+    def forward(self, X):
+        """(T, B, I) -> ((T, B, H) hidden states, the cache for backward)."""
+        T, B, _ = X.shape
+        H = self.H
+        A = torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t).view(T, B, -1)  # input projections
+        if self.cell == "lstm":
+            return self._lstm(A, T, B, H)
+        if self.cell == "gru":
+            return self._gru(A, T, B, H)
+        for t in range(T):  # vanilla RNN: A[t] becomes h_t in place
+            if t:
+                A[t].addmm_(A[t - 1], self.w_hh_t)
+            A[t].relu_() if self.relu else A[t].tanh_()
+        return A, A
+
+    def _lstm(self, A, T, B, H):
+        Hs = A.new_empty(T, B, H)
+        # The backward's derivative factors, made while each step's gates are still in cache (in
+        # bulk after the loop they cost more): dF/d(pre-activations of i, f, g) are dc times
+        # by_dc[t]; of o, dh times by_dh[t]; and dc gets dh times dc_by_dh[t].
+        by_dc, by_dh, dc_by_dh = A.new_empty(T, B, 3, H), A.new_empty(T, B, H), A.new_empty(T, B, H)
+        # Each step's views made at once (unbind): slicing them in the loop costs more than the
+        # arithmetic on a small batch.
+        gates = A.view(T, B, 4, H)
+        a_, i_, f_, g_, o_ = A.unbind(0), *(gates[:, :, k].unbind(0) for k in range(4))
+        if_ = gates[:, :, :2].unbind(0)
+        h_, k0_, k1_, k2_ = Hs.unbind(0), *(by_dc[:, :, k].unbind(0) for k in range(3))
+        by_dh_, dc_by_dh_ = by_dh.unbind(0), dc_by_dh.unbind(0)
+        c, c_prev, tanh_c, square = A.new_empty(B, H), A.new_empty(B, H), A.new_empty(B, H), A.new_empty(B, H)
+        slope = A.new_empty(B, 4, H)
+        slope_flat, s_i, s_f, s_o = slope.view(B, 4 * H), slope[:, 0], slope[:, 1], slope[:, 3]
+        for t in range(T):
+            a, i, f, g, o = a_[t], i_[t], f_[t], g_[t], o_[t]  # pre-activations, then the gates
+            if t:
+                a.addmm_(h_[t - 1], self.w_hh_t)
+            if_[t].sigmoid_()
+            g.tanh_()
+            o.sigmoid_()
+            c, c_prev = c_prev, c
+            torch.mul(i, g, out=c)
+            if t:
+                c.addcmul_(f, c_prev)  # c = f * c_prev + i * g
+            torch.tanh(c, out=tanh_c)
+            torch.mul(o, tanh_c, out=h_[t])
+            torch.addcmul(a, a, a, value=-1, out=slope_flat)  # s (1 - s): the sigmoids' slopes
+            torch.mul(g, s_i, out=k0_[t])
+            if t:
+                torch.mul(c_prev, s_f, out=k1_[t])
+            else:
+                k1_[t].zero_()
+            torch.mul(g, g, out=square)
+            torch.addcmul(i, i, square, value=-1, out=k2_[t])  # i (1 - g^2)
+            torch.mul(tanh_c, s_o, out=by_dh_[t])
+            torch.mul(tanh_c, tanh_c, out=square)
+            torch.addcmul(o, o, square, value=-1, out=dc_by_dh_[t])  # o (1 - tanh(c)^2)
+        return Hs, (A, by_dc, by_dh, dc_by_dh)
+
+    def _gru(self, A, T, B, H):
+        Hs = A.new_empty(T, B, H)
+        # As for the LSTM, the backward's factors are made while each step is in cache:
+        # dF/d(pre-activations of r, z, n) are dh times by_dh[t]; dF/d(W_h h + b_h) are dh times to_h[t].
+        by_dh, to_h = A.new_empty(T, B, 3, H), A.new_empty(T, B, 3, H)
+        h, hw = A.new_zeros(B, H), A.new_empty(B, 3 * H)
+        slope, square, n_h = A.new_empty(B, 2 * H), A.new_empty(B, H), A.new_empty(B, H)
+        for t in range(T):
+            a = A[t]
+            torch.addmm(self.b_hh, h, self.w_hh_t, out=hw)  # W_h h + b_h for r, z and n
+            a[:, : 2 * H].add_(hw[:, : 2 * H]).sigmoid_()  # r, z
+            r, z, n, hn = a[:, :H], a[:, H: 2 * H], a[:, 2 * H:], hw[:, 2 * H:]
+            n.addcmul_(r, hn).tanh_()  # n = tanh(W_in x + b_in + r * hn)
+            torch.sub(h, n, out=n_h)
+            h = torch.addcmul(n, z, n_h, out=Hs[t])  # (1 - z) * n + z * h
+            torch.addcmul(a[:, : 2 * H], a[:, : 2 * H], a[:, : 2 * H], value=-1, out=slope)  # s (1 - s)
+            k = by_dh[t]
+            torch.mul(n, n, out=square)
+            torch.sub(1, z, out=k[:, 2]).sub_(k[:, 2] * square)  # (1 - z)(1 - n^2)
+            torch.mul(k[:, 2], hn, out=k[:, 0]).mul_(slope[:, :H])  # ... * hn * r (1 - r)
+            torch.mul(n_h, slope[:, H:], out=k[:, 1])  # (h_prev - n) z (1 - z)
+            to_h[t, :, :2] = k[:, :2]
+            torch.mul(k[:, 2], r, out=to_h[t, :, 2])
+        return Hs, (A, by_dh, to_h)
+
+    def backward(self, dHs, Hs, cache):
+        """dF/d(hidden states) (T, B, H) -> dF/dX (T, B, I), back through time."""
+        T, B, H = dHs.shape
+        if self.cell == "lstm":
+            dA = self._lstm_back(dHs, cache, T, B, H)
+        elif self.cell == "gru":
+            dA = self._gru_back(dHs, cache, T, B, H)
+        else:
+            local = (Hs > 0).to(Hs.dtype) if self.relu else 1 - Hs * Hs  # dh/da
+            dA = torch.empty_like(Hs)
+            for t in reversed(range(T)):
+                dh = dHs[t] if t == T - 1 else torch.addmm(dHs[t], dA[t + 1], self.w_hh)
+                torch.mul(dh, local[t], out=dA[t])
+        return (dA.view(T * B, -1) @ self.w_ih).view(T, B, -1)
+
+    def _lstm_back(self, dHs, cache, T, B, H):
+        A, by_dc, by_dh, dc_by_dh = cache
+        dA = torch.empty_like(A)
+        d4 = dA.view(T, B, 4, H)
+        f_, dA_, d_ifg, d_o = A.view(T, B, 4, H)[:, :, 1].unbind(0), dA.unbind(0), d4[:, :, :3].unbind(0), \
+            d4[:, :, 3].unbind(0)
+        dHs_, by_dc_, by_dh_, dc_by_dh_ = dHs.unbind(0), by_dc.unbind(0), by_dh.unbind(0), dc_by_dh.unbind(0)
+        dc = None
+        for t in reversed(range(T)):
+            dh = dHs_[t] if t == T - 1 else torch.addmm(dHs_[t], dA_[t + 1], self.w_hh)
+            dc_now = dh * dc_by_dh_[t]
+            if dc is not None:
+                dc_now.addcmul_(dc, f_[t + 1])
+            dc = dc_now
+            torch.mul(dc.unsqueeze(1), by_dc_[t], out=d_ifg[t])
+            torch.mul(dh, by_dh_[t], out=d_o[t])
+        return dA
+
+    def _gru_back(self, dHs, cache, T, B, H):
+        A, by_dh, to_h = cache
+        z = A.view(T, B, 3, H)[:, :, 1]
+        dA, dW = torch.empty_like(A).view(T, B, 3, H), A.new_empty(B, 3, H)
+        dh = None
+        for t in reversed(range(T)):
+            if dh is not None:  # dh_t = dF/dh_t directly + through step t+1's W_h h and its z * h
+                dh = torch.addmm(dHs[t], dW.view(B, 3 * H), self.w_hh).addcmul_(dh, z[t + 1])
+            else:
+                dh = dHs[t]
+            torch.mul(dh.unsqueeze(1), by_dh[t], out=dA[t])
+            torch.mul(dh.unsqueeze(1), to_h[t], out=dW)
+        return dA.view(T, B, 3 * H)
+
+
+def reverse_within_length(X, lengths):
+    """(T, B, ...) with each column's first `length` steps reversed, padding left at the end."""
+    T = X.shape[0]
+    t = torch.arange(T, device=X.device)[:, None]
+    index = torch.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)  # (T, B)
+    return X.gather(0, index.view(T, -1, *(1,) * (X.dim() - 2)).expand_as(X))
+
+
+class Layers:
+    """The recurrent body of an RNNModel, run by hand: `forward` gives the top layer's outputs
+    (B, T, D*H), zero at padding, and what `backward` needs to turn their gradient into dx."""
+
+    def __init__(self, model):
+        cfg = model.cfg
+        if cfg.uniform:
+            weight = lambda layer, p, s: getattr(model.rnn, f"{p}_l{layer}{s}")
+        else:  # LayerStack: one module per layer, each with torch's layer-0 names
+            weight = lambda layer, p, s: getattr(model.rnn[layer], f"{p}_l0{s}")
+        self.layers = [
+            [Direction(cfg.cell, cfg.nonlinearity, *(weight(layer, p, s).detach()
+                                                    for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+             for s in ("", "_reverse")[: cfg.directions]]
+            for layer in range(cfg.layers)
+        ]
+
+    def forward(self, x, lengths):
+        """(B, T, E), (B,) -> ((B, T, D*H) outputs, cache)."""
+        mask = (torch.arange(x.shape[1], device=x.device)[:, None] < lengths[None, :])[..., None]  # (T, B, 1)
+        out = x.transpose(0, 1).contiguous()
+        caches = []
+        for layer in self.layers:
+            inputs = [out] if len(layer) == 1 else [out, reverse_within_length(out, lengths)]
+            runs = [direction.forward(X) for direction, X in zip(layer, inputs)]
+            parts = [runs[0][0]] + [reverse_within_length(hs, lengths) for hs, _ in runs[1:]]
+            caches.append(runs)
+            out = (torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]) * mask
+        return out.transpose(0, 1), (mask, lengths, caches)
+
+    def backward(self, dout, cache):
+        """dF/d(outputs) (B, T, D*H) -> dF/dx (B, T, E)."""
+        mask, lengths, caches = cache
+        d = dout.transpose(0, 1)
+        for layer, runs in zip(reversed(self.layers), reversed(caches)):
+            d = (d * mask).contiguous()
+            H = layer[0].H
+            dx = layer[0].backward(d[..., :H].contiguous(), *runs[0])
+            if len(layer) == 2:
+                back = reverse_within_length(d[..., H:], lengths).contiguous()
+                dx = dx + reverse_within_length(layer[1].backward(back, *runs[1]), lengths)
+            d = dx
+        return (d * mask).transpose(0, 1)
+
+
+def pool_backward(cfg, out, pooled, dpooled, lengths):
+    """dF/d(outputs) (B, T, D*H) from dF/d(pooled) (B, D*H): the derivative of RNNModel.pool.
+    For max pooling `out` is masked_for_max(outputs), as pooled was taken from it."""
+    B, T, _ = out.shape
+    if cfg.pooling == "last":
+        dout = out.new_zeros(out.shape)
+        H = cfg.top_size if cfg.bidirectional else dout.shape[-1]
+        dout[torch.arange(B, device=out.device), lengths - 1, :H] = dpooled[:, :H]
+        if cfg.bidirectional:
+            dout[:, 0, H:] += dpooled[:, H:]
+        return dout
+    if cfg.pooling == "max":  # to the winners; tied winners share, as autograd's amax gives it
+        winners = (out == pooled.unsqueeze(1)).to(out.dtype)
+        return winners.mul_((dpooled / winners.sum(1)).unsqueeze(1))
+    # mean: every step alike (Layers.backward zeroes padding)
+    return (dpooled / lengths.to(out.dtype)[:, None]).unsqueeze(1).expand(out.shape)
+
+
+def valid_steps(lengths, T):
+    """(B, T, 1): True at a text's real steps."""
+    return (torch.arange(T, device=lengths.device)[None, :] < lengths[:, None])[..., None]
+
+
+def masked_for_max(out, lengths):
+    """(B, T, D*H) outputs with padding at -inf, so that max pooling never picks it (the outputs
+    themselves when no text of the batch is padded)."""
+    T = out.shape[1]
+    if int(lengths.min()) == T:
+        return out
+    return out.masked_fill(~valid_steps(lengths, T), float("-inf"))
