@@ -118,7 +118,9 @@ def test_public_api_takes_dicts_and_strings(model_path):
     assert results[2].explanation.text == "hag"
     assert results[3].error == "empty text"
     single = explainer.explain(["dead beef"])[0]
-    assert [t.score for t in results[0].explanation.tokens] == pytest.approx([t.score for t in single.tokens])
+    # float32: the batch of two and the batch of one round differently (matmuls of other sizes)
+    assert [t.score for t in results[0].explanation.tokens] == pytest.approx([t.score for t in single.tokens],
+                                                                            rel=1e-5, abs=1e-6)
 
 
 def test_an_option_that_fits_no_record_stops_the_run(model_path):
