@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import safetensors_file
+from . import safe_json, safetensors_file
 from .config import ModelConfig, is_int, tensor_count, weight_shapes
 from .errors import ModelError
 from .tokenize import PAD, UNK, Tokenizer
@@ -176,7 +176,7 @@ def _one_line(message: str) -> str:
 def parse_header(metadata: dict) -> dict:
     """Our JSON header from the safetensors metadata, every field's type checked."""
     try:
-        header = json.loads(metadata["saliency"], parse_constant=safetensors_file.refuse_constant)
+        header = safe_json.loads(metadata["saliency"], parse_constant=safetensors_file.refuse_constant)
         if header.get("format") != FORMAT:
             raise KeyError("format")
     except (KeyError, TypeError, json.JSONDecodeError, AttributeError, ValueError):

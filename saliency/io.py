@@ -19,6 +19,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 
+from . import safe_json
 from .errors import InputError, UsageError
 
 INPUT_FORMATS = ("txt", "csv", "tsv", "jsonl")
@@ -132,10 +133,12 @@ def _lines(stream, counted=None):
 
 
 def _json_object(line: str) -> bool:
+    """Whether a line holds a JSON object, by its shape if it is not acceptable JSON: a record with a
+    5,000-digit number or deep nesting is still a record, refused alone (safe_json), not plain text."""
     try:
-        return isinstance(json.loads(line), dict)
-    except ValueError:
-        return False
+        return isinstance(safe_json.loads(line), dict)
+    except safe_json.JSONError:
+        return line.lstrip(" \t\ufeff").startswith("{") and line.rstrip(" \t\r\n").endswith("}")
 
 
 def _txt(lines):
@@ -151,9 +154,9 @@ def _jsonl(lines, text_field):
             yield Record(0, error="line is not valid UTF-8")
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            yield Record(0, error=f"malformed JSON ({e.msg} at column {e.colno})")
+            obj = safe_json.loads(line)
+        except safe_json.JSONError as e:  # malformed, nested too deep, a number Python will not read
+            yield Record(0, error=str(e) if str(e).startswith("malformed") else f"malformed JSON ({e})")
             continue
         if not isinstance(obj, dict):
             yield Record(0, error="JSON line is not an object")

@@ -7,12 +7,12 @@ header costs until the header has been checked against the architecture: a tenso
 asked for is never read, and a 3 GB sparse file is not mapped into the address space.
 """
 
-import json
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import safe_json
 from .errors import ModelError
 
 MAX_HEADER = 100 * 2**20  # the limit the safetensors library itself applies
@@ -42,7 +42,7 @@ def read_table(f, size: int):
     if n > min(MAX_HEADER, size - 8):
         raise ModelError(f"not a safetensors file (header length {n} for a file of {size} bytes)")
     try:
-        header = json.loads(f.read(n).decode("utf-8"), parse_constant=refuse_constant)
+        header = safe_json.loads(f.read(n), parse_constant=refuse_constant)  # nesting bounded
     except (UnicodeDecodeError, ValueError):
         raise ModelError("not a safetensors file (its header is not JSON)") from None
     if not isinstance(header, dict):
