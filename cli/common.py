@@ -87,10 +87,11 @@ def user_errors(func):
                 raise
             discard_stdout()
             fail(f"cannot write the output: {e.strerror}", OutputError.exit_code)
-        except KeyboardInterrupt:
-            # Ctrl-C: every record already written is a whole line; say how we ended, exit 130.
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt as e:
+            # Ctrl-C: every record already written is a whole line; say how we ended, exit 130
+            # (a write stopped by SIGTERM says what it left as it was, and exits 143).
+            typer.echo(f"interrupted: {e}" if str(e) else "interrupted", err=True)
+            raise typer.Exit(getattr(e, "exit_code", EXIT_INTERRUPTED)) from None
 
     return wrapper
 
