@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from saliency import load_model
+from saliency.batch import ctrl_c_after_write
 from saliency.errors import EXIT_RECORDS_FAILED, InputError, RecordUsageError, UsageError
 
 from . import app
@@ -86,7 +87,8 @@ def explain(
             failures, last_code = failures + 1, result.exit_code
             typer.echo(f"Error: record {number - 1}: {result}", err=True)  # numbered from 0, as in batch
             continue
-        show(result, output_format, top, pages)
+        with ctrl_c_after_write():  # Ctrl-C while the line is written: after it, not half way
+            show(result, output_format, top, pages)
     write_export(pages, output_format)
     if number == 0:
         raise InputError("no text: stdin was empty (give TEXT, or pipe lines)")
@@ -125,7 +127,9 @@ def show(explanation, output_format, top, pages=None):
 
         pages.append(explanation_text(explanation, 3 if top is None else top))
     elif output_format != "text":
-        typer.echo(explanation.to_json())
+        from saliency.whole_writes import write_whole
+
+        write_whole(sys.stdout, explanation.to_json() + "\n")  # the whole line, even on Ctrl-C
         if explanation.completeness_warning():
             warn(explanation.completeness_warning())
     else:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from . import safe_json
 from .errors import InputError, UsageError
+from .whole_writes import write_whole
 
 INPUT_FORMATS = ("txt", "csv", "tsv", "jsonl")
 EXTENSIONS = {".txt": "txt", ".text": "txt", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
@@ -284,7 +285,7 @@ class JsonlWriter:
         # The whole line is made before anything is written, so a record that cannot be
         # serialised (a lone surrogate, a value JSON lacks) fails alone and writes nothing.
         line = self.format(record, explanation, error)
-        self.stream.write(line)  # one write per line: an interrupted run leaves only complete lines
+        write_whole(self.stream, line)  # all of the line or none: an interrupted run leaves only complete lines
 
     @staticmethod
     def format(record: Record, explanation=None, error: str = None) -> str:
@@ -341,7 +342,7 @@ class TableWriter:
             writer.writerow(head + [i, t.text, t.start, t.end, repr(t.score), int(t.unk)] + tail)
         rows = buffer.getvalue()
         rows.encode("utf-8")  # a record that cannot be written fails alone, before any of it is written
-        self.stream.write(rows)  # the whole record in one write
+        write_whole(self.stream, rows)  # the whole record, or none of it
 
     def _row(self, values):
         buffer = io.StringIO()
