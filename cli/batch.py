@@ -8,15 +8,15 @@ from typing import Annotated, List, Optional
 import typer
 
 from saliency.batch import Sink, in_shard
-from saliency.errors import EXIT_RECORDS_FAILED, ModelError, UsageError
+from saliency.errors import EXIT_RECORDS_FAILED, InputError, ModelError, UsageError
 from saliency.pipeline import Explainer
 from saliency.registry import load_model_file
 
 from . import app
 from .common import (BaselineOpt, ContrastOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
                      ObjectiveOpt, OccludeOpt, PositionOpt, Progress, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt,
-                     StepsOpt, TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, require_stdout,
-                     stdin_is_piped, stdout_console, ToleranceOpt, user_errors)
+                     StepsOpt, TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, one_line,
+                     require_stdout, stdin_is_piped, stdout_console, ToleranceOpt, user_errors)
 from .explain import parse_position
 
 EXAMPLES = """
@@ -98,6 +98,8 @@ def batch(
         check_ray_options(ray, output_format, shard, summary)
         done, failed = on_ray(model, records, num_workers, address, output_dir,
                               dict(engine=engine, device=device, batch_size=batch_size), options)
+        if not done:
+            raise InputError(NO_RECORDS)
         if failed:
             fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
         return
@@ -117,8 +119,13 @@ def batch(
                           to=output.console if output_format == "html" else None)
     if output_format == "html":  # what text shows, recorded for one page at the end
         sys.stdout.write(export([], "html", "saliency batch", recorder=output.console))
+    if not done and shard is None:  # as explain and evaluate: empty input is bad input (exit 3); a shard may be empty
+        raise InputError(NO_RECORDS)
     if failed:
         fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
+
+
+NO_RECORDS = "no records: the input is empty"
 
 
 def batch_engine(model, engine, device, files, options, remote=False):
@@ -204,7 +211,7 @@ class Output(Sink):
         self.progress.advance(1, refresh=self.console is not None)  # text: redraw the bar under the record
 
     def report(self, result):
-        self.progress.echo(f"Error: {result.record.source} record {result.record.index}: {result.error}")
+        self.progress.echo(one_line(f"Error: {result.record.source} record {result.record.index}: {result.error}"))
 
     def flush(self):
         sys.stdout.flush()

@@ -12,8 +12,8 @@ from saliency.errors import EXIT_RECORDS_FAILED, InputError, RecordUsageError, U
 from . import app
 from .common import (BaselineOpt, ContrastOpt, DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, NoiseOpt,
                      ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt, StepsOpt,
-                     TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, require_stdout, stdin_is_piped,
-                     stdin_lines, stdout_console, text_argument, user_errors, warn, ToleranceOpt)
+                     TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options, one_line, require_stdout,
+                     stdin_is_piped, stdin_lines, stdout_console, text_argument, user_errors, warn, ToleranceOpt)
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -85,7 +85,7 @@ def explain(
             if isinstance(result, UsageError) and not isinstance(result, RecordUsageError):
                 raise result
             failures, last_code = failures + 1, result.exit_code
-            typer.echo(f"Error: record {number - 1}: {result}", err=True)  # numbered from 0, as in batch
+            typer.echo(one_line(f"Error: record {number - 1}: {result}"), err=True)  # numbered from 0, as in batch
             continue
         with ctrl_c_after_write():  # Ctrl-C while the line is written: after it, not half way
             show(result, output_format, top, pages)
