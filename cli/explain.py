@@ -5,7 +5,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from saliency import load_model
+from saliency.pipeline import Explainer
+from saliency.registry import load_model_file
 from saliency.batch import ctrl_c_after_write
 from saliency.errors import EXIT_RECORDS_FAILED, InputError, RecordUsageError, UsageError
 
@@ -62,12 +63,13 @@ def explain(
     if text is not None:
         text_argument(text)
     position = parse_position(position)
-    if engine == "auto":  # numpy starts in a fraction of torch's import time; torch for CUDA
-        engine = "numpy" if device == "cpu" else "torch"
-    explainer = load_model(model, engine=engine, device=device)
     options = dict(method=method.value, target=target, contrast=contrast, position=position, objective=objective,
                    vectors=vectors, top=top, rule=rule,
                    **method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance))
+    model_file = load_model_file(model)
+    if engine == "auto":
+        engine = auto_engine(model_file, device, text, options)
+    explainer = Explainer.from_model_file(model_file, engine=engine, device=device)
     if text is not None and text != "-":
         progress = work_progress()
         try:
@@ -94,6 +96,23 @@ def explain(
         raise InputError("no text: stdin was empty (give TEXT, or pipe lines)")
     if failures:
         fail(f"{failures} line(s) failed", last_code if failures == number else EXIT_RECORDS_FAILED)
+
+
+def auto_engine(model_file, device, text, options) -> str:
+    """--engine auto: one TEXT is weighed by its work, as batch weighs its input (a long occlusion
+    goes to torch); stdin lines, of unknown number, go to numpy (it answers the first sooner)."""
+    from saliency.attribution import make_method
+    from saliency.engines import engine_for_text
+
+    if device != "cpu":
+        return "torch"
+    if text is None or text == "-":
+        return "numpy"
+    method = make_method(options["method"], **{k: v for k, v in options.items() if k not in EXPLAIN_OPTIONS})
+    return engine_for_text(device, len(model_file.tokenizer.encode(text)), method)
+
+
+EXPLAIN_OPTIONS = ("method", "target", "contrast", "position", "objective", "vectors", "top")
 
 
 def work_progress():
