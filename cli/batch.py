@@ -1,5 +1,6 @@
 """saliency batch: explain every record of files or stdin, streaming, in input order."""
 
+import contextlib
 import os
 import stat
 import sys
@@ -48,6 +49,7 @@ def batch(
     num_workers: Annotated[int, typer.Option("--num-workers", min=1, help="--ray: workers (one CPU, or with --device cuda one GPU, each).", rich_help_panel=RAY_PANEL)] = 2,
     address: Annotated[Optional[str], typer.Option("--address", help="--ray: join this cluster (auto or HOST:PORT); default a local one.", rich_help_panel=RAY_PANEL)] = None,
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", help="--ray: the workers write part-N.jsonl files here (in name order: the whole output) instead of stdout.", rich_help_panel=RAY_PANEL)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="--output-dir: remove part files of an earlier run there first (else they are refused).", rich_help_panel=RAY_PANEL)] = False,
     model: ModelOpt = None,
     method: MethodOpt = Method.gradient,
     target: TargetOpt = None,
@@ -97,7 +99,7 @@ def batch(
     if ray or output_dir or address:
         check_ray_options(ray, output_format, shard, summary)
         done, failed = on_ray(model, records, num_workers, address, output_dir,
-                              dict(engine=engine, device=device, batch_size=batch_size), options)
+                              dict(engine=engine, device=device, batch_size=batch_size), options, overwrite)
         if not done:
             raise InputError(NO_RECORDS)
         if failed:
@@ -160,14 +162,39 @@ def check_ray_options(ray, output_format, shard, summary):
         raise UsageError(f"--ray takes no {'--shard (Ray splits the work itself)' if shard else '--summary'}")
 
 
-def on_ray(model, records, workers, address, output_dir, load_options, options):
+def on_ray(model, records, workers, address, output_dir, load_options, options, overwrite=False):
     from saliency.ray_batch import explain_on_ray, import_ray, write_lines
 
     import_ray()  # before anything starts: without Ray, one line with the install command
     lines = explain_on_ray(model, records, workers=workers, address=address, output_dir=output_dir,
-                           load_options=load_options, **options)
-    return write_lines(lines, sys.stdout, lambda out: typer.echo(
-        f"Error: {out.source} record {out.record}: {out.error}", err=True))
+                           load_options=load_options, overwrite=overwrite, **options)
+    with stdout_for_results_only() as results:
+        return write_lines(lines, results, lambda out: typer.echo(
+            one_line(f"Error: {out.source} record {out.record}: {out.error}"), err=True))
+
+
+@contextlib.contextmanager
+def stdout_for_results_only():
+    """A stream on the real stdout for our lines, while file descriptor 1 points at stderr: Ray's
+    processes and log threads print there ("(raylet) A worker died ..."), and none of it may
+    reach the results. Restored at the end."""
+    try:
+        fd = sys.stdout.fileno()
+        sys.stdout.flush()
+        saved = os.dup(fd)
+    except (OSError, AttributeError, ValueError):  # an in-memory stdout (a test runner's): nothing to guard
+        yield sys.stdout
+        return
+    os.dup2(sys.stderr.fileno(), fd)
+    results = open(saved, "w", encoding="utf-8", closefd=False)
+    try:
+        yield results
+    finally:
+        try:
+            results.flush()
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 class Output(Sink):
