@@ -155,7 +155,7 @@ def _jsonl(lines, text_field):
             yield Record(0, error="line is not valid UTF-8")
             continue
         try:
-            obj = safe_json.loads(line)
+            obj = safe_json.loads(line.rstrip("\r\n"))
         except safe_json.JSONError as e:  # malformed, nested too deep, a number Python will not read
             yield Record(0, error=str(e) if str(e).startswith("malformed") else f"malformed JSON ({e})")
             continue

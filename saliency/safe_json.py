@@ -39,7 +39,8 @@ def loads(text, max_depth: int = MAX_DEPTH, **kw):
     try:
         return json.loads(text, **kw)
     except json.JSONDecodeError as e:
-        raise JSONError(f"malformed JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+        where = f"column {e.colno}" if e.lineno == 1 else f"line {e.lineno} column {e.colno}"
+        raise JSONError(f"malformed JSON ({e.msg} at {where})") from None
     except RecursionError:
         raise JSONError("nested too deeply") from None
     except ValueError as e:  # an integer of more than 4,300 digits; a refused constant
