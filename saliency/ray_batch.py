@@ -96,7 +96,7 @@ def explain_on_ray(model, records, *, workers: int = 2, address: str = None, out
                 ds = ds.map_batches(Worker, fn_constructor_kwargs=actor, batch_size=1,
                                     concurrency=min(workers, len(part)), num_cpus=1, num_gpus=gpus,
                                     max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES)
-            for row in ds.iter_rows():
+            for row in rows_of(ray, ds):
                 items = json.loads(row["lines"])
                 if isinstance(items, dict):  # a worker's SaliencyError: an unknown label, a missing model file
                     raise getattr(errors, items["error"], errors.SaliencyError)(items["message"])
@@ -106,6 +106,16 @@ def explain_on_ray(model, records, *, workers: int = 2, address: str = None, out
         if started:
             ray.shutdown()
         release(lock)
+
+
+def rows_of(ray, ds):
+    """The dataset's rows; a run that Ray gives up on (a window whose worker died MAX_RETRIES times)
+    is one line (exit 1), not Ray's traceback: the lines written so far are whole records."""
+    try:
+        yield from ds.iter_rows()
+    except ray.exceptions.RayError as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise errors.SaliencyError(f"the Ray run failed after {MAX_RETRIES} retries: {first}") from None
 
 
 MAX_RETRIES = 3  # restarts of one worker, and retries of one window, before the run fails

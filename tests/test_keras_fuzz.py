@@ -129,7 +129,10 @@ def test_mutated_hdf5_layouts_import_or_are_refused_and_never_read_outside(edits
 
         def extra(f):
             for target, (kind, arg) in edits:
-                edit(f, target, kind, arg, str(secret))
+                try:
+                    edit(f, target, kind, arg, str(secret))
+                except (OSError, ValueError, TypeError, KeyError):
+                    pass  # an edit h5py cannot make (a link under what is now a dataset): the file is built without it
 
         vocab = kf.write_vocab(Path(d) / "v.json")
         path = kf.write_keras(Path(d) / "m.keras", extra=extra)
