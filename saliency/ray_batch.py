@@ -69,8 +69,8 @@ def explain_on_ray(model, records, *, workers: int = 2, address: str = None, out
     output is still exactly the single-process run's, no record lost or written twice."""
     if model is not None and not isinstance(model, str):
         raise UsageError("on Ray, give the model as a name or a file path (each worker loads its own copy)")
-    if workers < 1:
-        raise UsageError(f"--num-workers must be at least 1, not {workers}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise UsageError(f"--num-workers must be a whole number from 1 to {MAX_WORKERS:,}, not {str(workers)[:30]}")
     load_options = dict(load_options or {})
     ray = import_ray()
     lock = claim_output_dir(output_dir, overwrite) if output_dir else None
@@ -118,6 +118,7 @@ def rows_of(ray, ds):
         raise errors.SaliencyError(f"the Ray run failed after {MAX_RETRIES} retries: {first}") from None
 
 
+MAX_WORKERS = 4096  # a local Ray refuses absurd CPU counts with a long message; one line says it here
 MAX_RETRIES = 3  # restarts of one worker, and retries of one window, before the run fails
 CONNECT_TIMEOUT = 10  # seconds to reach HOST:PORT before ray.init is tried (it can wait minutes)
 
@@ -137,7 +138,8 @@ def join_ray(ray, address, workers):
                  log_to_driver=False, logging_level=logging.ERROR)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise UsageError(f"--address {address}: cannot join a Ray cluster ({first})") from None
+        where = f"--address {address}: cannot join a Ray cluster" if address else "cannot start a local Ray"
+        raise UsageError(f"{where} ({first})") from None
 
 
 def claim_output_dir(output_dir: str, overwrite: bool):

@@ -37,6 +37,7 @@ CASES = [  # (command, arguments after the model, exit, what the one line says)
     ("evaluate", ["{one}", "--seed", "-1"], 2, "--seed must be a whole number from 0 to 2**63 - 1"),
     ("prototype", ["--to", "neg", "--seed", "-1"], 2, "--seed must be a whole number from 0 to 2**63 - 1"),
     ("explain", ["abc", "--method", "smoothgrad", "--seed", "-1"], 2, "--seed must be a whole number from 0"),
+    ("batch", ["{one}", "--ray", "--num-workers", HUGE], 2, "--num-workers must be a whole number from 1 to 4,096"),
     ("evaluate", ["{empty}", "--methods", "gradient"], 3, "no records to evaluate"),
     ("decay", ["{empty}"], 3, "no record could be explained"),
     ("batch", ["{empty}", "--method", "gradient"], 3, None),
