@@ -168,7 +168,7 @@ def on_ray(model, records, workers, address, output_dir, load_options, options, 
     import_ray()  # before anything starts: without Ray, one line with the install command
     lines = explain_on_ray(model, records, workers=workers, address=address, output_dir=output_dir,
                            load_options=load_options, overwrite=overwrite, **options)
-    with stdout_for_results_only() as results:
+    with stdout_for_results_only() as results, contextlib.closing(lines):  # Ray shuts down before fd 1 returns
         return write_lines(lines, results, lambda out: typer.echo(
             one_line(f"Error: {out.source} record {out.record}: {out.error}"), err=True))
 

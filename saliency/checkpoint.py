@@ -115,16 +115,19 @@ def save(mf: ModelFile, path: str, dtype=None) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
     except OSError as e:
         raise ModelError(f"cannot write model file {path}: {e.strerror}") from None
+    replaced = False
     try:
         with terminate_as_interrupt():
             os.close(fd)
             save_file(tensors, tmp, metadata={"saliency": json.dumps(mf.header())})
             os.chmod(tmp, mode)
             os.replace(tmp, path)
+            replaced = True
     except OSError as e:
         raise ModelError(f"cannot write model file {path}: {e.strerror or e}") from None
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the temp file goes (below), the old file stays
-        raise Interrupted(f"{path} was not changed", getattr(e, "exit_code", 130)) from None
+        said = f"{path} was written" if replaced else f"{path} was not changed"
+        raise Interrupted(said, getattr(e, "exit_code", 130)) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
