@@ -9,13 +9,13 @@ They become nn.RNN weights with bias_hh = 0 and a language-model head. Our vocab
 nothing) and the output two rows whose bias is -1e4 (softmax gives them probability 0).
 """
 
-import json
 import os
 import warnings
 import zipfile
 
 import numpy as np
 
+from . import safe_json
 from .checkpoint import ModelFile
 from .config import ModelConfig
 from .errors import ModelError, UsageError
@@ -84,10 +84,10 @@ def read_vocab(path: str) -> list:
     """A vocabulary file: a JSON list of characters, or else each character of the file in order."""
     text = vocab_text(path)
     try:
-        vocab = json.loads(text)
+        vocab = safe_json.loads(text)
         if isinstance(vocab, list) and all(isinstance(v, str) for v in vocab):
             return vocab
-    except json.JSONDecodeError:
+    except safe_json.JSONError:
         pass
     return list(text)
 
@@ -128,6 +128,23 @@ def import_char_rnn(arrays: dict, vocab: list = None, lowercase: bool = None, na
     tokenizer = Tokenizer("char", [PAD, UNK] + list(vocab), bool(lowercase))
     info = {"task": "lm", "imported_from": layout}
     return ModelFile(cfg, tokenizer, [], weights, info, name=name)  # float64, as the numpy original
+
+
+def check_output_apart(output: str, inputs: dict) -> None:
+    """Refuse an output path that is one of the inputs ({what: path}) by any name: the same path,
+    a symlink to it, or a hard link (the write would replace the input it is made from)."""
+    target = os.path.realpath(output)
+    for what, path in inputs.items():
+        if path is None:
+            continue
+        same = os.path.realpath(path) == target
+        if not same and os.path.exists(output) and os.path.exists(path):
+            try:
+                same = os.path.samefile(output, path)
+            except OSError:
+                pass
+        if same:
+            raise UsageError(f"--output {output} is {what} ({path}); write the model elsewhere")
 
 
 def import_any(source: str, vocab: str = None, labels: list = None, level: str = None, lowercase: bool = None,
