@@ -1,0 +1,172 @@
+"""Occlusion's prefix reuse (saliency/prefix.py): each copy run on from the original text's states
+gives exactly what running it from step 0 gives, on both engines, and runs fewer steps."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from saliency.attribution import occlusion
+from saliency.attribution.arrays import native, to_numpy
+from saliency.attribution.base import Batch
+from saliency.attribution.occlusion import Occlusion
+from saliency.engines import load_engine
+from saliency.prefix import Prefix, running_summaries
+from saliency.tokenize import PAD_ID, UNK_ID
+
+from .conftest import tiny_model_file
+
+TEXTS = ["abc", "hag bed", "ab", "dead beef cafe", "ff", "bad"]  # several lengths, none of one token
+ENGINES = ("numpy", "torch")
+
+
+def make_batch(model_file, engine, texts=TEXTS, lm=False):
+    """A padded Batch as the pipeline makes it: a classifier's class 1, or an LM's next token at
+    the middle position of each text."""
+    tokenizer = model_file.tokenizer
+    rows = [[t.id for t in tokenizer.tokenize(text)] for text in texts]
+    lengths = np.array([len(r) for r in rows])
+    ids = np.full((len(rows), lengths.max()), PAD_ID, dtype=np.int64)
+    for b, r in enumerate(rows):
+        ids[b, :len(r)] = r
+    positions = lengths // 2 if lm else np.zeros(len(rows), dtype=np.int64)
+    classes = ids[np.arange(len(rows)), np.minimum(positions + 1, lengths - 1)] if lm else np.ones(len(rows), int)
+    return Batch(ids, lengths, engine.embed(native(engine, ids)), positions, classes, "logit", PAD_ID, UNK_ID)
+
+
+def both_paths(monkeypatch, engine, batch, mode):
+    """(reused, from step 0) Attributions of the same batch."""
+    monkeypatch.setattr(occlusion, "REUSE_PREFIX", True)
+    reused = Occlusion(occlude=mode).attribute(engine, batch)
+    monkeypatch.setattr(occlusion, "REUSE_PREFIX", False)
+    return reused, Occlusion(occlude=mode).attribute(engine, batch)
+
+
+CLASSIFIERS = list(itertools.product(("rnn", "lstm", "gru"), (1, 2), ("last", "max", "mean")))
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+@pytest.mark.parametrize("mode", occlusion.MODES)
+@pytest.mark.parametrize("cell,layers,pooling", CLASSIFIERS, ids=lambda v: str(v))
+def test_classifier_reuse_equals_running_every_copy_from_the_start(monkeypatch, cell, layers, pooling, mode,
+                                                                   engine_name):
+    model_file = tiny_model_file(cell, layers, False, pooling=pooling)
+    engine = load_engine(model_file, engine_name, dtype="float64")
+    reused, fresh = both_paths(monkeypatch, engine, make_batch(model_file, engine), mode)
+    assert np.abs(reused.scores).max() > 1e-3  # real scores, not all zero
+    np.testing.assert_allclose(reused.scores, fresh.scores, rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(reused.values, fresh.values)
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+@pytest.mark.parametrize("mode", ("unk", "pad"))
+@pytest.mark.parametrize("cell,layers", list(itertools.product(("rnn", "lstm", "gru"), (1, 2))))
+def test_language_model_at_a_middle_position(monkeypatch, cell, layers, mode, engine_name):
+    model_file = tiny_model_file(cell, layers, False, head="lm")
+    engine = load_engine(model_file, engine_name, dtype="float64")
+    batch = make_batch(model_file, engine, lm=True)
+    reused, fresh = both_paths(monkeypatch, engine, batch, mode)
+    np.testing.assert_allclose(reused.scores, fresh.scores, rtol=0, atol=1e-10)
+    after = np.arange(batch.ids.shape[1])[None, :] > batch.positions[:, None]
+    assert np.all(reused.scores[after] == 0)  # a token after the explained position changes nothing
+    assert np.abs(reused.scores[~after]).max() > 1e-3
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+@pytest.mark.parametrize("pooling", ("last", "max", "mean"))
+def test_layers_of_different_sizes(monkeypatch, pooling, engine_name):
+    """An imported stack (LSTM 4 -> LSTM 3): torch runs one module per layer, each from its own state."""
+    model_file = tiny_model_file("lstm", 2, False, pooling=pooling, hidden=(4, 3))
+    engine = load_engine(model_file, engine_name, dtype="float64")
+    reused, fresh = both_paths(monkeypatch, engine, make_batch(model_file, engine), "delete")
+    np.testing.assert_allclose(reused.scores, fresh.scores, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("cell", ("rnn", "lstm", "gru"))
+def test_engines_agree_on_the_states_and_on_a_resumed_run(cell):
+    """Both engines' states at every step agree; running the rest of a text from its state at
+    step s gives the whole text's logits (pooled with the running summary of steps before s)."""
+    model_file = tiny_model_file(cell, 2, False, pooling="mean")
+    engines = [load_engine(model_file, name, dtype="float64") for name in ENGINES]
+    batch = make_batch(model_file, engines[0])
+    states = [e.states(batch.x, batch.lengths) for e in engines]
+    B, T = batch.ids.shape
+    assert len(states[0]) == 2 and states[0][0][0].shape == (B, T + 1, 4)
+    assert (states[0][0][1] is None) == (cell != "lstm")
+    for (h_np, c_np), (h_t, c_t) in zip(*states):
+        np.testing.assert_allclose(h_np, h_t, rtol=0, atol=1e-12)
+        if c_np is not None:
+            np.testing.assert_allclose(c_np, c_t, rtol=0, atol=1e-12)
+    for engine, layers in zip(engines, states):
+        whole = engine.forward(batch.x, batch.lengths)
+        s = np.minimum(2, batch.lengths - 1)  # resume at step 2 (earlier for short texts)
+        rows = np.arange(B)
+        rest = np.stack([np.roll(batch.x[b], -s[b], axis=0) for b in rows])
+        initial = [(h[rows, s], None if c is None else c[rows, s]) for h, c in layers]
+        summary = running_summaries("mean", layers[-1][0])[rows, s]
+        logits = engine.resume(rest, batch.lengths - s, initial, Prefix(summary, s))
+        np.testing.assert_allclose(logits, whole, rtol=0, atol=1e-12)
+
+
+class Counting:
+    """An engine that counts the recurrent steps it runs (rows x padded width), passing calls on."""
+
+    def __init__(self, engine):
+        self.engine, self.steps = engine, 0
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+    def forward(self, x, lengths):
+        self.steps += x.shape[0] * x.shape[1]
+        return self.engine.forward(x, lengths)
+
+    def states(self, x, lengths):
+        self.steps += x.shape[0] * x.shape[1]
+        return self.engine.states(x, lengths)
+
+    def resume(self, x, lengths, initial, prefix=None):
+        self.steps += x.shape[0] * x.shape[1]
+        return self.engine.resume(x, lengths, initial, prefix)
+
+
+@pytest.mark.parametrize("reuse,expected", [(False, 8 + 8 * 8), (True, 8 + 8 + 8 * 9 // 2)])
+def test_steps_run_for_one_text(monkeypatch, reuse, expected):
+    """8 tokens: F(x) (8 steps), then from step 0 eight copies of 8 steps; reused, the original's
+    states (8) and copies of 8, 7, ..., 1 steps (a chunk a copy here: no padding)."""
+    model_file = tiny_model_file("gru", 1, False, pooling="max")
+    engine = Counting(load_engine(model_file, "numpy", dtype="float64"))
+    monkeypatch.setattr(occlusion, "REUSE_PREFIX", reuse)
+    monkeypatch.setattr(occlusion, "CHUNK_POSITIONS", 1)
+    Occlusion(occlude="unk").attribute(engine, make_batch(model_file, engine, ["abcdefgh"]))
+    assert engine.steps == expected
+
+
+def test_chunks_of_copies_pad_little(monkeypatch):
+    """300 tokens in chunks of 2,048 positions: copies longest first, so a chunk's rows have
+    like lengths and the padded steps stay within 10% of T(T+1)/2 (measured: 48,023 steps of
+    an unpadded 45,750, mostly the last chunk, where 45 copies of 45 steps down to 1 share one)."""
+    model_file = tiny_model_file("lstm", 1, False, pooling="mean")
+    engine = Counting(load_engine(model_file, "numpy", dtype="float64"))
+    Occlusion(occlude="unk").attribute(engine, make_batch(model_file, engine, ["abcdefgh" * 37 + "abcd"]))
+    T = 300
+    assert T * (T + 1) // 2 + 2 * T <= engine.steps <= 1.1 * (T * (T + 1) / 2 + 2 * T)
+
+
+def test_a_language_model_runs_no_copy_past_the_explained_position(monkeypatch):
+    """Position 3 of 8 tokens: copies occluding tokens 0..3 run 4, 3, 2, 1 steps; 4..7 none."""
+    monkeypatch.setattr(occlusion, "CHUNK_POSITIONS", 1)
+    model_file = tiny_model_file("lstm", 1, False, head="lm")
+    engine = Counting(load_engine(model_file, "torch", dtype="float64"))
+    batch = make_batch(model_file, engine, ["abcdefgh"], lm=True)
+    assert batch.positions[0] == 4
+    batch.positions[:] = 3
+    Occlusion(occlude="pad").attribute(engine, batch)
+    assert engine.steps == 8 + 8 + (4 + 3 + 2 + 1)
+
+
+def test_bidirectional_models_run_every_copy_from_the_start(monkeypatch):
+    model_file = tiny_model_file("lstm", 1, True, pooling="max")
+    engine = Counting(load_engine(model_file, "numpy", dtype="float64"))
+    Occlusion(occlude="unk").attribute(engine, make_batch(model_file, engine, ["abcdefgh"]))
+    assert engine.steps == 8 + 8 * 8
