@@ -66,7 +66,9 @@ class Occlusion(Method):
         # Copy c occludes token where[c] of example owners[c], example-major.
         owners = np.repeat(np.arange(B), batch.lengths)
         where = np.arange(len(owners)) - np.repeat(np.cumsum(batch.lengths) - batch.lengths, batch.lengths)
-        if REUSE_PREFIX and can_resume(engine):
+        # A per-position head with a deleted token (a tagger's, should one allow it) reads a moved
+        # position: left to the path that runs each copy whole.
+        if REUSE_PREFIX and can_resume(engine) and not (per_position(engine.config) and self.occlude == "delete"):
             occluded = occluded_by_reuse(engine, batch, self.occlude, owners, where, values)
         else:
             occluded = occluded_from_start(engine, batch, self.occlude, owners, where)
