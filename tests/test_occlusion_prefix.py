@@ -82,6 +82,27 @@ def test_layers_of_different_sizes(monkeypatch, pooling, engine_name):
     np.testing.assert_allclose(reused.scores, fresh.scores, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("engine_name", ENGINES)
+@pytest.mark.parametrize("head", ("classifier", "lm"))
+def test_texts_in_groups_of_held_states(monkeypatch, head, engine_name):
+    """With room for one text's states at a time, each text is a group of its own: the same
+    scores, and progress rises to the total number of copies."""
+    monkeypatch.setattr(occlusion, "STATE_POSITIONS", 1)
+    model_file = tiny_model_file("lstm", 2, False, head=head, pooling="mean")
+    engine = load_engine(model_file, engine_name, dtype="float64")
+    batch = make_batch(model_file, engine, lm=head == "lm")
+    seen = []
+    batch.progress = lambda done, total: seen.append((done, total))
+    reused = Occlusion(occlude="unk").attribute(engine, batch)
+    batch.progress = None
+    monkeypatch.setattr(occlusion, "REUSE_PREFIX", False)
+    fresh = Occlusion(occlude="unk").attribute(engine, batch)
+    np.testing.assert_allclose(reused.scores, fresh.scores, rtol=0, atol=1e-10)
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and seen[-1] == (31, 31) and {t for _, t in seen} == {31}  # 31 tokens
+    assert len(seen) >= len(TEXTS)  # a report at least per text (each its own group here)
+
+
 @pytest.mark.parametrize("cell", ("rnn", "lstm", "gru"))
 def test_engines_agree_on_the_states_and_on_a_resumed_run(cell):
     """Both engines' states at every step agree; running the rest of a text from its state at

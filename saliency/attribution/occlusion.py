@@ -24,6 +24,10 @@ MODES = ("unk", "pad", "delete")
 # False: every copy runs from step 0 even where the engine could reuse the prefix (the tests
 # compare the two paths; a measurement counts the steps each runs).
 REUSE_PREFIX = True
+# The original texts' states held at once, in (text x timestep) positions: each step's h (and an
+# LSTM's c) per layer and the pooling's running summary, about 50 MB on sst2-lstm in float32. A
+# text longer than this is held alone: memory grows with its length, as its inputs do.
+STATE_POSITIONS = 8 * CHUNK_POSITIONS
 
 
 def occluded_ids(batch, owners, where, mode):
@@ -101,27 +105,38 @@ def occluded_by_reuse(engine, batch, mode, owners, where, values):
     ends = batch.positions[owners] + 1 if positional else batch.lengths[owners]
     runs = ends - where - (1 if mode == "delete" else 0)  # steps each copy runs (a deleted last token: none)
     occluded = to_numpy(values)[owners]  # a token after the explained position changes nothing: F(x)
-    states = engine.states(batch.x, batch.lengths)  # per layer (h, c), (B, T+1, H): the original run
-    summaries = None if positional else running_summaries(engine.config.pooling, states[-1][0])
-    index = np.asarray if is_numpy(states[-1][0]) else lambda a: native(engine, a)  # states' own kind of index
-    todo = np.flatnonzero(where < ends)
-    order = todo[np.argsort(-runs[todo], kind="stable")]  # longest first: chunks of like widths
-    done, start = len(owners) - len(todo), 0
-    while start < len(order):
-        width = int(runs[order[start]])
-        chunk = order[start:start + max(1, CHUNK_POSITIONS // max(1, width))]  # positions bounded, as today
-        o, s, n = owners[chunk], where[chunk], runs[chunk]
-        x = engine.embed(native(engine, suffix_ids(batch, o, s, n, width, mode)))
-        at = (index(o), index(s))  # a suffix from step s starts from the state entering step s
-        initial = [(h[at], None if c is None else c[at]) for h, c in states]
-        prefix = None if positional else Prefix(summaries[at], s)
-        logits = engine.resume(x, n, initial, prefix)
-        # A per-position head's explained position is the suffix's last step.
-        where_explained = n - 1 if positional else batch.positions[o]
-        occluded[chunk] = to_numpy(objective_of(logits, where_explained, batch.classes[o], batch.objective))
-        del x, initial, logits
-        start += len(chunk)
-        batch.report(done + start, len(owners))
+    B, T = batch.ids.shape
+    group = max(1, STATE_POSITIONS // (T + 1))
+    done = 0
+    for first in range(0, B, group):  # examples whose original states are held at once
+        examples = slice(first, first + group)
+        states = engine.states(batch.x[examples], batch.lengths[examples])  # per layer (h, c): (b, T+1, H)
+        summaries = None if positional else running_summaries(engine.config.pooling, states[-1][0])
+        index = np.asarray if is_numpy(states[-1][0]) else lambda a: native(engine, a)  # states' own kind
+        mine = (owners >= first) & (owners < first + group)
+        todo = np.flatnonzero(mine & (where < ends))
+        done += int(mine.sum()) - len(todo)
+        order = todo[np.argsort(-runs[todo], kind="stable")]  # longest first: chunks of like widths
+        start = 0
+        while start < len(order):
+            width = int(runs[order[start]])
+            chunk = order[start:start + max(1, CHUNK_POSITIONS // max(1, width))]  # positions bounded, as today
+            o, s, n = owners[chunk], where[chunk], runs[chunk]
+            x = engine.embed(native(engine, suffix_ids(batch, o, s, n, width, mode)))
+            at = (index(o - first), index(s))  # a suffix from step s starts from the state entering step s
+            initial = [(h[at], None if c is None else c[at]) for h, c in states]
+            prefix = None if positional else Prefix(summaries[at], s)
+            logits = engine.resume(x, n, initial, prefix)
+            # A per-position head's explained position is the suffix's last step.
+            explained = n - 1 if positional else batch.positions[o]
+            occluded[chunk] = to_numpy(objective_of(logits, explained, batch.classes[o], batch.objective))
+            del x, initial, logits
+            start += len(chunk)
+            batch.report(done + start, len(owners))
+        done += len(order)
+        if not len(order):  # every copy of these texts past the explained position
+            batch.report(done, len(owners))
+        del states, summaries
     return occluded
 
 
