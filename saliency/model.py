@@ -1,4 +1,4 @@
-"""The torch engine: one nn.Module for vanilla RNN, LSTM and GRU classifiers and language models.
+"""The torch engine: one nn.Module for vanilla RNN, LSTM and GRU classifiers, language models and taggers.
 
 Embedding is a separate step (`embed`) from the network (`forward` on embeddings), so that
 gradients are taken with respect to the embedded input x_t, never the integer ids.
@@ -45,7 +45,8 @@ class RNNModel(nn.Module):
         return F.one_hot(ids, self.cfg.vocab_size).to(self.head.weight.dtype)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, T, E) inputs, (B,) true lengths -> (B, C) logits, or (B, T, V) for a language model."""
+        """(B, T, E) inputs, (B,) true lengths -> (B, C) logits, or (B, T, V) for a language model
+        ((B, T, C) for a tagger)."""
         B, T, _ = x.shape
         valid = (torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None])[..., None]  # (B, T, 1)
         if self.needs_packing(lengths, T):
@@ -65,8 +66,8 @@ class RNNModel(nn.Module):
             if self.cfg.bidirectional:  # all texts of this batch are T long: the reverse direction ends at 0
                 H = self.cfg.top_size
                 last = torch.cat([last[:, :H], out[:, 0, H:]], dim=-1)
-        if self.cfg.head == "lm":
-            return self.head(self.drop(out))  # (B, T, V)
+        if self.cfg.per_position:  # lm, tagger: every position's output
+            return self.head(self.drop(out))  # (B, T, V or C)
         if self.cfg.pooling == "last":
             pooled = last
         elif self.cfg.pooling == "max":

@@ -144,7 +144,11 @@ class ExplanationView:
             yield top_table(exp, k)
 
 
-def explanation_text(exp, top: int = 3) -> ExplanationView:
+def explanation_text(exp, top: int = 3):
+    if "tags" in exp.prediction:  # a tagger: its own compact view
+        from .tagger import TaggerView
+
+        return TaggerView(exp, top)
     return ExplanationView(exp, top)
 
 

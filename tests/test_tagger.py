@@ -1,0 +1,213 @@
+"""Sequence taggers: readers of tagged sentences, explaining every position, the CLI's views."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from saliency import checkpoint
+from saliency.checkpoint import ModelFile
+from saliency.cli import app
+from saliency.config import ModelConfig
+from saliency.io import read_records
+from saliency.model import RNNModel
+from saliency.tagged import Words, gold_sentences, looks_tagged
+from saliency.tokenize import PAD, UNK, Tokenizer
+
+from .conftest import explainer64
+
+WORDS = ["i", "saw", "her", "duck", "under", "the", "table", ".", "don't", "a", "dog"]
+TAGS = ["PRON", "VERB", "NOUN", "ADP", "DET", "PUNCT"]
+
+CONLLU = """# sent_id = s1
+# text = I saw her duck.
+1\tI\tI\tPRON\tPRP\t_\t2\tnsubj\t_\t_
+2\tsaw\tsee\tVERB\tVBD\t_\t0\troot\t_\t_
+3\ther\tshe\tPRON\tPRP$\t_\t4\tnmod\t_\t_
+4\tduck\tduck\tNOUN\tNN\t_\t2\tobj\t_\tSpaceAfter=No
+5\t.\t.\tPUNCT\t.\t_\t2\tpunct\t_\t_
+
+# sent_id = s2
+1-2\tdon't\t_\t_\t_\t_\t_\t_\t_\t_
+1\tdo\tdo\tAUX\tVBP\t_\t3\taux\t_\t_
+2\tn't\tnot\tPART\tRB\t_\t3\tadvmod\t_\t_
+2.1\tgo\tgo\tVERB\tVB\t_\t_\t_\t_\t_
+3\tgo\tgo\tVERB\tVB\t_\t0\troot\t_\t_
+
+# sent_id = s3
+1\ttoo few columns
+"""
+
+
+def word_tagger_file(cell="lstm", layers=1, bidirectional=True, seed=0) -> ModelFile:
+    torch.manual_seed(seed)
+    tokenizer = Tokenizer("word", [PAD, UNK] + WORDS, lowercase=True)
+    cfg = ModelConfig(cell, len(tokenizer.vocab), 6, 5, layers, bidirectional, "tagger", "last", len(TAGS))
+    model = RNNModel(cfg).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(2.0)
+    return ModelFile(cfg, tokenizer, TAGS, model.weights(), {}, name="tiny-tagger")
+
+
+@pytest.fixture(scope="module")
+def tagger_path(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("models") / "tagger.safetensors")
+    checkpoint.save(word_tagger_file(), path)
+    return path
+
+
+# -- readers ------------------------------------------------------------------------------------
+def test_conllu_reads_form_and_upos_of_integer_ids_only(tmp_path):
+    path = tmp_path / "x.conllu"
+    path.write_text(CONLLU)
+    records = list(read_records(str(path)))
+    assert [r.error for r in records] == [None, None, "a CoNLL-U line has 10 tab-separated columns, found 2"]
+    first, second = records[0], records[1]
+    assert first.text == "I saw her duck ." and first.text.words == ("I", "saw", "her", "duck", ".")
+    assert first.fields == {"sent_id": "s1", "text": "I saw her duck.", "tags": ["PRON", "VERB", "PRON", "NOUN", "PUNCT"]}
+    assert second.text.words == ("do", "n't", "go") and second.fields["tags"] == ["AUX", "PART", "VERB"]
+    assert [r.line for r in records] == [7, 14, 17] and [r.index for r in records] == [0, 1, 2]
+    assert list(gold_sentences(str(path))) == [(list(first.text.words), first.fields["tags"]),
+                                               (["do", "n't", "go"], ["AUX", "PART", "VERB"])]
+
+
+def test_two_column_and_jsonl_token_lists(tmp_path):
+    tags = tmp_path / "x.tags"
+    tags.write_text("The\tDET\ndog\tNOUN\n\n\nruns\tVERB\nbad line\n")
+    records = list(read_records(str(tags)))
+    assert records[0].text.words == ("The", "dog") and records[0].fields == {"tags": ["DET", "NOUN"]}
+    assert records[1].error.startswith("expected token<TAB>tag, found 1 field(s)")
+    lines = [{"tokens": ["I", "don't"], "tags": ["PRON", "VERB"], "id": 7}, {"text": "plain text"},
+             {"tokens": ["a", ""]}, {"tokens": ["a"], "tags": ["X", "Y"]}]
+    jsonl = tmp_path / "x.jsonl"
+    jsonl.write_text("".join(json.dumps(o) + "\n" for o in lines))
+    got = list(read_records(str(jsonl)))
+    assert isinstance(got[0].text, Words) and got[0].text.words == ("I", "don't")
+    assert got[0].fields == {"tags": ["PRON", "VERB"], "id": 7}
+    assert type(got[1].text) is str and got[1].text == "plain text"
+    assert got[2].error.startswith("tokens must be") and got[3].error == "tags must be a list of 1 strings, one per token"
+    assert looks_tagged(str(jsonl)) and looks_tagged(str(tags)) and not looks_tagged(str(tmp_path / "x.tsv"))
+
+
+def test_given_words_are_never_re_tokenized():
+    ex = explainer64(word_tagger_file())
+    sentence = Words(["I", "don't", "duck"])  # the tokenizer alone would split don't into do + n't
+    (exp,) = ex.explain([sentence], method="gradient")
+    assert [t.text for t in exp.tokens] == ["I", "don't", "duck"]
+    assert [exp.text[t.start:t.end] for t in exp.tokens] == ["I", "don't", "duck"]
+    assert [t.id for t in exp.tokens] == [2, WORDS.index("don't") + 2, 5]
+    (plain,) = ex.explain(["I don't duck"], method="gradient")
+    assert [t.text for t in plain.tokens] == ["I", "do", "n't", "duck"]
+
+
+# -- explaining ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("engine", ["torch", "numpy"])
+def test_every_position_is_explained_with_its_predicted_tag(engine):
+    mf = word_tagger_file()
+    ex = explainer64(mf, engine)
+    (exp,) = ex.explain(["I saw her duck under the table ."], method="gradient")
+    x = ex.engine.embed(np.array([[t.id for t in exp.tokens]]))
+    logits = np.asarray(ex.engine.forward(x, np.array([8])))[0]  # (T, C)
+    predicted = [TAGS[k] for k in logits.argmax(-1)]
+    d = exp.to_dict()
+    assert d["prediction"]["tags"] == predicted
+    assert [r["position"] for r in d["rows"]] == list(range(8))
+    assert [r["target"] for r in d["rows"]] == predicted
+    np.testing.assert_allclose([r["value"] for r in d["rows"]], logits.max(-1), rtol=0, atol=1e-12)
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    got = np.array([[p[t] for t in TAGS] for p in d["prediction"]["probabilities"]])
+    np.testing.assert_allclose(got, probs, rtol=0, atol=1e-12)
+    assert d["target"]["position"] == 7 and d["rows"][-1]["scores"] == [t["score"] for t in d["tokens"]]
+
+
+def test_one_position_a_named_tag_and_a_contrast():
+    ex = explainer64(word_tagger_file())
+    text = "I saw her duck"
+    (all_rows,) = ex.explain([text], method="grad-input", target="VERB")
+    (one,) = ex.explain([text], method="grad-input", target="VERB", position=3)
+    assert one.rows is None and one.target["position"] == 3 and one.target["label"] == "VERB"
+    assert [r["target"] for r in all_rows.rows] == ["VERB"] * 4
+    np.testing.assert_allclose([t.score for t in one.tokens], all_rows.rows[3]["scores"], rtol=0, atol=1e-12)
+    (vs,) = ex.explain([text], method="grad-input", target="VERB", contrast="NOUN", position=-1)
+    (noun,) = ex.explain([text], method="grad-input", target="NOUN", position=3)
+    assert vs.target["value"] == pytest.approx(one.target["value"] - noun.target["value"], abs=1e-12)
+    np.testing.assert_allclose([t.score for t in vs.tokens],
+                               np.subtract([t.score for t in one.tokens], [t.score for t in noun.tokens]), atol=1e-12)
+    with pytest.raises(Exception, match="outside the text"):
+        ex.explain([text], method="gradient", position=4)
+
+
+def test_batched_equals_single_and_numpy_equals_torch():
+    mf = word_tagger_file("gru", 2, True)
+    texts = ["I saw her duck under the table .", "a dog", "the dog saw a duck", "duck"]
+    batched = explainer64(mf, "torch").explain(texts, method="gradient")
+    numpy_batched = explainer64(mf, "numpy").explain(texts, method="gradient")
+    for text, b, n in zip(texts, batched, numpy_batched):
+        (single,) = explainer64(mf, "torch", batch_size=1).explain([text], method="gradient")
+        for x, y, z in zip(single.rows, b.rows, n.rows):
+            np.testing.assert_allclose(x["scores"], y["scores"], rtol=0, atol=1e-10)
+            np.testing.assert_allclose(x["scores"], z["scores"], rtol=0, atol=1e-10)
+        assert single.prediction["tags"] == b.prediction["tags"] == n.prediction["tags"]
+
+
+def test_unidirectional_tagger_never_looks_right():
+    ex = explainer64(word_tagger_file(bidirectional=False))
+    (exp,) = ex.explain(["I saw her duck under the table"], method="gradient")
+    for row in exp.rows:
+        assert all(s == 0.0 for s in row["scores"][row["position"] + 1:])
+        assert all(s > 0.0 for s in row["scores"][: row["position"] + 1])
+
+
+# -- CLI ----------------------------------------------------------------------------------------
+runner = CliRunner()
+
+
+def test_cli_explain_text_fits_80_columns(tagger_path):
+    result = runner.invoke(app, ["explain", "-m", tagger_path, "--method", "gradient",
+                                 "I saw her duck under the table . underneath"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("tagged I/") and "the/" in result.stdout
+    start = next(i for i, line in enumerate(lines) if line.startswith("word "))
+    assert lines[start].split()[:5] == ["word", "tag", "p", "what", "drove"]
+    body = lines[start + 1:start + 10]
+    assert [line.split()[0] for line in body] == "I saw her duck under the table . underneath".split()
+    assert "duck(0) " in body[3] and "underneath(0) " in body[8]
+    assert max(len(line) for line in lines) <= 80
+
+
+def test_cli_explain_json_and_position(tagger_path):
+    result = runner.invoke(app, ["explain", "-m", tagger_path, "--method", "gradient", "-f", "json",
+                                 "--position", "1", "--target", "NOUN", "I saw her"])
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.stdout)
+    assert d["target"]["label"] == "NOUN" and d["target"]["position"] == 1 and "rows" not in d
+    assert len(d["prediction"]["tags"]) == 3 and len(d["prediction"]["probabilities"]) == 3
+    bad = runner.invoke(app, ["explain", "-m", tagger_path, "--method", "gradient", "--target", "all", "I saw"])
+    assert bad.exit_code == 2 and "Error: --target all applies to classifiers" in bad.stderr
+
+
+def test_cli_batch_conllu_jsonl_and_csv(tagger_path, tmp_path):
+    path = tmp_path / "x.conllu"
+    path.write_text(CONLLU)
+    result = runner.invoke(app, ["batch", str(path), "-m", tagger_path, "--method", "gradient", "-f", "jsonl",
+                                 "--quiet"])
+    assert result.exit_code == 5  # the third sentence is malformed: its own error line
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [len(o["prediction"]["tags"]) for o in lines[:2]] == [5, 3]
+    assert lines[0]["text"] == "I saw her duck ." and lines[0]["fields"]["tags"][3] == "NOUN"
+    assert lines[2]["error"].startswith("a CoNLL-U line has 10")
+    table = runner.invoke(app, ["batch", str(path), "-m", tagger_path, "--method", "gradient", "-f", "csv",
+                                "--quiet"])
+    rows = list(csv.DictReader(io.StringIO(table.stdout)))
+    assert len(rows) == 5 * 5 + 3 * 3  # one per (position, token)
+    first = lines[0]
+    assert [r["word"] for r in rows[:6]] == ["I"] * 5 + ["saw"]
+    assert [float(r["score"]) for r in rows[5:10]] == first["rows"][1]["scores"]
+    assert rows[5]["tag"] == first["prediction"]["tags"][1] and rows[5]["target"] == first["rows"][1]["target"]
