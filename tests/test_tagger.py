@@ -211,3 +211,42 @@ def test_cli_batch_conllu_jsonl_and_csv(tagger_path, tmp_path):
     assert [r["word"] for r in rows[:6]] == ["I"] * 5 + ["saw"]
     assert [float(r["score"]) for r in rows[5:10]] == first["rows"][1]["scores"]
     assert rows[5]["tag"] == first["prediction"]["tags"][1] and rows[5]["target"] == first["rows"][1]["target"]
+
+
+# -- Python API: a user's own tagger module -----------------------------------------------------
+class UserTagger(torch.nn.Module):
+    """The PyTorch tutorial's LSTMTagger, batch-first: (B, T) ids -> (B, T, C) tag scores."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(len(WORDS) + 2, 6)
+        self.lstm = torch.nn.LSTM(6, 5, batch_first=True, bidirectional=True)
+        self.out = torch.nn.Linear(10, len(TAGS))
+
+    def forward(self, ids):
+        return self.out(self.lstm(self.emb(ids))[0])
+
+
+def test_api_explains_a_users_tagger_module_at_every_position():
+    import saliency
+
+    torch.manual_seed(0)
+    module = UserTagger().double()
+    vocab = {w: i + 2 for i, w in enumerate(WORDS)}
+
+    def tokenizer(text):
+        return [(w, vocab.get(w.lower(), 1)) for w in text.split()]
+
+    text = "I saw her duck under the table"
+    exp = saliency.explain(module, text, "gradient", tokenizer=tokenizer, labels=TAGS, head="tagger")
+    ids = torch.tensor([[vocab[w.lower()] for w in text.split()]])
+    x = module.emb(ids).detach().requires_grad_(True)
+    logits = module.out(module.lstm(x)[0])[0]  # (T, C)
+    assert exp.prediction["tags"] == [TAGS[k] for k in logits.argmax(-1).tolist()]
+    assert [r["target"] for r in exp.rows] == exp.prediction["tags"]
+    for p, row in enumerate(exp.rows):
+        (grad,) = torch.autograd.grad(logits[p].max(), x, retain_graph=True)
+        np.testing.assert_allclose(row["scores"], grad[0].norm(dim=-1).numpy(), rtol=0, atol=1e-12)
+        assert row["value"] == pytest.approx(float(logits[p].max().detach()), abs=1e-12)
+    with pytest.raises(Exception, match="head must be"):
+        saliency.explain(module, text, "gradient", tokenizer=tokenizer, head="tags")
