@@ -36,7 +36,7 @@ RAY_PANEL = "Scaling out (Ray)"
 @user_errors
 def batch(
     files: Annotated[Optional[List[str]], typer.Argument(help="Input files (txt, csv, tsv, jsonl); '-' or none with piped stdin: stdin.", show_default=False)] = None,
-    input_format: Annotated[Optional[str], typer.Option(help="txt | csv | tsv | jsonl (default: from the extension; stdin: jsonl if its first line is a JSON object, else txt).")] = None,
+    input_format: Annotated[Optional[str], typer.Option(help="txt | csv | tsv | jsonl | conllu | tags (token<TAB>tag lines) (default: from the extension; stdin: jsonl if its first line is a JSON object, else txt).")] = None,
     text_column: Annotated[Optional[str], typer.Option("--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")] = None,
     output_format: Annotated[Optional[str], typer.Option("--format", "-f", help="jsonl (or json; default off a terminal) | csv | tsv | text (default on a terminal) | html (one self-contained page, as text shows it).")] = None,
     summary: Annotated[bool, typer.Option("--summary", help="After the records, the tokens that most often drove each label (on stderr unless --format text).")] = False,

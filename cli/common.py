@@ -26,9 +26,9 @@ MODEL_PANEL = "Model and target"
 # Options shared by `explain` and `batch`, defined once.
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Shipped model name (see `saliency models`) or a model file path. Default: sst2-lstm.", rich_help_panel=MODEL_PANEL)]
 MethodOpt = Annotated[Method, typer.Option("--method", metavar="NAME", help="gradient | grad-input | integrated-gradients | smoothgrad | occlusion.", rich_help_panel=METHOD_PANEL)]
-TargetOpt = Annotated[Optional[str], typer.Option("--target", "-t", help="Output to explain: a label name or index, or 'all' (one row per class; language model: a token). Default: the prediction (language model: the actual next token).", rich_help_panel=MODEL_PANEL)]
+TargetOpt = Annotated[Optional[str], typer.Option("--target", "-t", help="Output to explain: a label name or index, or 'all' (one row per class; language model: a token). Default: the prediction (language model: the actual next token; tagger: the tag predicted at each position).", rich_help_panel=MODEL_PANEL)]
 ContrastOpt = Annotated[Optional[str], typer.Option("--contrast", help="Explain F = logit(target) - logit(LABEL): why the target rather than LABEL.", metavar="LABEL", rich_help_panel=MODEL_PANEL)]
-PositionOpt = Annotated[Optional[str], typer.Option("--position", help="Language models: the position whose prediction is explained (default the last; negative counts from the end), or 'all' for every position.", rich_help_panel=MODEL_PANEL)]
+PositionOpt = Annotated[Optional[str], typer.Option("--position", help="Language models and taggers: the position whose prediction is explained (language model default: the last; tagger default: all; negative counts from the end), or 'all' for every position.", rich_help_panel=MODEL_PANEL)]
 ObjectiveOpt = Annotated[str, typer.Option("--objective", help="F, the scalar explained: 'logit' (default; does not saturate, and cannot rise by lowering other classes) or 'logprob'.", rich_help_panel=MODEL_PANEL)]
 TopOpt = Annotated[Optional[int], typer.Option("--top", "-k", min=0, show_default=False, help="Mark and list the K strongest tokens (text: 3 unless given; JSON: adds their indices as \"top\").")]
 ReduceOpt = Annotated[str, typer.Option("--reduce", help="gradient, smoothgrad: l2 | l1 | max over dx_t's components.", rich_help_panel=METHOD_PANEL)]

@@ -22,7 +22,7 @@ EXAMPLES = """
   saliency evaluate dev.tsv --format html > evaluation.html
 """
 DataArg = Annotated[str, typer.Argument(help="Records to evaluate on (txt, csv, tsv, jsonl; '-' = stdin).", show_default=False)]
-InputFormatOpt = Annotated[Optional[str], typer.Option(help="txt | csv | tsv | jsonl (default: from the extension; stdin: txt).")]
+InputFormatOpt = Annotated[Optional[str], typer.Option(help="txt | csv | tsv | jsonl | conllu | tags (default: from the extension; stdin: txt).")]
 TextColumnOpt = Annotated[Optional[str], typer.Option("--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")]
 LimitOpt = Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="Only the first N records.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]

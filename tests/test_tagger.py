@@ -250,3 +250,85 @@ def test_api_explains_a_users_tagger_module_at_every_position():
         assert row["value"] == pytest.approx(float(logits[p].max().detach()), abs=1e-12)
     with pytest.raises(Exception, match="head must be"):
         saliency.explain(module, text, "gradient", tokenizer=tokenizer, head="tags")
+
+
+# -- train, evaluate, decay ---------------------------------------------------------------------
+def tagged_corpus(path, copies=6):
+    sentences = [("the dog saw a duck .", "DET NOUN VERB DET NOUN PUNCT"),
+                 ("i saw her duck", "PRON VERB PRON VERB"), ("her dog saw the table", "PRON NOUN VERB DET NOUN")]
+    path.write_text("".join("".join(f"{w}\t{t}\n" for w, t in zip(s.split(), tags.split())) + "\n"
+                            for _ in range(copies) for s, tags in sentences))
+
+
+def test_train_detects_tagged_data_and_measures_accuracy(tmp_path):
+    data = tmp_path / "train.tags"
+    tagged_corpus(data)
+    out = tmp_path / "pos.safetensors"
+    result = runner.invoke(app, ["train", str(data), "--valid", str(data), "--test", str(data), "--bidirectional",
+                                 "--hidden", "8", "--embedding", "8", "--epochs", "12", "--lr", "0.05",
+                                 "--dropout", "0", "-q", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    mf = checkpoint.load(str(out))
+    assert mf.config.head == "tagger" and mf.config.bidirectional and mf.info["task"] == "tag"
+    assert mf.labels == ["DET", "NOUN", "PRON", "PUNCT", "VERB"] and mf.tokenizer.level == "word"
+    test = mf.info["figures"]["test"]
+    assert test["n"] == 6 * 15 and test["accuracy"] == 1.0 and test["per_tag_f1"]["VERB"] == 1.0
+    (exp,) = explainer64(mf).explain([Words("i saw her duck".split())], method="gradient")
+    assert exp.prediction["tags"] == ["PRON", "VERB", "PRON", "VERB"]
+
+
+def test_tag_metrics_known_values():
+    from saliency.train_tagger import IGNORE, tag_metrics
+
+    m = tag_metrics([[0, 1, 1], [2, 0]], [[0, 1, 0], [2, IGNORE]], ["A", "B", "C"])
+    assert m["n"] == 4 and m["accuracy"] == 0.75
+    assert m["per_tag_f1"] == {"A": round(2 / 3, 4), "B": round(2 / 3, 4), "C": 1.0}
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3, abs=1e-4)
+
+
+def test_perturbed_keeps_the_explained_word_and_finds_its_new_index():
+    from saliency.evaluate_tagger import perturbed
+    from saliency.metrics import perturb
+
+    ids, scores = [10, 11, 12, 13, 14], [0.9, 0.1, 5.0, 0.8, 0.2]  # position 2 has the top score
+    (removed, at), (kept, kept_at) = perturbed(ids, scores, 2, 50, "delete", 1, perturb)
+    assert removed == [11, 12, 14] and at == 1 and removed[at] == 12  # 10 and 13 (top 2 of 4 others) gone
+    assert kept == [10, 12, 13] and kept[kept_at] == 12
+    (removed, at), (kept, kept_at) = perturbed(ids, scores, 2, 50, "unk", 1, perturb)
+    assert removed == [1, 11, 12, 1, 14] and kept == [10, 1, 12, 13, 1] and at == kept_at == 2
+
+
+def test_evaluate_reports_tagging_accuracy_against_gold(tmp_path, tagger_path):
+    path = tmp_path / "x.conllu"
+    path.write_text(CONLLU)
+    result = runner.invoke(app, ["evaluate", str(path), "-m", tagger_path, "--methods", "gradient", "-f", "json",
+                                 "-q"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    ex = explainer64(word_tagger_file())
+    records = [r for r in read_records(str(path)) if not r.error]
+    predicted = [e.prediction["tags"] for e in ex.explain([r.text for r in records], method="gradient")]
+    gold = [r.fields["tags"] for r in records]
+    right = sum(p == g for ps, gs in zip(predicted, gold) for p, g in zip(ps, gs))
+    assert summary["tagging"] == {"accuracy": right / 8, "tokens": 8, "sentences": 2}
+    assert summary["records"] == 8 and summary["sentences"] == 2  # every position of both sentences
+    assert set(summary["methods"]) == {"gradient", "random"}
+
+
+def test_decay_of_a_unidirectional_tagger_has_nothing_on_the_right(tmp_path):
+    from saliency.tagger_decay import tagger_decay
+
+    records = list(read_records(str(_sentences(tmp_path))))
+    uni = tagger_decay(explainer64(word_tagger_file(bidirectional=False)), records)
+    assert uni["context"]["right"] == 0.0 and all(r["mean"] == 0.0 for r in uni["rows"] if r["from"] > 0)
+    assert all(r["mean"] > 0.0 for r in uni["rows"] if r["to"] <= 0)
+    assert uni["positions"] == 4 + 7 and sum(r["share"] for r in uni["rows"]) == pytest.approx(1.0)
+    bi = tagger_decay(explainer64(word_tagger_file()), records)
+    assert bi["context"]["right"] > 0.05 and [r["distance"] for r in bi["rows"]][:2] == ["-7..-4", "-3..-2"]
+    assert sum(r["tokens"] for r in bi["rows"]) == 4 * 4 + 7 * 7
+
+
+def _sentences(tmp_path):
+    path = tmp_path / "s.txt"
+    path.write_text("I saw her duck\nthe dog saw a duck under the\n")
+    return path
