@@ -123,8 +123,10 @@ class Explainer:
         """One Explanation per text, in order.
 
         target: a label (name or index), "all" (a classifier: one row per class), or None for the
-        prediction. contrast: a label; explains F = logit(target) - logit(contrast). top: record
-        the k strongest tokens' indices (JSON "top"). errors="return": a text that fails gives
+        prediction. position: a language model's or tagger's position, or "all" (a tagger's default:
+        one row per position, each explaining the tag predicted there unless target names one).
+        contrast: a label; explains F = logit(target) - logit(contrast). top: record the k
+        strongest tokens' indices (JSON "top"). errors="return": a text that fails gives
         its SaliencyError in its place instead of raising. Any other keyword is a method
         parameter (steps, baseline, samples, noise, seed, reduce, occlude); unknown ones raise.
         `progress(done, total)`, if given, hears how far the network evaluations of the batch at

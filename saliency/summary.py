@@ -12,15 +12,22 @@ class TokenSummary:
         self.texts = defaultdict(int)
 
     def add(self, explanation):
-        """Count the text's strongest tokens (towards the target, for signed methods) under its label."""
-        label = explanation.target["label"]
-        self.texts[label] += 1
+        """Count the text's strongest tokens (towards the target, for signed methods) under its label;
+        a tagger's, for each explained position under the tag explained there."""
         tokens = explanation.tokens
-        ranked = sorted(range(len(tokens)), key=lambda i: tokens[i].score, reverse=True)[: self.per_text]
+        if explanation.rows is not None and "tags" in explanation.prediction:
+            for row in explanation.rows:
+                self.count(row["target"], tokens, row["scores"])
+            return
+        self.count(explanation.target["label"], tokens, [t.score for t in tokens])
+
+    def count(self, label, tokens, scores):
+        self.texts[label] += 1
+        ranked = sorted(range(len(tokens)), key=lambda i: scores[i], reverse=True)[: self.per_text]
         for i in ranked:
             entry = self.stats[(label, tokens[i].text.lower())]
             entry[0] += 1
-            entry[1] += tokens[i].score
+            entry[1] += scores[i]
 
     def rows(self, top: int = 10) -> list:
         """Per label, the tokens most often among a text's strongest: {label, token, count, mean}."""
