@@ -22,7 +22,7 @@ EXAMPLES = """
   saliency train train.tsv --test dev.tsv --label-names 0=neg,1=pos
   saliency train names/ --level char --cell gru -o names.safetensors
   saliency train input.txt --task lm --level char -o shakespeare.safetensors
-  saliency train ud-ewt/train.conllu --valid ud-ewt/dev.conllu --bidirectional -o pos.safetensors
+  saliency train train.conllu --valid dev.conllu --bidirectional
 """
 
 
