@@ -332,3 +332,32 @@ def _sentences(tmp_path):
     path = tmp_path / "s.txt"
     path.write_text("I saw her duck\nthe dog saw a duck under the\n")
     return path
+
+
+def test_words_survive_pickling_and_ray_packing():
+    import pickle
+
+    from saliency.io import Record
+    from saliency.ray_batch import pack, unpack
+
+    words = Words(["New", "York-based", "n't"])
+    again = pickle.loads(pickle.dumps(words))
+    assert again == "New York-based n't" and again.words == words.words
+    _, (record, plain) = unpack(pack(3, [Record(0, words, {"tags": ["PROPN", "ADJ", "PART"]}), Record(1, "a b")]))
+    assert isinstance(record.text, Words) and record.text.words == words.words and record.fields["tags"][2] == "PART"
+    assert type(plain.text) is str and plain.text == "a b"
+
+
+@pytest.mark.parametrize("args", [["flip", "I saw her"], ["reduce", "I saw her"]])
+def test_flip_and_reduce_refuse_a_tagger_in_one_line(tagger_path, args):
+    result = runner.invoke(app, [args[0], "-m", tagger_path, args[1]])
+    assert result.exit_code == 2
+    assert result.stderr == "Error: flip, reduce and prototype are for classifiers and language models, not taggers\n"
+
+
+def test_batch_flip_refuses_a_tagger_before_any_output(tagger_path, tmp_path):
+    path = tmp_path / "x.conllu"
+    path.write_text(CONLLU)
+    result = runner.invoke(app, ["batch", str(path), "-m", tagger_path, "--flip", "-f", "jsonl", "--quiet"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == "Error: --flip is for classifiers and language models, not taggers\n"
