@@ -361,3 +361,36 @@ def test_batch_flip_refuses_a_tagger_before_any_output(tagger_path, tmp_path):
     result = runner.invoke(app, ["batch", str(path), "-m", tagger_path, "--flip", "-f", "jsonl", "--quiet"])
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr == "Error: --flip is for classifiers and language models, not taggers\n"
+
+
+def test_a_character_tagger_tags_each_character_with_its_words_tag(tmp_path):
+    data = tmp_path / "train.jsonl"
+    rows = [{"tokens": ["a", "dog", "barks"], "tags": ["DET", "NOUN", "VERB"]},
+            {"tokens": ["the", "dog"], "tags": ["DET", "NOUN"]}] * 4
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "char.safetensors"
+    result = runner.invoke(app, ["train", str(data), "--valid", str(data), "--level", "char", "--bidirectional",
+                                 "--hidden", "8", "--embedding", "4", "--epochs", "2", "-q", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    mf = checkpoint.load(str(out))
+    assert mf.config.head == "tagger" and mf.tokenizer.level == "char"
+    assert mf.info["figures"]["valid"]["n"] == 4 * (1 + 3 + 5 + 3 + 3)  # characters of words; spaces not scored
+    (exp,) = explainer64(mf).explain([Words(["a", "dog"])], method="gradient")
+    assert [t.text for t in exp.tokens] == list("a dog") and len(exp.prediction["tags"]) == 5
+
+
+def test_occlusion_by_deletion_is_refused_for_a_tagger():
+    ex = explainer64(word_tagger_file())
+    with pytest.raises(Exception, match="not supported for language models or taggers"):
+        ex.explain(["I saw her"], method="occlusion", occlude="delete")
+    (exp,) = ex.explain(["I saw her"], method="occlusion", occlude="unk")
+    assert len(exp.rows) == 3
+
+
+def test_two_column_tags_from_stdin(tagger_path):
+    result = runner.invoke(app, ["batch", "-", "--input-format", "tags", "-m", tagger_path, "--method", "gradient",
+                                 "-f", "jsonl", "--quiet"], input="I\tPRON\nsaw\tVERB\n\nduck\tNOUN\n")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["text"] for o in lines] == ["I saw", "duck"] and lines[1]["fields"] == {"tags": ["NOUN"]}
+    assert [o["source"] for o in lines] == ["<stdin>", "<stdin>"]
