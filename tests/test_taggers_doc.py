@@ -5,8 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from .test_readme_commands import fenced_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
