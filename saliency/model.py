@@ -1,4 +1,4 @@
-"""The torch engine: one nn.Module for vanilla RNN, LSTM and GRU classifiers and language models.
+"""The torch engine: one nn.Module for vanilla RNN, LSTM and GRU classifiers, language models and taggers.
 
 Embedding is a separate step (`embed`) from the network (`forward` on embeddings), so that
 gradients are taken with respect to the embedded input x_t, never the integer ids.
@@ -46,7 +46,8 @@ class RNNModel(nn.Module):
         return F.one_hot(ids, self.cfg.vocab_size).to(self.head.weight.dtype)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, T, E) inputs, (B,) true lengths -> (B, C) logits, or (B, T, V) for a language model."""
+        """(B, T, E) inputs, (B,) true lengths -> (B, C) logits, or (B, T, V) for a language model
+        ((B, T, C) for a tagger)."""
         T = x.shape[1]
         on_device = lengths.to(x.device)
         if self.needs_packing(lengths, T):
@@ -63,9 +64,9 @@ class RNNModel(nn.Module):
 
     def readout(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The head over the top layer's outputs (B, T, D*H), zero at padding: pooled for a
-        classifier, at every position for a language model."""
-        if self.cfg.head == "lm":
-            return self.head(self.drop(out))  # (B, T, V)
+        classifier, at every position for a language model or a tagger."""
+        if self.cfg.per_position:  # lm, tagger: every position's output
+            return self.head(self.drop(out))  # (B, T, V or C)
         return self.head(self.drop(self.pool(out, lengths.to(out.device))))  # (B, C)
 
     def pool(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -223,7 +224,7 @@ class TorchEngine:
         with torch.enable_grad(), self._cudnn_for_backward(), self._threads():
             if by_hand:  # autograd only from the head's input: pooled features, or every position's
                 out, cache = self.layers.forward(x, lengths)
-                if self.config.head == "lm":
+                if self.config.per_position:
                     features = out
                 elif self.config.pooling == "max":  # kept: its backward needs the masked outputs again
                     features = (masked := masked_for_max(out, lengths)).amax(dim=1)
@@ -239,7 +240,7 @@ class TorchEngine:
             values = select_objective(logits, positions, classes, objective)
             (grad,) = torch.autograd.grad(values.sum(), start)
         if by_hand:
-            if self.config.head != "lm":
+            if not self.config.per_position:
                 grad = pool_backward(self.config, masked if self.config.pooling == "max" else out, features, grad,
                                      lengths)
             grad = self.layers.backward(grad, cache)

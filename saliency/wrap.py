@@ -39,11 +39,12 @@ class ModuleEngine:
     name = "torch-module"
 
     def __init__(self, module: nn.Module, embedding: str = None, head: str = "classifier"):
-        if head not in ("classifier", "lm"):
-            raise UsageError("head must be 'classifier' or 'lm'")
+        if head not in ("classifier", "lm", "tagger"):
+            raise UsageError("head must be 'classifier', 'lm' or 'tagger'")
         self.module = module.eval()
         self.embedding = find_embedding(module, embedding)
-        self.config = SimpleNamespace(head=head, vocab_size=self.embedding.num_embeddings)
+        self.config = SimpleNamespace(head=head, vocab_size=self.embedding.num_embeddings,
+                                      per_position=head in ("lm", "tagger"))
         self.weight = self.embedding.weight
 
     def embed(self, ids):
@@ -58,11 +59,11 @@ class ModuleEngine:
         finally:
             handle.remove()
         out = out[0] if isinstance(out, (tuple, list)) else out
-        expected = 2 if self.config.head == "lm" else 1
+        expected = 2 if self.config.per_position else 1  # lm (T, V), tagger (T, C); classifier (C,)
         out = out.squeeze(0) if out.dim() == expected + 1 else out
         if out.dim() != expected:
             raise UsageError(f"the module returned shape {tuple(out.shape)}; a {self.config.head} should give "
-                             + ("(1, T, V)" if expected == 2 else "(1, C)"))
+                             + ({"lm": "(1, T, V)", "tagger": "(1, T, C)"}.get(self.config.head, "(1, C)")))
         return out
 
     def _rows(self, x, lengths):
