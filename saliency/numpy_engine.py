@@ -244,7 +244,7 @@ class NumpyEngine:
     def resume(self, x, lengths, initial, prefix=None):
         """Logits of texts run on from per-layer states `initial` [(h, c or None), each (B, H)] over
         inputs x (B, T, E), end-padded to true lengths: pooled with the steps before (`prefix`,
-        a classifier), or (B, T, V) at every step (per-position heads: prefix None)."""
+        a classifier), or (B, T, V or C) at every step (lm, tagger: prefix None)."""
         out = np.asarray(x, self.dtype)
         for (direction,), (h0, c0) in zip(self.layers, initial):
             out, _ = direction.forward(out, keep=False, h0=h0, c0=c0)

@@ -33,11 +33,6 @@ def can_resume(engine) -> bool:
     return hasattr(engine, "resume") and config is not None and not config.bidirectional
 
 
-def per_position(config) -> bool:
-    """Heads with an output at every position (the explained one depends on no later token)."""
-    return config.head in ("lm", "tagger")
-
-
 def running_summaries(pooling, h_top):
     """(B, T+1, H) from the top layer's states entering every step (B, T+1, H): at index s, the
     prefix summary of outputs 0..s-1 that `Prefix.summary` holds for a suffix starting at step s."""

@@ -7,30 +7,32 @@ import numpy as np
 import pytest
 
 from saliency.attribution import occlusion
-from saliency.attribution.arrays import native, to_numpy
+from saliency.attribution.arrays import native
 from saliency.attribution.base import Batch
 from saliency.attribution.occlusion import Occlusion
 from saliency.engines import load_engine
 from saliency.prefix import Prefix, running_summaries
 from saliency.tokenize import PAD_ID, UNK_ID
 
-from .conftest import tiny_model_file
+from .conftest import explainer64, tiny_model_file
 
 TEXTS = ["abc", "hag bed", "ab", "dead beef cafe", "ff", "bad"]  # several lengths, none of one token
 ENGINES = ("numpy", "torch")
 
 
-def make_batch(model_file, engine, texts=TEXTS, lm=False):
-    """A padded Batch as the pipeline makes it: a classifier's class 1, or an LM's next token at
-    the middle position of each text."""
+def make_batch(model_file, engine, texts=TEXTS, positional=False):
+    """A padded Batch as the pipeline makes it: a classifier's class 1, or at the middle position
+    of each text, a language model's next token or a tagger's tag 1."""
     tokenizer = model_file.tokenizer
     rows = [[t.id for t in tokenizer.tokenize(text)] for text in texts]
     lengths = np.array([len(r) for r in rows])
     ids = np.full((len(rows), lengths.max()), PAD_ID, dtype=np.int64)
     for b, r in enumerate(rows):
         ids[b, :len(r)] = r
-    positions = lengths // 2 if lm else np.zeros(len(rows), dtype=np.int64)
-    classes = ids[np.arange(len(rows)), np.minimum(positions + 1, lengths - 1)] if lm else np.ones(len(rows), int)
+    positions = lengths // 2 if positional else np.zeros(len(rows), dtype=np.int64)
+    classes = np.ones(len(rows), int)
+    if model_file.config.head == "lm":
+        classes = ids[np.arange(len(rows)), np.minimum(positions + 1, lengths - 1)]
     return Batch(ids, lengths, engine.embed(native(engine, ids)), positions, classes, "logit", PAD_ID, UNK_ID)
 
 
@@ -61,10 +63,11 @@ def test_classifier_reuse_equals_running_every_copy_from_the_start(monkeypatch, 
 @pytest.mark.parametrize("engine_name", ENGINES)
 @pytest.mark.parametrize("mode", ("unk", "pad"))
 @pytest.mark.parametrize("cell,layers", list(itertools.product(("rnn", "lstm", "gru"), (1, 2))))
-def test_language_model_at_a_middle_position(monkeypatch, cell, layers, mode, engine_name):
-    model_file = tiny_model_file(cell, layers, False, head="lm")
+@pytest.mark.parametrize("head", ("lm", "tagger"))
+def test_per_position_heads_at_a_middle_position(monkeypatch, head, cell, layers, mode, engine_name):
+    model_file = tiny_model_file(cell, layers, False, head=head)
     engine = load_engine(model_file, engine_name, dtype="float64")
-    batch = make_batch(model_file, engine, lm=True)
+    batch = make_batch(model_file, engine, positional=True)
     reused, fresh = both_paths(monkeypatch, engine, batch, mode)
     np.testing.assert_allclose(reused.scores, fresh.scores, rtol=0, atol=1e-10)
     after = np.arange(batch.ids.shape[1])[None, :] > batch.positions[:, None]
@@ -83,14 +86,14 @@ def test_layers_of_different_sizes(monkeypatch, pooling, engine_name):
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
-@pytest.mark.parametrize("head", ("classifier", "lm"))
+@pytest.mark.parametrize("head", ("classifier", "lm", "tagger"))
 def test_texts_in_groups_of_held_states(monkeypatch, head, engine_name):
     """With room for one text's states at a time, each text is a group of its own: the same
     scores, and progress rises to the total number of copies."""
     monkeypatch.setattr(occlusion, "STATE_POSITIONS", 1)
     model_file = tiny_model_file("lstm", 2, False, head=head, pooling="mean")
     engine = load_engine(model_file, engine_name, dtype="float64")
-    batch = make_batch(model_file, engine, lm=head == "lm")
+    batch = make_batch(model_file, engine, positional=head != "classifier")
     seen = []
     batch.progress = lambda done, total: seen.append((done, total))
     reused = Occlusion(occlude="unk").attribute(engine, batch)
@@ -101,6 +104,21 @@ def test_texts_in_groups_of_held_states(monkeypatch, head, engine_name):
     done = [d for d, _ in seen]
     assert done == sorted(done) and seen[-1] == (31, 31) and {t for _, t in seen} == {31}  # 31 tokens
     assert len(seen) >= len(TEXTS)  # a report at least per text (each its own group here)
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+@pytest.mark.parametrize("head", ("lm", "tagger"))
+def test_every_position_through_the_pipeline(monkeypatch, head, engine_name):
+    """explain(position="all"): one row per position, each with its own explained position."""
+    explainer = explainer64(tiny_model_file("gru", 2, False, head=head), engine_name)
+    rows = {}
+    for reuse in (True, False):
+        monkeypatch.setattr(occlusion, "REUSE_PREFIX", reuse)
+        results = explainer.explain(["abc d", "hag bed", "dead beef cafe"], method="occlusion", position="all")
+        rows[reuse] = [np.array(row["scores"]) for r in results for row in r.rows]
+    assert len(rows[True]) == 5 + 7 + 14
+    for reused, fresh in zip(rows[True], rows[False]):
+        np.testing.assert_allclose(reused, fresh, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("cell", ("rnn", "lstm", "gru"))
@@ -174,12 +192,13 @@ def test_chunks_of_copies_pad_little(monkeypatch):
     assert T * (T + 1) // 2 + 2 * T <= engine.steps <= 1.1 * (T * (T + 1) / 2 + 2 * T)
 
 
-def test_a_language_model_runs_no_copy_past_the_explained_position(monkeypatch):
+@pytest.mark.parametrize("head", ("lm", "tagger"))
+def test_no_copy_runs_past_the_explained_position(monkeypatch, head):
     """Position 3 of 8 tokens: copies occluding tokens 0..3 run 4, 3, 2, 1 steps; 4..7 none."""
     monkeypatch.setattr(occlusion, "CHUNK_POSITIONS", 1)
-    model_file = tiny_model_file("lstm", 1, False, head="lm")
+    model_file = tiny_model_file("lstm", 1, False, head=head)
     engine = Counting(load_engine(model_file, "torch", dtype="float64"))
-    batch = make_batch(model_file, engine, ["abcdefgh"], lm=True)
+    batch = make_batch(model_file, engine, ["abcdefgh"], positional=True)
     assert batch.positions[0] == 4
     batch.positions[:] = 3
     Occlusion(occlude="pad").attribute(engine, batch)

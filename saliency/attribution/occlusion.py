@@ -7,8 +7,8 @@ just before it runs, so memory grows with the text's length T, not with T copies
 
 In a one-directional model the copy occluding token t has the original's states before t: each
 copy runs on from them (saliency/prefix.py), about T^2/2 recurrent steps of T^2 for a T-token
-text; a language model's copies run only up to the explained position, and a token after it
-needs no run at all. Other models and engines run every copy from step 0.
+text; a language model's or tagger's copies run only up to the explained position, and a token
+after it needs no run at all. Other models and engines run every copy from step 0.
 """
 
 from dataclasses import dataclass
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, UsageError
-from ..prefix import Prefix, can_resume, per_position, running_summaries
+from ..prefix import Prefix, can_resume, running_summaries
 from .arrays import is_numpy, native, to_numpy
 from .base import CHUNK_POSITIONS, Attributions, Method, chunk_rows, objective_at, objective_of, register
 
@@ -70,9 +70,7 @@ class Occlusion(Method):
         # Copy c occludes token where[c] of example owners[c], example-major.
         owners = np.repeat(np.arange(B), batch.lengths)
         where = np.arange(len(owners)) - np.repeat(np.cumsum(batch.lengths) - batch.lengths, batch.lengths)
-        # A per-position head with a deleted token (a tagger's, should one allow it) reads a moved
-        # position: left to the path that runs each copy whole.
-        if REUSE_PREFIX and can_resume(engine) and not (per_position(engine.config) and self.occlude == "delete"):
+        if REUSE_PREFIX and can_resume(engine):
             occluded = occluded_by_reuse(engine, batch, self.occlude, owners, where, values)
         else:
             occluded = occluded_from_start(engine, batch, self.occlude, owners, where)
@@ -100,7 +98,7 @@ def occluded_from_start(engine, batch, mode, owners, where):
 
 def occluded_by_reuse(engine, batch, mode, owners, where, values):
     """F of every copy, each run on from the original's states just before its occluded token."""
-    positional = per_position(engine.config)
+    positional = engine.config.per_position  # lm, tagger
     # The steps F reads: a classifier's whole text; a per-position head's, up to the explained position.
     ends = batch.positions[owners] + 1 if positional else batch.lengths[owners]
     runs = ends - where - (1 if mode == "delete" else 0)  # steps each copy runs (a deleted last token: none)
