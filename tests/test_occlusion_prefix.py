@@ -210,3 +210,36 @@ def test_bidirectional_models_run_every_copy_from_the_start(monkeypatch):
     engine = Counting(load_engine(model_file, "numpy", dtype="float64"))
     Occlusion(occlude="unk").attribute(engine, make_batch(model_file, engine, ["abcdefgh"]))
     assert engine.steps == 8 + 8 * 8
+
+
+def test_torch_runs_the_suffixes_without_onednn_and_puts_the_flag_back(monkeypatch):
+    """oneDNN would keep a primitive per chunk shape (memory growing with the text): off while the
+    suffixes run, back as it was afterwards."""
+    import torch
+
+    from saliency import torch_resume
+
+    seen = []  # the flag at every call of a recurrent module: the states' steps, then the suffixes
+
+    class Recording:
+        def __init__(self, module):
+            self.module = module
+
+        def __getattr__(self, name):
+            return getattr(self.module, name)
+
+        def __call__(self, *args):
+            seen.append(torch.backends.mkldnn.enabled)
+            return self.module(*args)
+
+    modules = torch_resume.modules
+    monkeypatch.setattr(torch_resume, "modules", lambda model: [(Recording(m), k) for m, k in modules(model)])
+    model_file = tiny_model_file("lstm", 1, False, pooling="max")
+    engine = load_engine(model_file, "torch", dtype="float32")
+    before = torch.backends.mkldnn.enabled
+    Occlusion(occlude="unk").attribute(engine, make_batch(model_file, engine))
+    lengths = make_batch(model_file, engine).lengths
+    states_steps = lengths.max()  # one module call a step for the original texts' states
+    assert seen[:states_steps] == [before] * states_steps
+    assert len(seen) > states_steps and not any(seen[states_steps:])
+    assert torch.backends.mkldnn.enabled == before
