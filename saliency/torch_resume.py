@@ -6,11 +6,7 @@ original texts only, T short calls, against the T copies it spares. The suffixes
 one call per module from the gathered states.
 """
 
-import contextlib
-
 import torch
-
-from .threads import _shared_setting
 
 
 def modules(model):
@@ -48,26 +44,9 @@ def run_from(model, x, initial):
     if x.shape[1] == 0:
         return x.new_zeros(len(x), 0, model.cfg.top_size)
     lstm, out = model.cfg.cell == "lstm", x
-    with without_onednn() if x.device.type == "cpu" else contextlib.nullcontext():
-        for module, first in modules(model):
-            layers = initial[first:first + module.num_layers]
-            h0 = torch.stack([h for h, _ in layers])  # (layers, R, H)
-            out, _ = module(out, (h0, torch.stack([c for _, c in layers])) if lstm else h0)
+    for module, first in modules(model):
+        layers = initial[first:first + module.num_layers]
+        h0 = torch.stack([h for h, _ in layers])  # (layers, R, H)
+        out, _ = module(out, (h0, torch.stack([c for _, c in layers])) if lstm else h0)
     return out
 
-
-def without_onednn():
-    """torch's own CPU kernels for the body, not oneDNN's. oneDNN keeps a compiled primitive for
-    each input shape it meets (up to 1,024), and the suffix chunks come in ever new shapes (one
-    width per chunk): peak RSS grew with the text, 368 MB at 1,000 words and 766 MB at 2,000
-    (sst2-lstm, float32), against 295 and 298 MB without it (running every copy from step 0,
-    in one shape: 267 MB). A process-wide flag, so set as the thread counts are (threads.py)."""
-    return _shared_setting(_onednn_enabled, _set_onednn, False)
-
-
-def _onednn_enabled():
-    return torch.backends.mkldnn.enabled
-
-
-def _set_onednn(value):
-    torch.backends.mkldnn.enabled = value

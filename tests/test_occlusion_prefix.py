@@ -181,6 +181,15 @@ def test_steps_run_for_one_text(monkeypatch, reuse, expected):
     assert engine.steps == expected
 
 
+def test_chunks_come_in_few_shapes():
+    """Widths rounded up to 8 a doubling: 2,000 tokens run in chunks of 72 widths (torch's
+    CPU LSTM keeps a compiled primitive per shape), each chunk at most 1/8 wider than needed."""
+    widths = {occlusion.bucket(w) for w in range(1, 2001)}
+    assert len(widths) == 15 + 8 * 6 + 9  # exact to 15; 16..1,023 eight a doubling; 1,024..2,048 nine
+    assert all(w <= occlusion.bucket(w) <= w * 9 / 8 for w in range(1, 5000))
+    assert [occlusion.bucket(w) for w in (15, 16, 17, 33, 1000)] == [15, 16, 18, 36, 1024]
+
+
 def test_chunks_of_copies_pad_little(monkeypatch):
     """300 tokens in chunks of 2,048 positions: copies longest first, so a chunk's rows have
     like lengths and the padded steps stay within 10% of T(T+1)/2 (measured: 48,023 steps of
@@ -211,35 +220,3 @@ def test_bidirectional_models_run_every_copy_from_the_start(monkeypatch):
     Occlusion(occlude="unk").attribute(engine, make_batch(model_file, engine, ["abcdefgh"]))
     assert engine.steps == 8 + 8 * 8
 
-
-def test_torch_runs_the_suffixes_without_onednn_and_puts_the_flag_back(monkeypatch):
-    """oneDNN would keep a primitive per chunk shape (memory growing with the text): off while the
-    suffixes run, back as it was afterwards."""
-    import torch
-
-    from saliency import torch_resume
-
-    seen = []  # the flag at every call of a recurrent module: the states' steps, then the suffixes
-
-    class Recording:
-        def __init__(self, module):
-            self.module = module
-
-        def __getattr__(self, name):
-            return getattr(self.module, name)
-
-        def __call__(self, *args):
-            seen.append(torch.backends.mkldnn.enabled)
-            return self.module(*args)
-
-    modules = torch_resume.modules
-    monkeypatch.setattr(torch_resume, "modules", lambda model: [(Recording(m), k) for m, k in modules(model)])
-    model_file = tiny_model_file("lstm", 1, False, pooling="max")
-    engine = load_engine(model_file, "torch", dtype="float32")
-    before = torch.backends.mkldnn.enabled
-    Occlusion(occlude="unk").attribute(engine, make_batch(model_file, engine))
-    lengths = make_batch(model_file, engine).lengths
-    states_steps = lengths.max()  # one module call a step for the original texts' states
-    assert seen[:states_steps] == [before] * states_steps
-    assert len(seen) > states_steps and not any(seen[states_steps:])
-    assert torch.backends.mkldnn.enabled == before
