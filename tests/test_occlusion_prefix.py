@@ -192,8 +192,8 @@ def test_chunks_come_in_few_shapes():
 
 def test_chunks_of_copies_pad_little(monkeypatch):
     """300 tokens in chunks of 2,048 positions: copies longest first, so a chunk's rows have
-    like lengths and the padded steps stay within 10% of T(T+1)/2 (measured: 48,023 steps of
-    an unpadded 45,750, mostly the last chunk, where 45 copies of 45 steps down to 1 share one)."""
+    like lengths, and widths at most 1/8 over the longest: the padded steps stay within 10% of
+    the unpadded ones (measured: 49,992 of 45,750)."""
     model_file = tiny_model_file("lstm", 1, False, pooling="mean")
     engine = Counting(load_engine(model_file, "numpy", dtype="float64"))
     Occlusion(occlude="unk").attribute(engine, make_batch(model_file, engine, ["abcdefgh" * 37 + "abcd"]))
