@@ -17,7 +17,7 @@ import numpy as np
 from . import safetensors_file
 from .config import ModelConfig, is_int, tensor_count, weight_shapes
 from .errors import ModelError
-from .tokenize import PAD, UNK, Tokenizer
+from .tokenize import Tokenizer
 
 FORMAT = "saliency-rnn"
 VERSION = 2  # 2: hidden_size may be a list, one size per layer; files that need no list are written as 1
@@ -202,8 +202,9 @@ def parse_header(metadata: dict) -> dict:
         raise ModelError("bad header: tokenizer vocab must be a list of strings")
     if tok["level"] not in ("char", "word") or not isinstance(tok.get("lowercase", True), bool):
         raise ModelError("bad header: tokenizer level must be char or word, lowercase true or false")
-    if len(vocab) < 2 or vocab[:2] != [PAD, UNK] or len(set(vocab)) != len(vocab):
-        raise ModelError(f"bad header: the vocabulary must start with {PAD}, {UNK} and have no duplicates")
+    # An imported model keeps its author's numbering: <pad> and <unk> only where its source had them.
+    if not vocab or len(set(vocab)) != len(vocab):
+        raise ModelError("bad header: the vocabulary must be non-empty and have no duplicates")
     return header
 
 

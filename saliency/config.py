@@ -23,6 +23,9 @@ class ModelConfig:
     num_labels: int = 2  # classifier outputs; an lm has vocab_size outputs
     dropout: float = 0.0  # training only: on embeddings and between layers
     nonlinearity: str = "tanh"  # vanilla rnn only: tanh | relu
+    # A zero input vector before the first token, as the Coursera course trains and samples
+    # (x<1> = 0): every layer starts from the state that step leaves, not from zeros.
+    zero_start: bool = False
 
     def __post_init__(self):
         if isinstance(self.hidden_size, list):  # JSON gives lists; a tuple keeps the config hashable
@@ -50,6 +53,9 @@ class ModelConfig:
             problems.append("embedding_dim must be >= 0")
         if not 0 <= self.dropout < 1:
             problems.append("dropout must be in [0, 1)")
+        if self.zero_start and self.bidirectional:
+            problems.append("zero_start needs a unidirectional model (a step before the first token has no "
+                            "place in the reverse direction)")
         if problems:
             raise ModelError("; ".join(problems))
         if per_layer and len(set(self.hidden_size)) == 1:  # one size for all: the file format version 1 says
@@ -90,6 +96,8 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        if not self.zero_start:  # absent unless set: files without it read as before, in older versions too
+            del d["zero_start"]
         if isinstance(self.hidden_size, tuple):
             d["hidden_size"] = list(self.hidden_size)
         return d
@@ -126,6 +134,8 @@ def type_problems(cfg: ModelConfig) -> list:
         problems.append("hidden_size must be an integer or a list of integers, one per layer")
     if not isinstance(cfg.bidirectional, bool):
         problems.append("bidirectional must be true or false")
+    if not isinstance(cfg.zero_start, bool):
+        problems.append("zero_start must be true or false")
     dropout = cfg.dropout
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not math.isfinite(dropout):
         problems.append("dropout must be a number")

@@ -155,6 +155,8 @@ def evaluate(explainer, records, settings: EvalSettings, model_file=None, progre
     settings.check()
     if explainer.is_lm:
         raise UsageError("evaluate needs a classifier (for a language model try `saliency decay`)")
+    if settings.removal == "unk" and explainer.unk_id is None:
+        raise UsageError("this model has no <unk> token (its source had none): use --removal delete")
     names = list(settings.methods) + [RANDOM]
     rng = np.random.default_rng(settings.seed)
     items, skipped = [], []
@@ -162,7 +164,7 @@ def evaluate(explainer, records, settings: EvalSettings, model_file=None, progre
     for start in range(0, len(records), WINDOW):
         window = explain_items(explainer, records[start:start + WINDOW], settings, rng, skipped)
         if window:
-            c, s = faithfulness(explainer.engine, window, names, settings.removal, explainer.pad_id,
+            c, s = faithfulness(explainer.engine, window, names, settings.removal, explainer.fill_id,
                                 explainer.unk_id)
             comp.append(c)
             suff.append(s)

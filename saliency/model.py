@@ -49,17 +49,32 @@ class RNNModel(nn.Module):
         """(B, T, E) inputs, (B,) true lengths -> (B, C) logits, or (B, T, V) for a language model."""
         T = x.shape[1]
         on_device = lengths.to(x.device)
+        starts = self.initial_states(len(x))
         if self.needs_packing(lengths, T):
             # Packing makes padding invisible: each direction starts and ends at the text's true ends.
             packed = pack_padded_sequence(self.drop(x), lengths.cpu(), batch_first=True, enforce_sorted=False)
-            out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=T)  # (B, T, D*H)
+            out, _ = pad_packed_sequence(self.rnn(packed, starts)[0], batch_first=True, total_length=T)  # (B, T, D*H)
         else:
             # Unpacked is about 15% faster. Steps past a text's end cannot reach its earlier outputs
             # in one direction; they are zeroed, as packing leaves them, and never pooled.
-            out, _ = self.rnn(self.drop(x))
+            out, _ = self.rnn(self.drop(x), starts)
             if T > int(lengths.min()):
                 out = out * valid_steps(on_device, T)
         return self.readout(out, on_device)
+
+    def zero_step(self):
+        """Every layer's state after a zero input vector, from zero states: a zero-start model's
+        initial states, as the recurrent module returns them ((L, 1, H), or (h, c) for an LSTM;
+        a LayerStack: a list of those, one per layer)."""
+        w = self.head.weight
+        _, final = self.rnn(w.new_zeros(1, 1, self.cfg.input_size))
+        return final
+
+    def initial_states(self, B: int):
+        """The states the network starts from for a batch of B: None (zeros) unless zero_start."""
+        if not self.cfg.zero_start:
+            return None
+        return _expand(self.zero_step(), B)
 
     def readout(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The head over the top layer's outputs (B, T, D*H), zero at padding: pooled for a
@@ -119,15 +134,18 @@ class LayerStack(nn.ModuleList):
                          for i, h in zip(inputs, sizes))
         self.dropout = cfg.dropout  # between layers, as torch's own dropout argument (a float: no module)
 
-    def forward(self, x):
-        """A PackedSequence or a (B, T, I) tensor, as torch's modules take."""
+    def forward(self, x, starts=None):
+        """A PackedSequence or a (B, T, I) tensor, as torch's modules take; starts: a list, one
+        initial state per layer ((1, B, H_k), or (h, c) for an LSTM), or None for zeros."""
+        finals = []
         for k, layer in enumerate(self):
             if k and isinstance(x, PackedSequence):
                 x = x._replace(data=F.dropout(x.data, self.dropout, self.training))
             elif k:
                 x = F.dropout(x, self.dropout, self.training)
-            x, final = layer(x)
-        return x, final  # final: the last layer's, (D, B, H) as h_n[-D:] of one module
+            x, final = layer(x, None if starts is None else starts[k])
+            finals.append(final)
+        return x, finals  # every layer's final state, (D, B, H_k) (or (h, c) for an LSTM)
 
     @classmethod
     def module_name(cls, name: str) -> str:
@@ -138,6 +156,15 @@ class LayerStack(nn.ModuleList):
     def file_name(cls, name: str) -> str:
         m = cls.MODULE.match(name)
         return f"rnn.{m[2]}_l{m[1]}{m[3] or ''}" if m else name
+
+
+def _expand(state, B: int):
+    """A state for batch 1 (a tensor (L, 1, H), an LSTM's (h, c), or a list per layer) for B."""
+    if isinstance(state, list):
+        return [_expand(s, B) for s in state]
+    if isinstance(state, tuple):
+        return tuple(_expand(s, B) for s in state)
+    return state.expand(-1, B, -1).contiguous()
 
 
 def select_objective(logits, positions, classes, objective):

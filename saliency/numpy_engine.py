@@ -29,15 +29,16 @@ class Direction:
         self.w_ih, self.w_hh, self.b_ih, self.b_hh = w_ih, w_hh, b_ih, b_hh
         self.H = w_hh.shape[1]
 
-    def forward(self, X, keep=True):
+    def forward(self, X, keep=True, state=None):
         """(B, T, I) -> ((B, T, H) hidden states at every step, what the backward needs): the
         cache is returned, never kept here, so batches can run side by side; with keep false
-        (a forward pass alone) it is empty, since it is most of the memory."""
+        (a forward pass alone) it is empty, since it is most of the memory. state: the initial
+        (h, c), each (1, H) (a zero-start model's); zeros otherwise."""
         B, T, _ = X.shape
         H = self.H
         xw = X @ self.w_ih.T + self.b_ih  # (B, T, G)
-        h = np.zeros((B, H), X.dtype)
-        c = np.zeros((B, H), X.dtype)
+        h = np.zeros((B, H), X.dtype) if state is None else np.repeat(state[0].astype(X.dtype), B, axis=0)
+        c = np.zeros((B, H), X.dtype) if state is None else np.repeat(state[1].astype(X.dtype), B, axis=0)
         hs = np.empty((B, T, H), X.dtype)
         cache = []
         append = cache.append if keep else (lambda step: None)
@@ -119,6 +120,18 @@ class NumpyEngine:
             for layer in range(cfg.layers)
         ]
         self.head_w, self.head_b = w["head.weight"], w["head.bias"]
+        self.starts = self._zero_step() if cfg.zero_start else [None] * cfg.layers
+
+    def _zero_step(self):
+        """Each layer's (h, c) after a zero input vector (a zero-start model's initial states): the
+        step runs from zero states, and nothing the user typed reaches it, so dx never flows there."""
+        out, starts = np.zeros((1, 1, self.config.input_size), self.dtype), []
+        for layer in self.layers:
+            hs, cache = layer[0].forward(out)
+            c = cache[0][1] * cache[0][4] + cache[0][0] * cache[0][2] if self.config.cell == "lstm" else hs[:, 0]
+            starts.append((hs[:, 0], c))  # c = f c_prev + i g for an LSTM; unused otherwise
+            out = hs
+        return starts
 
     @staticmethod
     def parallel_scope():
@@ -140,8 +153,8 @@ class NumpyEngine:
         mask = (np.arange(x.shape[1])[None, :] < lengths[:, None])[..., None]
         out = np.asarray(x, self.dtype)
         caches = []
-        for layer in self.layers:
-            forward, forward_cache = layer[0].forward(out, keep)
+        for layer, start in zip(self.layers, self.starts):
+            forward, forward_cache = layer[0].forward(out, keep, start)
             parts, cache = [forward], [forward_cache]
             if len(layer) == 2:
                 backward, backward_cache = layer[1].forward(reverse_within_length(out, lengths), keep)

@@ -48,6 +48,11 @@ class Explainer:
                    model_file.name, batch_size)
 
     @property
+    def fill_id(self) -> int:
+        """What pads a batch: <pad>, or id 0 where there is none (padding never reaches an output)."""
+        return 0 if self.pad_id is None else self.pad_id
+
+    @property
     def is_lm(self) -> bool:
         return self.engine.config.head == "lm"
 
@@ -208,7 +213,8 @@ class Explainer:
         """Attribute one padded batch of rows; per row (scores, value, probabilities, class, extras).
         vectors: whether the gradient vectors are wanted (a method may skip work they alone need)."""
         lengths = np.array([len(job[1]) for job, _ in chunk])
-        ids = np.full((len(chunk), lengths.max()), self.pad_id, dtype=np.int64)
+        # Padding is masked out, so any id fills it where the vocabulary has no <pad> (an author's own).
+        ids = np.full((len(chunk), lengths.max()), self.fill_id, dtype=np.int64)
         for b, (job, _) in enumerate(chunk):
             ids[b, : lengths[b]] = [t.id for t in job[1]]
         positions = np.array([r[0] for _, r in chunk])

@@ -28,15 +28,20 @@ class Token:
 
 
 class Tokenizer:
+    """Trained models' vocabularies start with <pad>, <unk>. An imported model keeps its author's
+    numbering (id k is the author's k), so it has <pad> and <unk> only where its source has them:
+    `pad_id` / `unk_id` are None otherwise, and a token outside such a vocabulary is an error."""
+
     def __init__(self, level: str, vocab: list, lowercase: bool = True):
         if level not in ("char", "word"):
             raise ValueError(f"unknown tokenizer level {level!r}")
-        if len(vocab) < 2 or vocab[PAD_ID] != PAD or vocab[UNK_ID] != UNK:
-            raise ValueError("vocabulary must start with <pad>, <unk>")
+        if not vocab:
+            raise ValueError("vocabulary is empty")
         self.level, self.vocab, self.lowercase = level, list(vocab), lowercase
         self.index = {token: i for i, token in enumerate(self.vocab)}
         if len(self.index) != len(self.vocab):
             raise ValueError("vocabulary has duplicate entries")
+        self.pad_id, self.unk_id = self.index.get(PAD), self.index.get(UNK)
 
     def spans(self, text: str):
         """(start, end) of every token in text."""
@@ -48,12 +53,14 @@ class Tokenizer:
         return piece.lower() if self.lowercase else piece
 
     def tokenize(self, text: str) -> list:
-        index, lower = self.index, self.lowercase
+        index, lower, unk_id = self.index, self.lowercase, self.unk_id
         tokens = []
         for start, end in self.spans(text):
             piece = text[start:end]
-            token_id = index.get(piece.lower() if lower else piece, UNK_ID)
-            tokens.append(Token(piece, start, end, token_id, token_id == UNK_ID))
+            token_id = index.get(piece.lower() if lower else piece, unk_id)
+            if token_id is None:
+                raise_unknown(piece, start, self)
+            tokens.append(Token(piece, start, end, token_id, token_id == unk_id))
         return tokens
 
     def encode(self, text: str) -> list:
@@ -65,6 +72,11 @@ class Tokenizer:
     @classmethod
     def from_dict(cls, d: dict) -> "Tokenizer":
         return cls(d["level"], d["vocab"], d.get("lowercase", True))
+
+    @property
+    def reserved(self) -> bool:
+        """Whether ids 0 and 1 are <pad> and <unk> (trained models), not the author's own tokens."""
+        return self.pad_id == PAD_ID and self.unk_id == UNK_ID
 
     @classmethod
     def build(cls, texts, level: str, lowercase: bool = True, max_vocab: int = 0, min_count: int = 1):
@@ -79,3 +91,12 @@ class Tokenizer:
         if max_vocab:
             ranked = ranked[: max(0, max_vocab - 2)]
         return cls(level, [PAD, UNK] + [piece for piece, _ in ranked if piece not in (PAD, UNK)], lowercase)
+
+
+def raise_unknown(piece: str, start: int, tokenizer: Tokenizer):
+    """A token outside a vocabulary that has no <unk> (an imported model whose source had none)."""
+    from .errors import InputError
+
+    case = "" if tokenizer.lowercase else " (case is kept)"
+    raise InputError(f"{piece!r} at offset {start} is not in the model's vocabulary{case}, "
+                     "which has no unknown token")

@@ -22,13 +22,23 @@ def occluded_ids(batch, owners, where, mode):
     ids = batch.ids[owners]
     rows = np.arange(len(owners))
     if mode != "delete":
-        ids[rows, where] = batch.unk_id if mode == "unk" else batch.pad_id
+        ids[rows, where] = reserved_id(batch, mode)
         return ids
     T = ids.shape[1]
     source = np.arange(T)[None, :] + (np.arange(T)[None, :] >= where[:, None])  # skip the deleted token
     shifted = np.take_along_axis(ids, np.minimum(source, T - 1), axis=1)
-    shifted[source >= batch.lengths[owners][:, None]] = batch.pad_id
+    shifted[source >= batch.lengths[owners][:, None]] = 0 if batch.pad_id is None else batch.pad_id
     return shifted
+
+
+def reserved_id(batch, kind: str) -> int:
+    """The id of <unk> or <pad>; a model that keeps its author's vocabulary may have neither."""
+    token = batch.unk_id if kind == "unk" else batch.pad_id
+    if token is None:
+        offered = [k for k, i in (("unk", batch.unk_id), ("pad", batch.pad_id)) if i is not None]
+        raise UsageError(f"this model has no <{kind}> token (its source had none): use "
+                         + " or ".join(f"--occlude {k}" for k in offered + ["delete"]))
+    return token
 
 
 @register
