@@ -13,7 +13,6 @@ from .attribution.arrays import native, to_numpy
 from .errors import InputError, RecordUsageError, SaliencyError, UsageError
 from .explanation import Explanation, Explanations
 from .threads import side_by_side
-from .tokenize import PAD_ID, UNK_ID
 
 OBJECTIVES = ("logit", "logprob")
 LM_TOP = 10
@@ -37,8 +36,9 @@ class Explainer:
     def __init__(self, engine, tokenizer, output_names, name="", batch_size=64):
         self.engine, self.tokenizer, self.output_names = engine, tokenizer, list(output_names)
         self.name, self.batch_size = name, batch_size
-        self.pad_id = getattr(tokenizer, "pad_id", PAD_ID)
-        self.unk_id = getattr(tokenizer, "unk_id", UNK_ID)
+        # <pad> and <unk> only where the tokenizer names them (an author's vocabulary may have neither)
+        self.pad_id = getattr(tokenizer, "pad_id", None)
+        self.unk_id = getattr(tokenizer, "unk_id", None)
 
     @classmethod
     def from_model_file(cls, model_file, engine="auto", device="cpu", batch_size=64, dtype="float32"):

@@ -129,7 +129,8 @@ def test_a_user_module_gives_the_same_scores_as_our_engine(head, method):
         return [(t.text, t.id) for t in mf.tokenizer.tokenize(text)]
 
     names = mf.output_names
-    theirs = explain(module, TEXTS, method, tokenizer=tokenize, labels=names, head=head, steps=10)
+    # This vocabulary has <pad> 0 and <unk> 1 (occlusion's default puts <unk> in): named, as a user would.
+    theirs = explain(module, TEXTS, method, tokenizer=tokenize, labels=names, head=head, steps=10, pad_id=0, unk_id=1)
     mine = ours.explain(TEXTS, method, steps=10)
     for a, b in zip(theirs, mine):
         assert [(t.text, t.start, t.end) for t in a.tokens] == [(t.text, t.start, t.end) for t in b.tokens]
