@@ -7,10 +7,12 @@ or split them as it likes), and a forward hook puts in the inputs we differentia
 slots: dx_t is taken exactly where the module's own embeddings enter it. One-hot: the module
 gets the (B, T, V) float vectors themselves, and dx_t is the gradient with respect to them.
 
-Batches: texts of one length run as one call, so no padding ever reaches the module. Whether the
-module takes a batch at all is declared (batched=True / False) or, by default, found out on the
-first batch: two texts together must give what each gives alone (to 1e-5), else texts run one
-at a time from then on.
+Batches: `batched="padded"`: texts of any length in one padded call, for a module that handles
+padding (its call= takes the true lengths as a third argument, to pack or mask); "length": texts
+of one length in one call, so no padding reaches the module; False: one text per call. The
+default, "auto", finds out on the first batch of two or more texts: the longest and the shortest
+together must give what each gives alone (to 1e-5) for "padded", or the two cut to one length
+for "length"; else texts run one at a time from then on.
 """
 
 from types import SimpleNamespace
@@ -25,6 +27,7 @@ from .tokenize import Token
 
 HEADS = ("classifier", "lm", "tagger")  # lm and tagger: an output per position
 INPUTS = ("ids", "one-hot")
+BATCHING = ("auto", "padded", "length", False)
 BATCH_CHECK_TOLERANCE = 1e-5
 
 
@@ -49,6 +52,18 @@ def plain_call(module, inputs):
     return module(inputs)
 
 
+def takes_three(call) -> bool:
+    """Whether call(module, inputs, lengths) can be called (three positional parameters)."""
+    import inspect
+
+    try:
+        params = inspect.signature(call).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 3 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
 class ModuleEngine:
     """The engine interface (embed, forward, gradient) over a user's nn.Module."""
 
@@ -61,10 +76,13 @@ class ModuleEngine:
         if inputs not in INPUTS:
             raise UsageError(f"inputs must be 'ids' (the module embeds token ids) or 'one-hot' (it takes "
                              f"float one-hot vectors), not {inputs!r}")
-        if batched not in ("auto", True, False):
-            raise UsageError("batched must be 'auto', True or False")
+        if batched not in BATCHING:
+            raise UsageError("batched must be 'auto', 'padded' (texts of any length in one padded call: the "
+                             "module or call= uses the lengths), 'length' (texts of one length together) or False")
         self.module, self.inputs, self.call = module.eval(), inputs, call or plain_call
         self.batched = batched
+        # A call taking three arguments gets the true lengths (B,) too, so it can pack or mask padding.
+        self.takes_lengths = call is not None and takes_three(call)
         if inputs == "ids":
             self.embedding = find_embedding(module, embedding)
             self.weight = self.embedding.weight
@@ -82,11 +100,14 @@ class ModuleEngine:
             return nn.functional.one_hot(ids, self.config.vocab_size).to(self.weight.dtype).cpu().numpy()
         return self.weight.detach()[ids].cpu().numpy()
 
-    def _outputs(self, x):
-        """The module's outputs for inputs x (B, L, E), one length: (B, C) or (B, L, C)."""
+    def _outputs(self, x, lengths=None):
+        """The module's outputs for inputs x (B, L, E): (B, C) or (B, L, C). lengths (B,): the
+        true lengths, given to a call that takes them (padded batches), else all L."""
         B, L = x.shape[:2]
+        extra = () if not self.takes_lengths else (
+            torch.full((B,), L) if lengths is None else torch.as_tensor(np.asarray(lengths)),)
         try:
-            out = self.call(self.module, x) if self.inputs == "one-hot" else self._through_embedding(x)
+            out = self.call(self.module, x, *extra) if self.inputs == "one-hot" else self._through_embedding(x, extra)
         except (RuntimeError, ValueError, TypeError, IndexError) as e:  # the module's own error, in one line
             given = f"({B}, {L}) ids" if self.inputs == "ids" else f"({B}, {L}, {x.shape[2]}) one-hot vectors"
             first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
@@ -104,7 +125,7 @@ class ModuleEngine:
                              f"{self.config.head} should give {shape} (adapt its input and output with call=)")
         return out
 
-    def _through_embedding(self, x):
+    def _through_embedding(self, x, extra):
         B, L, _ = x.shape
         flat = x.reshape(B * L, -1)
         seen = {}
@@ -122,36 +143,47 @@ class ModuleEngine:
         handles = [self.embedding.register_forward_pre_hook(before), self.embedding.register_forward_hook(after)]
         try:
             slots = torch.arange(B * L, device=self.weight.device).view(B, L)
-            return self.call(self.module, slots)
+            return self.call(self.module, slots, *extra)
         finally:
             for handle in handles:
                 handle.remove()
 
     def _groups(self, x, lengths):
-        """Rows of each length together (one call each), or one row at a time."""
-        lengths = np.asarray(lengths)
+        """[(rows, L)]: each call's rows of the batch and its length: all rows padded to the
+        longest ("padded"), rows of one length together ("length"), or one row at a time."""
         if self.batched == "auto":
             self._check_batching(x, lengths)
-        if not self.batched:
-            return [np.array([b]) for b in range(len(lengths))]
-        return [np.flatnonzero(lengths == n) for n in np.unique(lengths)]
+        if self.batched == "padded":
+            return [(np.arange(len(lengths)), int(lengths.max()))]
+        if self.batched == "length":
+            return [(np.flatnonzero(lengths == n), int(n)) for n in np.unique(lengths)]
+        return [(np.array([b]), int(lengths[b])) for b in range(len(lengths))]
 
     def _check_batching(self, x, lengths):
-        """batched="auto": the first time two texts come together, each must give alone what
-        the two give together; if not (or the module refuses a batch), one at a time."""
-        rows = np.argsort(-lengths, kind="stable")[:2]
+        """batched="auto", on the first batch of two or more texts: the longest and the shortest
+        together, padded, must give what each gives alone (to 1e-5): then "padded"; else the
+        two cut to one length must: then "length"; else (or if the module refuses a batch) one
+        text at a time. Outputs past a text's end are not compared."""
+        rows = np.argsort(-lengths, kind="stable")[[0, -1]] if len(lengths) > 1 else []
         if len(rows) < 2:
-            return  # decided on the first batch of two or more
-        L = int(lengths[rows].min())  # both texts cut to the shorter: real tokens either way
-        inputs = self._tensor(x[rows, :L])
-        try:
-            with torch.no_grad():
-                together = self._outputs(inputs)
-                alone = torch.cat([self._outputs(inputs[k:k + 1]) for k in range(2)])
-            scale = max(1.0, float(alone.abs().max()))
-            self.batched = bool(float((together - alone).abs().max()) <= BATCH_CHECK_TOLERANCE * scale)
-        except (RuntimeError, UsageError, IndexError, ValueError):
-            self.batched = False
+            return
+        for mode in ("padded", "length"):
+            L = int(lengths[rows].max() if mode == "padded" else lengths[rows].min())
+            short = np.minimum(lengths[rows], L)
+            inputs = self._tensor(x[rows, :L])
+            try:
+                with torch.no_grad():
+                    together = self._outputs(inputs, short)
+                    alone = [self._outputs(inputs[k:k + 1, : short[k]], short[k:k + 1])[0] for k in range(2)]
+                pairs = [(together[k, : short[k]] if together.dim() == 3 else together[k], alone[k]) for k in range(2)]
+                gap = max(float((a - b).abs().max()) for a, b in pairs)
+                scale = max(1.0, max(float(b.abs().max()) for _, b in pairs))
+                if gap <= BATCH_CHECK_TOLERANCE * scale:
+                    self.batched = mode
+                    return
+            except (RuntimeError, UsageError, IndexError, ValueError):
+                pass
+        self.batched = False
 
     def _tensor(self, a):
         return torch.as_tensor(np.asarray(a), device=self.weight.device).to(self.weight.dtype)
@@ -160,22 +192,20 @@ class ModuleEngine:
         lengths = np.asarray(lengths)
         outs = [None] * len(lengths)
         with torch.no_grad():
-            for rows in self._groups(x, lengths):
-                L = int(lengths[rows[0]])
-                out = self._outputs(self._tensor(x[rows, :L])).cpu().numpy()
+            for rows, L in self._groups(x, lengths):
+                out = self._outputs(self._tensor(x[rows, :L]), lengths[rows]).cpu().numpy()
                 for k, b in enumerate(rows):
-                    outs[b] = out[k]
+                    outs[b] = out[k, : lengths[b]] if out.ndim == 3 else out[k]
         return _pad_outputs(outs, x.shape[1])
 
     def gradient(self, x, lengths, positions, classes, objective="logit"):
         lengths = np.asarray(lengths)
         logits, values, dx = [None] * len(lengths), np.zeros(len(lengths)), np.zeros_like(np.asarray(x))
         against = contrast_class(objective)
-        for rows in self._groups(x, lengths):
-            L = int(lengths[rows[0]])
+        for rows, L in self._groups(x, lengths):
             inputs = self._tensor(x[rows, :L]).requires_grad_(True)
             with torch.enable_grad():
-                out = self._outputs(inputs)
+                out = self._outputs(inputs, lengths[rows])
                 at = out[torch.arange(len(rows)), torch.as_tensor(positions[rows])] if out.dim() == 3 else out
                 cls = torch.as_tensor(classes[rows], device=at.device)
                 cls = torch.where(cls < 0, at.argmax(-1), cls)
@@ -186,8 +216,8 @@ class ModuleEngine:
                 (grad,) = torch.autograd.grad(value.sum(), inputs)
             out, value, grad = out.detach().cpu().numpy(), value.detach().cpu().numpy(), grad.cpu().numpy()
             for k, b in enumerate(rows):
-                logits[b], values[b] = out[k], value[k]
-                dx[b, :L] = grad[k]
+                logits[b], values[b] = (out[k, : lengths[b]] if out.ndim == 3 else out[k]), value[k]
+                dx[b, : lengths[b]] = grad[k, : lengths[b]]
         return _pad_outputs(logits, x.shape[1]), values, dx
 
 

@@ -220,14 +220,15 @@ def test_batched_calls_equal_one_at_a_time_and_take_one_call_per_length():
     model.calls = 0
     one = alone.explain(TEXTS, method="integrated-gradients", steps=8)
     calls_alone = model.calls
-    assert batched.engine.batched is True  # found out on the first batch
+    assert batched.engine.batched == "length"  # found out on the first batch: padding would change its last state
     for a, b in zip(many, one):
         np.testing.assert_allclose([t.score for t in a.tokens], [t.score for t in b.tokens], rtol=0, atol=1e-12)
     lengths = {len(t.split()) for t in TEXTS}
     per_text = calls_alone // len(TEXTS)  # evaluations per text, each one call when texts run alone
     assert calls_alone == per_text * len(TEXTS)
-    # the check (3 calls), then per evaluation one call per length at most (IG also stacks its steps): 18 vs 110
-    assert (calls_batched - 3) % len(lengths) == 0 and calls_batched - 3 <= per_text * len(lengths)
+    # the check (3 calls padded, which fails, 3 by length), then per evaluation one call per length at
+    # most (IG also stacks its steps): 21 calls against 110
+    assert (calls_batched - 6) % len(lengths) == 0 and calls_batched - 6 <= per_text * len(lengths)
     assert calls_batched * 5 < calls_alone
 
 
@@ -244,7 +245,7 @@ def test_a_module_that_mixes_texts_of_a_batch_is_run_one_at_a_time():
     assert explainer.engine.batched is False
     for text, result in zip(TEXTS[:4], results):
         ids = torch.tensor([[i for _, i in word_ids(text)]])
-        assert result.target["value"] == pytest.approx(float(model(ids)[0].max()), abs=1e-12)
+        assert result.target["value"] == pytest.approx(float(model(ids)[0].max().detach()), abs=1e-12)
 
 
 def test_one_hot_needs_a_vocabulary_size_and_unknown_letters_are_refused():
@@ -254,3 +255,28 @@ def test_one_hot_needs_a_vocabulary_size_and_unknown_letters_are_refused():
                 inputs="one-hot")
     with pytest.raises(InputError, match=r"'é' at offset 1 is not in the model's vocabulary \(case is kept\)"):
         explain(model, "Zé", "gradient", tokenizer=letters(), inputs="one-hot", call=lambda m, x: m(x.transpose(0, 1)))
+
+
+class Packing(Counting):
+    """A module that handles padding itself, given the true lengths."""
+
+    def forward(self, ids, lengths=None):
+        self.calls += 1
+        x = self.emb(ids)
+        if lengths is not None:
+            x = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        _, h = self.gru(x)
+        return self.out(h[-1])
+
+
+def test_a_module_that_takes_lengths_gets_padded_batches():
+    torch.manual_seed(5)
+    model = Packing().double()
+    padded = module_explainer(model, word_ids, ["a", "b", "c"], call=lambda m, ids, lengths: m(ids, lengths))
+    alone = module_explainer(model, word_ids, ["a", "b", "c"], batched=False)
+    model.calls = 0
+    many = padded.explain(TEXTS, method="grad-input")
+    assert padded.engine.batched == "padded" and model.calls == 3 + 1  # the check (3), then one call for all
+    for a, b in zip(many, alone.explain(TEXTS, method="grad-input")):
+        np.testing.assert_allclose([t.score for t in a.tokens], [t.score for t in b.tokens], rtol=0, atol=1e-12)
+        assert a.target["value"] == pytest.approx(b.target["value"], abs=1e-12)
