@@ -85,6 +85,17 @@ def _explainer(model, tokenizer=None, labels=None, **module_options):
     return module_explainer(model, tokenizer, labels, **module_options)
 
 
+def save_model(module, path, vocab, *, labels=None, level="word", lowercase=True, pooling="last",
+               head="classifier", call=None):
+    """Write a standard PyTorch text RNN (nn.Embedding or one-hot input, one nn.RNN/LSTM/GRU,
+    pooling last/max/mean, an nn.Linear head) as a model file the CLI explains, after checking
+    on probe texts that the file's model gives the module's log-probabilities to 1e-5.
+    vocab[k] is the token of the module's id k. See saliency.save_module."""
+    from .save_module import save_model as run
+
+    return run(module, path, vocab, labels, level, lowercase, pooling, head, call)
+
+
 def flip(model, text, to=None, *, max_swaps=1, keep=(), candidates=32, **module_options):
     """The token swap(s) that change the prediction for `text` (HotFlip): a FlipResult.
 
@@ -115,4 +126,4 @@ def prototype(model, to, *, start=None, length=8, seed=None, candidates=32, max_
     return run(_explainer(model, **module_options), to, start, length, seed, candidates, max_steps)
 
 
-__all__ = ["load_model", "explain", "explain_records", "flip", "reduce", "prototype", "Explanation", "Explanations", "Token", "SaliencyError", "UsageError", "InputError", "ModelError"]
+__all__ = ["load_model", "save_model", "explain", "explain_records", "flip", "reduce", "prototype", "Explanation", "Explanations", "Token", "SaliencyError", "UsageError", "InputError", "ModelError"]
