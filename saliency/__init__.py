@@ -86,14 +86,14 @@ def _explainer(model, tokenizer=None, labels=None, **module_options):
 
 
 def save_model(module, path, vocab, *, labels=None, level="word", lowercase=True, pooling="last",
-               head="classifier", call=None):
+               head="classifier", call=None, head_activations=None):
     """Write a standard PyTorch text RNN (nn.Embedding or one-hot input, one nn.RNN/LSTM/GRU,
-    pooling last/max/mean, an nn.Linear head) as a model file the CLI explains, after checking
-    on probe texts that the file's model gives the module's log-probabilities to 1e-5.
-    vocab[k] is the token of the module's id k. See saliency.save_module."""
+    pooling last/max/mean, an nn.Linear head or a small MLP head) as a model file the CLI
+    explains, after checking on probe texts that the file's model gives the module's
+    log-probabilities to 1e-5. vocab[k] is the token of the module's id k. See saliency.save_module."""
     from .save_module import save_model as run
 
-    return run(module, path, vocab, labels, level, lowercase, pooling, head, call)
+    return run(module, path, vocab, labels, level, lowercase, pooling, head, call, head_activations)
 
 
 def flip(model, text, to=None, *, max_swaps=1, keep=(), candidates=32, **module_options):

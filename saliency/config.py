@@ -8,6 +8,7 @@ from .errors import ModelError
 CELLS = ("rnn", "lstm", "gru")
 HEADS = ("classifier", "lm")
 POOLINGS = ("last", "max", "mean")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")  # a hidden head layer's (Keras Dense, a PyTorch MLP)
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,16 @@ class ModelConfig:
     # A zero input vector before the first token, as the Coursera course trains and samples
     # (x<1> = 0): every layer starts from the state that step leaves, not from zeros.
     zero_start: bool = False
+    # A classifier's hidden layers between the pooled features and the output layer: ((size,
+    # activation), ...), as an imported Dense(20, relu) or a PyTorch MLP head. Empty: one Linear.
+    head_hidden: tuple = ()
 
     def __post_init__(self):
         if isinstance(self.hidden_size, list):  # JSON gives lists; a tuple keeps the config hashable
             object.__setattr__(self, "hidden_size", tuple(self.hidden_size))
+        if isinstance(self.head_hidden, list):
+            object.__setattr__(self, "head_hidden", tuple(tuple(layer) if isinstance(layer, list) else layer
+                                                          for layer in self.head_hidden))
         problems = type_problems(self)
         if problems:  # values of the wrong type make the checks below meaningless
             raise ModelError("; ".join(problems))
@@ -53,6 +60,8 @@ class ModelConfig:
             problems.append("embedding_dim must be >= 0")
         if not 0 <= self.dropout < 1:
             problems.append("dropout must be in [0, 1)")
+        if self.head_hidden and self.head != "classifier":
+            problems.append("head_hidden (hidden layers before the output) applies to classifiers only")
         if self.zero_start and self.bidirectional:
             problems.append("zero_start needs a unidirectional model (a step before the first token has no "
                             "place in the reverse direction)")
@@ -98,6 +107,10 @@ class ModelConfig:
         d = asdict(self)
         if not self.zero_start:  # absent unless set: files without it read as before, in older versions too
             del d["zero_start"]
+        if not self.head_hidden:
+            del d["head_hidden"]
+        else:
+            d["head_hidden"] = [list(layer) for layer in self.head_hidden]
         if isinstance(self.hidden_size, tuple):
             d["hidden_size"] = list(self.hidden_size)
         return d
@@ -136,6 +149,11 @@ def type_problems(cfg: ModelConfig) -> list:
         problems.append("bidirectional must be true or false")
     if not isinstance(cfg.zero_start, bool):
         problems.append("zero_start must be true or false")
+    layers = cfg.head_hidden
+    if not (isinstance(layers, tuple) and all(isinstance(layer, tuple) and len(layer) == 2 and is_int(layer[0])
+                                              and layer[0] >= 1 and layer[1] in ACTIVATIONS for layer in layers)):
+        problems.append(f"head_hidden must be a list of [size, activation] pairs (activation one of "
+                        f"{', '.join(ACTIVATIONS)})")
     dropout = cfg.dropout
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not math.isfinite(dropout):
         problems.append("dropout must be a number")
@@ -144,7 +162,7 @@ def type_problems(cfg: ModelConfig) -> list:
 
 def tensor_count(cfg: ModelConfig) -> int:
     """How many tensors weight_shapes lists, computed without listing them (a header may say 10**9 layers)."""
-    return (1 if cfg.embedding_dim else 0) + 4 * cfg.layers * cfg.directions + 2
+    return (1 if cfg.embedding_dim else 0) + 4 * cfg.layers * cfg.directions + 2 + 2 * len(cfg.head_hidden)
 
 
 def weight_shapes(cfg: ModelConfig) -> dict:
@@ -160,6 +178,11 @@ def weight_shapes(cfg: ModelConfig) -> dict:
             shapes[f"rnn.weight_hh_l{layer}{suffix}"] = (G * H, H)
             shapes[f"rnn.bias_ih_l{layer}{suffix}"] = (G * H,)
             shapes[f"rnn.bias_hh_l{layer}{suffix}"] = (G * H,)
-    shapes["head.weight"] = (cfg.output_size, sizes[-1] * D)
+    features = sizes[-1] * D
+    for k, (size, _) in enumerate(cfg.head_hidden):
+        shapes[f"head_hidden.{k}.weight"] = (size, features)
+        shapes[f"head_hidden.{k}.bias"] = (size,)
+        features = size
+    shapes["head.weight"] = (cfg.output_size, features)
     shapes["head.bias"] = (cfg.output_size,)
     return shapes

@@ -20,6 +20,7 @@ from .threads import fitted_threads, single_threaded, stop_if_abandoned
 from .torch_bptt import masked_for_max, pool_backward, valid_steps
 
 RNN_CLASSES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "linear": lambda z: z}
 
 
 class RNNModel(nn.Module):
@@ -37,7 +38,10 @@ class RNNModel(nn.Module):
         else:
             self.rnn = LayerStack(cfg)
         self.drop = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(cfg.top_size * cfg.directions, cfg.output_size)
+        sizes = [cfg.top_size * cfg.directions] + [size for size, _ in cfg.head_hidden]
+        if cfg.head_hidden:  # a classifier's hidden layers before the output (an MLP head)
+            self.head_hidden = nn.ModuleList(nn.Linear(i, o) for i, o in zip(sizes, sizes[1:]))
+        self.head = nn.Linear(sizes[-1], cfg.output_size)
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B, T, E) inputs: embedding rows, or one-hot vectors for a one-hot model."""
@@ -76,12 +80,18 @@ class RNNModel(nn.Module):
             return None
         return _expand(self.zero_step(), B)
 
+    def top(self, features: torch.Tensor) -> torch.Tensor:
+        """The head: hidden layers with their activations (if any), then the output layer."""
+        for layer, (_, activation) in zip(getattr(self, "head_hidden", ()), self.cfg.head_hidden):
+            features = ACTIVATIONS[activation](layer(features))
+        return self.head(features)
+
     def readout(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The head over the top layer's outputs (B, T, D*H), zero at padding: pooled for a
         classifier, at every position for a language model."""
         if self.cfg.head == "lm":
             return self.head(self.drop(out))  # (B, T, V)
-        return self.head(self.drop(self.pool(out, lengths.to(out.device))))  # (B, C)
+        return self.top(self.drop(self.pool(out, lengths.to(out.device))))  # (B, C)
 
     def pool(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """A classifier's (B, D*H) summary of the outputs over time (torch_bptt.pool_backward
@@ -257,7 +267,7 @@ class TorchEngine:
                 else:
                     features = self.model.pool(out, lengths)
                 start = features.detach().requires_grad_(True)
-                logits = self.model.head(start)
+                logits = self.model.top(start)
             else:
                 start = x.requires_grad_(True)
                 logits = self.model(start, lengths)

@@ -21,6 +21,11 @@ def sigmoid(a):
     return 0.5 * (1.0 + np.tanh(0.5 * a))  # = 1 / (1 + exp(-a)), without overflow warnings
 
 
+ACTIVATIONS = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh, "sigmoid": sigmoid, "linear": lambda z: z}
+SLOPES = {"relu": lambda z, a: (z > 0).astype(z.dtype), "tanh": lambda z, a: 1 - a * a,  # d activation / dz
+          "sigmoid": lambda z, a: a * (1 - a), "linear": lambda z, a: np.ones_like(z)}
+
+
 class Direction:
     """One direction of one layer: weights, a forward that caches, and the backward through time."""
 
@@ -120,6 +125,8 @@ class NumpyEngine:
             for layer in range(cfg.layers)
         ]
         self.head_w, self.head_b = w["head.weight"], w["head.bias"]
+        self.hidden = [(w[f"head_hidden.{k}.weight"], w[f"head_hidden.{k}.bias"], activation)
+                       for k, (_, activation) in enumerate(cfg.head_hidden)]  # a classifier's MLP head
         self.starts = self._zero_step() if cfg.zero_start else [None] * cfg.layers
 
     def _zero_step(self):
@@ -180,7 +187,22 @@ class NumpyEngine:
         out, mask, _ = self._run(x, lengths, keep=False)
         if self.config.head == "lm":
             return out @ self.head_w.T + self.head_b
-        return self._pool(out, mask, lengths) @ self.head_w.T + self.head_b
+        return self._top(self._pool(out, mask, lengths))[0]
+
+    def _top(self, features):
+        """The classifier's head: (logits, each hidden layer's (pre-activation, activation))."""
+        cache = []
+        for w, b, activation in self.hidden:
+            z = features @ w.T + b
+            features = ACTIVATIONS[activation](z)
+            cache.append((z, features))
+        return features @ self.head_w.T + self.head_b, cache
+
+    def _top_backward(self, dfeatures, cache):
+        """dF/d(pooled features) from dF/d(the output layer's input), back through the hidden layers."""
+        for (w, _, activation), (z, a) in zip(reversed(self.hidden), reversed(cache)):
+            dfeatures = (dfeatures * SLOPES[activation](z, a)) @ w
+        return dfeatures
 
     @fitted_blas
     def gradient(self, x, lengths, positions, classes, objective="logit"):
@@ -196,7 +218,8 @@ class NumpyEngine:
             at = logits[rows, positions]
         else:
             pooled = self._pool(out, mask, lengths)
-            logits = at = pooled @ self.head_w.T + self.head_b  # (B, C)
+            logits, head_cache = self._top(pooled)  # (B, C)
+            at = logits
         classes = np.where(np.asarray(classes) < 0, at.argmax(-1), classes)
         dlogit = np.zeros_like(at)
         dlogit[rows, classes] = 1.0
@@ -210,7 +233,9 @@ class NumpyEngine:
         if against is not None:  # F = logit(class) - logit(against)
             dlogit[:, against] -= 1.0
             values = values - at[:, against]
-        dpool = dlogit @ self.head_w  # (B, D*H)
+        dpool = dlogit @ self.head_w  # (B, D*H), or the last hidden head layer's size
+        if cfg.head != "lm":
+            dpool = self._top_backward(dpool, head_cache)
         dout = np.zeros_like(out)
         if cfg.head == "lm":
             dout[rows, positions] = dpool

@@ -2,9 +2,11 @@
 
 What maps: an nn.Embedding (or none: one-hot inputs), one nn.RNN / nn.LSTM / nn.GRU (any
 num_layers, bidirectional), pooling last / max / mean over its outputs (the user says which:
-code cannot be read), and one nn.Linear head; Dropout and activation modules around them
-(nothing at inference). Anything else (a custom cell, attention, a second recurrent module, a
-hidden Linear layer) is refused by name.
+code cannot be read), and a head of nn.Linear layers in the order they were made: the last is
+the output, any before it hidden layers (a classifier's MLP head), each followed by the
+activation module registered after it (nn.ReLU, nn.Tanh, nn.Sigmoid; none: linear) unless
+head_activations= says otherwise; Dropout around them (nothing at inference). Anything else (a
+custom cell, attention, a second recurrent module) is refused by name.
 
 The user's module is trusted for nothing: before the file is written, the module (as
 call(module, ids) runs it) and the converted model are run on probe texts, and unless their
@@ -23,13 +25,14 @@ from .errors import ModelError, UsageError
 from .tokenize import Tokenizer
 
 RECURRENT = {nn.RNN: "rnn", nn.LSTM: "lstm", nn.GRU: "gru"}
+ACTIVATION_MODULES = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
 PASSIVE = (nn.Dropout, nn.Identity, nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LogSoftmax, nn.Softmax)
 TOLERANCE = 1e-5
 PROBE_LENGTHS = (1, 2, 3, 5, 8, 13, 21)
 
 
 def save_model(module, path, vocab, labels=None, level="word", lowercase=True, pooling="last", head="classifier",
-               call=None):
+               call=None, head_activations=None):
     """Write `module` as a model file at `path`; returns the ModelFile. vocab: the tokens by the
     module's own ids (vocab[k] is id k); labels: the classifier's output names; head "lm": a
     next-token model (outputs per position). call(module, inputs) runs the module on (1, T) ids
@@ -37,19 +40,19 @@ def save_model(module, path, vocab, labels=None, level="word", lowercase=True, p
     Raises ModelError (one line) for what cannot be mapped or does not agree."""
     if head not in ("classifier", "lm"):
         raise UsageError("head must be 'classifier' or 'lm'")
-    model_file = convert(module, vocab, labels, level, lowercase, pooling, head)
+    model_file = convert(module, vocab, labels, level, lowercase, pooling, head, head_activations)
     gap = probe_difference(module, model_file, call)
     if not gap <= TOLERANCE:
         raise ModelError(f"the converted model differs from the module by {gap:.3g} (largest log-probability "
                          f"difference on probe texts; {TOLERANCE:g} allowed): not written. Check pooling= "
-                         f"({pooling}) and head= against the module's forward")
+                         f"({pooling}), head= and head_activations= against the module's forward")
     model_file.info["probe_max_difference"] = float(gap)
     save(model_file, path)
     return model_file
 
 
 def find_layers(module):
-    """(embedding or None, (name, recurrent module), linear layers) of a standard module."""
+    """(embedding or None, (name, recurrent module), [(name, linear, activation after it)])."""
     embeddings, recurrent, linears = [], [], []
     for name, layer in module.named_modules():  # parents before children: attention is refused whole
         if isinstance(layer, nn.Embedding):
@@ -57,7 +60,9 @@ def find_layers(module):
         elif type(layer) in RECURRENT:
             recurrent.append((name, layer))
         elif type(layer) is nn.Linear:
-            linears.append((name, layer))
+            linears.append([name, layer, "linear"])
+        elif type(layer) in ACTIVATION_MODULES and linears and linears[-1][2] == "linear":
+            linears[-1][2] = ACTIVATION_MODULES[type(layer)]
         elif list(layer.parameters(recurse=False)) or not (list(layer.children()) or isinstance(layer, PASSIVE)):
             # weights of its own (a custom cell, attention) or an unknown leaf: code we cannot read
             raise ModelError(f"save_model cannot map layer {name or 'the module itself'!r} ({type(layer).__name__}): "
@@ -68,15 +73,28 @@ def find_layers(module):
         names = ", ".join(n for n, _ in recurrent) or "none"
         raise ModelError(f"{len(recurrent)} recurrent modules ({names}): save_model maps exactly one "
                          "nn.RNN/LSTM/GRU (several layers: its num_layers)")
-    if len(linears) != 1:
-        names = ", ".join(n for n, _ in linears) or "none"
-        raise ModelError(f"{len(linears)} nn.Linear layers ({names}): save_model maps one, the output layer "
-                         "(a hidden Linear layer before it is not supported yet)")
-    return (embeddings or [None])[0], recurrent[0], linears[0]
+    if not linears:
+        raise ModelError("no nn.Linear output layer: save_model maps a head of nn.Linear layers")
+    return (embeddings or [None])[0], recurrent[0], linears
 
 
-def convert(module, vocab, labels, level, lowercase, pooling, head) -> ModelFile:
-    embedding, (rnn_name, rnn), (_, linear) = find_layers(module)
+def convert(module, vocab, labels, level, lowercase, pooling, head, head_activations=None) -> ModelFile:
+    embedding, (rnn_name, rnn), linears = find_layers(module)
+    linear, hidden = linears[-1][1], linears[:-1]
+    if head_activations is not None:
+        if len(head_activations) != len(hidden):
+            raise UsageError(f"head_activations names {len(head_activations)} activations for {len(hidden)} "
+                             "hidden Linear layers")
+        for layer, activation in zip(hidden, head_activations):
+            layer[2] = activation
+    features = rnn.hidden_size * (2 if rnn.bidirectional else 1)
+    for name, layer, _ in linears:
+        if layer.in_features != features:
+            raise ModelError(f"Linear layer {name!r} takes {layer.in_features} features, the layer before gives "
+                             f"{features}: save_model maps a chain of Linear layers after the recurrent one")
+        features = layer.out_features
+    if hidden and head != "classifier":
+        raise ModelError(f"hidden Linear layers ({', '.join(n for n, _, _ in hidden)}) are mapped for classifiers only")
     if embedding is not None and embedding.max_norm is not None:
         raise ModelError("an nn.Embedding with max_norm renormalises rows as it looks them up: not supported")
     if getattr(rnn, "proj_size", 0):
@@ -89,9 +107,6 @@ def convert(module, vocab, labels, level, lowercase, pooling, head) -> ModelFile
                          else f"vocab has {len(vocab)} tokens; {what} size {V}")
     directions = 2 if rnn.bidirectional else 1
     C = linear.out_features
-    if linear.in_features != rnn.hidden_size * directions:
-        raise ModelError(f"the Linear head takes {linear.in_features} features; the recurrent layer gives "
-                         f"{rnn.hidden_size * directions}")
     if head == "lm" and C != V:
         raise ModelError(f"a language model's head must give one output per token ({V}), not {C}")
     names = [str(k) for k in range(C)] if labels is None else list(labels)
@@ -100,7 +115,8 @@ def convert(module, vocab, labels, level, lowercase, pooling, head) -> ModelFile
     cfg = ModelConfig(cell=RECURRENT[type(rnn)], vocab_size=V, embedding_dim=embedding.embedding_dim if embedding
                       is not None else 0, hidden_size=rnn.hidden_size, layers=rnn.num_layers,
                       bidirectional=rnn.bidirectional, head=head, pooling=pooling if head == "classifier" else "last",
-                      num_labels=C if head == "classifier" else 1, nonlinearity=getattr(rnn, "nonlinearity", "tanh"))
+                      num_labels=C if head == "classifier" else 1, nonlinearity=getattr(rnn, "nonlinearity", "tanh"),
+                      head_hidden=tuple((layer.out_features, activation) for _, layer, activation in hidden))
     weights = {}
     if embedding is not None:
         weights["embedding.weight"] = embedding.weight.detach().double().cpu().numpy()
@@ -112,6 +128,10 @@ def convert(module, vocab, labels, level, lowercase, pooling, head) -> ModelFile
                 tensor = getattr(rnn, name, None)
                 weights[f"rnn.{name}"] = (np.zeros(G) if tensor is None  # bias=False
                                           else tensor.detach().double().cpu().numpy())
+    for k, (_, layer, _) in enumerate(hidden):
+        weights[f"head_hidden.{k}.weight"] = layer.weight.detach().double().cpu().numpy()
+        weights[f"head_hidden.{k}.bias"] = (layer.bias.detach().double().cpu().numpy() if layer.bias is not None
+                                             else np.zeros(layer.out_features))
     weights["head.weight"] = linear.weight.detach().double().cpu().numpy()
     weights["head.bias"] = (linear.bias.detach().double().cpu().numpy() if linear.bias is not None else np.zeros(C))
     try:

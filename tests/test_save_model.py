@@ -137,17 +137,49 @@ class CustomCell(nn.Module):
         return self.out(torch.tanh(self.emb(ids) @ self.w).sum(1))
 
 
-class Deep(nn.Module):
+class TwoRecurrent(nn.Module):
     def __init__(self):
         super().__init__()
-        self.emb, self.rnn = nn.Embedding(V, E), nn.GRU(E, H, batch_first=True)
-        self.hidden, self.out = nn.Linear(H, 4), nn.Linear(4, C)
+        self.emb, self.rnn1, self.rnn2 = nn.Embedding(V, E), nn.GRU(E, H, batch_first=True), nn.GRU(H, H)
+        self.out = nn.Linear(H, C)
+
+
+class MLPHead(nn.Module):
+    """Dense(8, relu) then Dense(5, tanh) before the output; the tanh written in forward (F.tanh)."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb, self.rnn = nn.Embedding(V, E), nn.LSTM(E, H, batch_first=True, bidirectional=True)
+        self.mlp = nn.Sequential(nn.Linear(2 * H, 8), nn.ReLU(), nn.Dropout(0.1))
+        self.hidden2, self.out = nn.Linear(8, 5), nn.Linear(5, C)
+
+    def forward(self, ids):
+        out, _ = self.rnn(self.emb(ids))
+        return self.out(torch.tanh(self.hidden2(self.mlp(out.mean(1)))))
+
+
+def test_an_mlp_head_maps_with_its_activations(tmp_path):
+    torch.manual_seed(6)
+    module = MLPHead().double()
+    path = str(tmp_path / "mlp.safetensors")
+    with pytest.raises(ModelError, match="differs from the module by"):  # the tanh is in code: not seen
+        save_model(module, path, VOCAB, pooling="mean")
+    model_file = save_model(module, path, VOCAB, pooling="mean", head_activations=["relu", "tanh"])
+    assert model_file.config.head_hidden == ((8, "relu"), (5, "tanh"))
+    theirs = explain(module, TEXTS, "grad-input", tokenizer=Tokenizer("word", VOCAB))
+    for engine in ("torch", "numpy"):
+        mine = load_model(path, engine=engine, dtype="float64").explain(TEXTS, method="grad-input")
+        for a, b in zip(theirs, mine):
+            assert a.target["value"] == pytest.approx(b.target["value"], abs=1e-12)
+            np.testing.assert_allclose([t.score for t in a.tokens], [t.score for t in b.tokens], rtol=0, atol=1e-10)
+    with pytest.raises(Exception, match="lrp has no rule here for a classifier's hidden head layers"):
+        load_model(path).explain(TEXTS[:1], method="lrp")
 
 
 @pytest.mark.parametrize("module,message", [
     (Attention(), r"cannot map layer 'attn' \(MultiheadAttention\)"),
     (CustomCell(), r"cannot map layer 'the module itself' \(CustomCell\)"),
-    (Deep(), r"2 nn.Linear layers \(hidden, out\)"),
+    (TwoRecurrent(), r"2 recurrent modules \(rnn1, rnn2\): save_model maps exactly one"),
 ])
 def test_what_cannot_be_mapped_is_refused_by_name(module, message, tmp_path):
     with pytest.raises(ModelError, match=message):

@@ -140,6 +140,9 @@ def network_of(engine) -> Network:
     afresh at each call (a copy of the weights, milliseconds), so weights changed in place
     since the engine was loaded are the ones explained."""
     cfg = engine.config
+    if getattr(cfg, "head_hidden", ()):
+        raise UsageError("lrp has no rule here for a classifier's hidden head layers (an MLP head: "
+                         f"{', '.join(f'{n} {a}' for n, a in cfg.head_hidden)}); use another method")
     model = getattr(engine, "model", None)
     if model is not None and hasattr(model, "weights"):  # torch engine: RNNModel, tensors under file names
         w = {k: np.asarray(v, np.float64) for k, v in model.weights().items()}
