@@ -280,3 +280,20 @@ def test_a_module_that_takes_lengths_gets_padded_batches():
     for a, b in zip(many, alone.explain(TEXTS, method="grad-input")):
         np.testing.assert_allclose([t.score for t in a.tokens], [t.score for t in b.tokens], rtol=0, atol=1e-12)
         assert a.target["value"] == pytest.approx(b.target["value"], abs=1e-12)
+
+
+def test_the_name_tutorial_model_saved_for_the_command_line(tmp_path):
+    from saliency import load_model, save_model
+
+    torch.manual_seed(8)
+    model = CharRNN(len(ALL_LETTERS), 16, len(CATEGORIES))
+    path = str(tmp_path / "names.safetensors")
+    model_file = save_model(model, path, list(ALL_LETTERS), labels=CATEGORIES, level="char", lowercase=False,
+                            pooling="last", call=lambda m, x: m(x.transpose(0, 1)))
+    assert model_file.config.embedding_dim == 0 and model_file.tokenizer.vocab[:3] == ["a", "b", "c"]
+    explainer = load_model(path)
+    for name, result in zip(NAMES, explainer.explain(NAMES, method="gradient")):
+        with torch.no_grad():
+            logp = model(line_to_tensor(name))[0]  # the tutorial's own call, float32
+        assert result.prediction["label"] == CATEGORIES[int(logp.argmax())]
+        assert abs(result.prediction["probability"] - float(logp.exp().max())) < 1e-5
