@@ -207,6 +207,9 @@ class Editor:
 
     def unk_text(self, length) -> str:
         """A text of `length` tokens that are all <unk>: a character no vocabulary entry holds."""
+        if self.explainer.unk_id is None:
+            raise UsageError("this model has no <unk> token to start from (its source had none): "
+                             "give a starting text (--from)")
         for code in [0xFFFD] + list(range(0xE000, 0xE100)):
             ch = chr(code)
             text = (" " if self.word_level else "").join([ch] * length)

@@ -213,8 +213,7 @@ def test_numeric_targets_are_the_authors_output_indices():
 
 def test_no_unknown_token_means_methods_that_need_one_say_so():
     explainer = explainer_of(course_rnn_params())
-    with pytest.raises(UsageError, match=r"no <unk> token \(its source had none\): use --occlude zero or "
-                                         r"--occlude delete$"):
+    with pytest.raises(UsageError, match=r"no <unk> token \(its source had none\): use --occlude zero$"):
         explainer.explain(["rex"], method="occlusion", occlude="unk")
     with pytest.raises(UsageError, match=r"no <pad> token .*--occlude zero"):
         explainer.explain(["rex"], method="occlusion", occlude="pad")
@@ -281,3 +280,13 @@ def test_zero_start_refused_for_a_bidirectional_model():
         ModelConfig(bidirectional=True, zero_start=True)
     assert "zero_start" not in ModelConfig().to_dict()  # files without it are written as before
     assert dataclasses.replace(ModelConfig(), zero_start=True).to_dict()["zero_start"] is True
+
+
+def test_commands_that_start_from_unknown_tokens_ask_for_a_text(tmp_path):
+    from saliency import prototype
+
+    explainer = explainer_of(course_rnn_params())
+    with pytest.raises(UsageError, match=r"no <unk> token to start from .*give a starting text \(--from\)"):
+        prototype(explainer, "s")
+    result = prototype(explainer, "s", start="abcd", max_steps=3)
+    assert len(result.text) == 4 and set(result.text) <= set(COURSE_VOCAB)

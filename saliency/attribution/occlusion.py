@@ -32,13 +32,14 @@ def occluded_ids(batch, owners, where, mode):
     return shifted
 
 
-def reserved_id(batch, kind: str) -> int:
+def reserved_id(batch, kind: str, lm: bool = False) -> int:
     """The id of <unk> or <pad>; a model that keeps its author's vocabulary may have neither."""
     token = batch.unk_id if kind == "unk" else batch.pad_id
     if token is None:
         offered = [k for k, i in (("unk", batch.unk_id), ("pad", batch.pad_id)) if i is not None]
+        offered += ["zero"] + ([] if lm else ["delete"])  # delete moves a language model's positions
         raise UsageError(f"this model has no <{kind}> token (its source had none): use "
-                         + " or ".join(f"--occlude {k}" for k in offered + ["zero", "delete"]))
+                         + " or ".join(f"--occlude {k}" for k in offered))
     return token
 
 
@@ -61,6 +62,8 @@ class Occlusion(Method):
         if self.occlude == "delete" and engine.config.head == "lm":
             # Deleting a token moves every later position: no position-preserving target exists.
             raise UsageError("--occlude delete is not supported for language models (use unk, pad or zero)")
+        if self.occlude in ("unk", "pad"):  # refused before any work where the vocabulary has no such token
+            reserved_id(batch, self.occlude, engine.config.head == "lm")
         if self.occlude == "delete" and batch.lengths.min() < 2:
             raise InputError("--occlude delete needs at least two tokens")
         B, T = batch.ids.shape
