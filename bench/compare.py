@@ -175,7 +175,7 @@ def main():
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--samples", type=int, default=25)
     parser.add_argument("--ig-texts", type=int, default=128)
-    parser.add_argument("--occlusion-texts", type=int, default=256)
+    parser.add_argument("--occlusion-texts", type=int, default=128)
     parser.add_argument("--methods", default="gradient,grad-input,integrated-gradients,smoothgrad,occlusion")
     parser.add_argument("--gap-texts", type=int, default=0, help="IG evaluations per text for a gap under 1%%")
     parser.add_argument("--tolerance", type=float, default=0.01, help="--steps auto's tolerance")

@@ -21,7 +21,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAIRS = {  # tool method: (its `saliency batch` options, the Captum script's --method)
     "gradient": (["--method", "gradient"], "saliency"),
-    "grad-input": (["--method", "grad-input"], "input-x-gradient"),
+    "grad-input": ([], "input-x-gradient"),  # batch's default options
     "integrated-gradients": (["--method", "integrated-gradients", "--steps", "50"], "integrated-gradients"),
 }
 
@@ -37,7 +37,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/sst2/dev.tsv")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--methods", default="gradient,integrated-gradients")
+    parser.add_argument("--methods", default="grad-input,integrated-gradients",
+                        help="grad-input is batch's default; gradient is also known")
     args = parser.parse_args()
     tool = os.path.join(os.path.dirname(sys.executable), "saliency")
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,7 +56,8 @@ def main():
                 for name, cmd in commands.items():
                     times[name].append(timed(cmd, outputs[name]))
             ratios = [c / t for t, c in zip(times["saliency batch"], times["Captum script"])]
-            print(f"{method} ({' '.join(options)} / Captum --method {captum_method}), {args.rounds} rounds:")
+            print(f"{method} (saliency batch {' '.join(options) or 'with default options'} / Captum --method "
+                  f"{captum_method}), {args.rounds} rounds:")
             for name, seconds in times.items():
                 print(f"  {name:16s} median {statistics.median(seconds):6.2f} s  (min {min(seconds):.2f}, "
                       f"max {max(seconds):.2f}); {lines[name]} lines")

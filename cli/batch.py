@@ -1,5 +1,6 @@
 """saliency batch: explain every record of files or stdin, streaming, in input order."""
 
+import contextlib
 import os
 import stat
 import sys
@@ -8,7 +9,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from saliency.batch import Sink, in_shard
-from saliency.errors import EXIT_RECORDS_FAILED, ModelError, UsageError
+from saliency.errors import EXIT_RECORDS_FAILED, InputError, ModelError, UsageError
 from saliency.pipeline import Explainer
 from saliency.registry import load_model_file
 
@@ -16,7 +17,7 @@ from . import app
 from .common import (BaselineOpt, BiasFactorOpt, ContrastOpt, DeviceOpt, EngineOpt, EpsilonOpt, Method, MethodOpt,
                      ModelOpt, NoiseOpt, ObjectiveOpt, OccludeOpt, PositionOpt, Progress, ReduceOpt, RuleOpt,
                      SamplesOpt, SeedOpt, StepsOpt, TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options,
-                     one_method, require_stdout, stdin_is_piped, stdout_console, ToleranceOpt, user_errors)
+                     one_line, one_method, require_stdout, stdin_is_piped, stdout_console, ToleranceOpt, user_errors)
 from .explain import parse_position
 
 EXAMPLES = """
@@ -50,6 +51,7 @@ def batch(
     num_workers: Annotated[int, typer.Option("--num-workers", min=1, help="--ray: workers (one CPU, or with --device cuda one GPU, each).", rich_help_panel=RAY_PANEL)] = 2,
     address: Annotated[Optional[str], typer.Option("--address", help="--ray: join this cluster (auto or HOST:PORT); default a local one.", rich_help_panel=RAY_PANEL)] = None,
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", help="--ray: the workers write part-N.jsonl files here (in name order: the whole output) instead of stdout.", rich_help_panel=RAY_PANEL)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="--output-dir: remove part files of an earlier run there first (else they are refused).", rich_help_panel=RAY_PANEL)] = False,
     model: ModelOpt = None,
     method: MethodOpt = Method.grad_input,
     target: TargetOpt = None,
@@ -102,7 +104,9 @@ def batch(
     if ray or output_dir or address:
         check_ray_options(ray, output_format, shard, summary or label_field or errors_only)
         done, failed = on_ray(model, records, num_workers, address, output_dir,
-                              dict(engine=engine, device=device, batch_size=batch_size), options)
+                              dict(engine=engine, device=device, batch_size=batch_size), options, overwrite)
+        if not done:
+            raise InputError(NO_RECORDS)
         if failed:
             fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
         return
@@ -127,11 +131,16 @@ def batch(
                           to=output.console if output_format == "html" else None)
     if output_format == "html":  # what text shows, recorded for one page at the end
         sys.stdout.write(export([], "html", "saliency batch", recorder=output.console))
+    if not done and shard is None:  # as explain and evaluate: empty input is bad input (exit 3); a shard may be empty
+        raise InputError(NO_RECORDS)
     if shard and not done:
         typer.echo(f"shard {shard[0]}/{shard[1]} holds no records: it takes every {shard[1]}th window of 512 "
                    f"records from window {shard[0] - 1}, and the input has fewer", err=True)
     if failed:
         fail(f"{failed} of {done} records failed", EXIT_RECORDS_FAILED)
+
+
+NO_RECORDS = "no records: the input is empty"
 
 
 def batch_engine(model, engine, device, files, options, remote=False):
@@ -191,14 +200,39 @@ def gold_labels(records, model_file, label_field, errors_only):
     return chain(first, records), field
 
 
-def on_ray(model, records, workers, address, output_dir, load_options, options):
+def on_ray(model, records, workers, address, output_dir, load_options, options, overwrite=False):
     from saliency.ray_batch import explain_on_ray, import_ray, write_lines
 
     import_ray()  # before anything starts: without Ray, one line with the install command
     lines = explain_on_ray(model, records, workers=workers, address=address, output_dir=output_dir,
-                           load_options=load_options, **options)
-    return write_lines(lines, sys.stdout, lambda out: typer.echo(
-        f"Error: {out.source} record {out.record}: {out.error}", err=True))
+                           load_options=load_options, overwrite=overwrite, **options)
+    with stdout_for_results_only() as results, contextlib.closing(lines):  # Ray shuts down before fd 1 returns
+        return write_lines(lines, results, lambda out: typer.echo(
+            one_line(f"Error: {out.source} record {out.record}: {out.error}"), err=True))
+
+
+@contextlib.contextmanager
+def stdout_for_results_only():
+    """A stream on the real stdout for our lines, while file descriptor 1 points at stderr: Ray's
+    processes and log threads print there ("(raylet) A worker died ..."), and none of it may
+    reach the results. Restored at the end."""
+    try:
+        fd = sys.stdout.fileno()
+        sys.stdout.flush()
+        saved = os.dup(fd)
+    except (OSError, AttributeError, ValueError):  # an in-memory stdout (a test runner's): nothing to guard
+        yield sys.stdout
+        return
+    os.dup2(sys.stderr.fileno(), fd)
+    results = open(saved, "w", encoding="utf-8", closefd=False)
+    try:
+        yield results
+    finally:
+        try:
+            results.flush()
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 class Output(Sink):
@@ -242,7 +276,7 @@ class Output(Sink):
         self.progress.advance(1, refresh=self.console is not None)  # text: redraw the bar under the record
 
     def report(self, result):
-        self.progress.echo(f"Error: {result.record.source} record {result.record.index}: {result.error}")
+        self.progress.echo(one_line(f"Error: {result.record.source} record {result.record.index}: {result.error}"))
 
     def flush(self):
         sys.stdout.flush()

@@ -3,6 +3,7 @@
 import errno
 import functools
 import os
+import re
 import sys
 from enum import Enum
 from typing import Annotated, Optional
@@ -117,10 +118,11 @@ def user_errors(func):
                 raise
             discard_stdout()
             fail(f"cannot write the output: {e.strerror}", OutputError.exit_code)
-        except KeyboardInterrupt:
-            # Ctrl-C: every record already written is a whole line; say how we ended, exit 130.
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt as e:
+            # Ctrl-C: every record already written is a whole line; say how we ended, exit 130
+            # (a write stopped by SIGTERM says what it left as it was, and exits 143).
+            typer.echo(f"interrupted: {e}" if str(e) else "interrupted", err=True)
+            raise typer.Exit(getattr(e, "exit_code", EXIT_INTERRUPTED)) from None
 
     return wrapper
 
@@ -149,12 +151,21 @@ def is_write_failure(e: OSError) -> bool:
 
 
 def fail(message: str, code: int):
-    typer.echo(f"Error: {message}", err=True)
+    typer.echo(f"Error: {one_line(message)}", err=True)
     raise typer.Exit(code)
 
 
+def one_line(message: str) -> str:
+    """A message whose parts came from users or files (a vocabulary holding "\\n", a label with a
+    tab) as one line: control characters shown escaped, as Python writes them in a string."""
+    return CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(message))
+
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
 def warn(message: str):
-    typer.echo(f"warning: {message}", err=True)
+    typer.echo(f"warning: {one_line(message)}", err=True)
 
 
 def stdout_console():

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from saliency.errors import UsageError
+from saliency.errors import InputError, UsageError
 
 from . import app
 from .common import (BaselineOpt, BiasFactorOpt, DeviceOpt, EngineOpt, EpsilonOpt, ModelOpt, NoiseOpt, ObjectiveOpt,
@@ -83,7 +83,7 @@ def evaluate(
     explainer = Explainer.from_model_file(model_file, engine=engine, device=device)
     records, skipped = read_limited(data, input_format, text_column, limit)
     if not records:
-        raise UsageError(f"{data}: no records to evaluate") if not skipped else UsageError(
+        raise InputError(f"{data}: no records to evaluate") if not skipped else InputError(
             f"{data}: no usable record ({skipped[0][1]} at record {skipped[0][0]})")
     if model_file.config.head != "lm":  # a language model is refused by evaluate itself
         from saliency.gold import detect_field

@@ -5,15 +5,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from saliency import load_model
-from saliency.compare import explain as explain_texts
+from saliency.batch import ctrl_c_after_write
+from saliency.compare import explain as explain_texts, method_names
 from saliency.errors import EXIT_RECORDS_FAILED, InputError, RecordUsageError, UsageError
+from saliency.pipeline import Explainer
+from saliency.registry import load_model_file
 
 from . import app
 from .common import (BaselineOpt, BiasFactorOpt, ContrastOpt, DeviceOpt, EngineOpt, EpsilonOpt, Method, MethodOpt,
                      ModelOpt, NoiseOpt, ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt,
                      StepsOpt, TargetOpt, ToleranceOpt, TopOpt, VectorsOpt, check_choice, fail, method_options,
-                     require_stdout, stdin_is_piped, stdin_lines, stdout_console, text_argument, user_errors, warn)
+                     one_line, require_stdout, stdin_is_piped, stdin_lines, stdout_console, text_argument, user_errors,
+                     warn)
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -65,13 +68,14 @@ def explain(
     if text is not None:
         text_argument(text)
     position = parse_position(position)
-    if engine == "auto":  # numpy starts in a fraction of torch's import time; torch for CUDA
-        engine = "numpy" if device == "cpu" else "torch"
-    explainer = load_model(model, engine=engine, device=device)
     options = dict(method=method.value, target=target, contrast=contrast, position=position, objective=objective,
                    vectors=vectors, top=top, rule=rule,
                    **method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance, epsilon,
                                     bias_factor))
+    model_file = load_model_file(model)
+    if engine == "auto":
+        engine = auto_engine(model_file, device, text, options)
+    explainer = Explainer.from_model_file(model_file, engine=engine, device=device)
     if text is not None and text != "-":
         progress = work_progress()
         try:
@@ -89,14 +93,43 @@ def explain(
             if isinstance(result, UsageError) and not isinstance(result, RecordUsageError):
                 raise result
             failures, last_code = failures + 1, result.exit_code
-            typer.echo(f"Error: record {number - 1}: {result}", err=True)  # numbered from 0, as in batch
+            typer.echo(one_line(f"Error: record {number - 1}: {result}"), err=True)  # numbered from 0, as in batch
             continue
-        show(result, output_format, top, pages)
+        with ctrl_c_after_write():  # Ctrl-C while the line is written: after it, not half way
+            show(result, output_format, top, pages)
     write_export(pages, output_format)
     if number == 0:
         raise InputError("no text: stdin was empty (give TEXT, or pipe lines)")
     if failures:
         fail(f"{failures} line(s) failed", last_code if failures == number else EXIT_RECORDS_FAILED)
+
+
+def auto_engine(model_file, device, text, options) -> str:
+    """--engine auto: one TEXT is weighed by its work, as batch weighs its input (a long occlusion
+    goes to torch); stdin lines, of unknown number, go to numpy (it answers the first sooner)."""
+    from saliency.attribution import DEFAULT_METHOD, make_method
+    from saliency.engines import engine_for_text
+
+    if device != "cpu":
+        return "torch"
+    if text is None or text == "-":
+        return "numpy"
+    parameters = {k: v for k, v in options.items() if k not in EXPLAIN_OPTIONS}
+    methods = [make_method(name, **parameters) for name in method_names(options["method"] or DEFAULT_METHOD)]
+    return engine_for_text(device, len(model_file.tokenizer.encode(text)), CostOfAll(methods))
+
+
+class CostOfAll:
+    """Several methods side by side, weighed as their summed work."""
+
+    def __init__(self, methods):
+        self.methods = methods
+
+    def cost(self, tokens: int) -> float:
+        return sum(m.cost(tokens) for m in self.methods)
+
+
+EXPLAIN_OPTIONS = ("method", "target", "contrast", "position", "objective", "vectors", "top")
 
 
 def work_progress():
@@ -130,7 +163,9 @@ def show(explanation, output_format, top, pages=None):
 
         pages.append(explanation_text(explanation, 3 if top is None else top))
     elif output_format != "text":
-        typer.echo(explanation.to_json())
+        from saliency.whole_writes import write_whole
+
+        write_whole(sys.stdout, explanation.to_json() + "\n")  # the whole line, even on Ctrl-C
         if explanation.completeness_warning():
             warn(explanation.completeness_warning())
     else:

@@ -6,7 +6,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from saliency.errors import UsageError
 
 from . import app
 from .common import check_choice, stdout_console, user_errors
@@ -80,12 +79,11 @@ def import_model(
 ):
     """Convert a Keras text RNN or a numpy character RNN to a model file (no TensorFlow needed)."""
     from saliency import checkpoint
-    from saliency.importers import import_any
+    from saliency.importers import check_output_apart, import_any
     from saliency.models_info import architecture
 
     checkpoint.check_writable(output)
-    if os.path.abspath(output) == os.path.abspath(source):
-        raise UsageError("--output would overwrite the source file")
+    check_output_apart(output, {"the source model": source, "the vocabulary": vocab})
     if level is not None:
         check_choice(level, ("word", "char"), "--level")
     if allow_pickle:

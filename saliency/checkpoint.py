@@ -9,12 +9,15 @@ code runs. This module needs numpy and safetensors, not torch.
 import hashlib
 import json
 import os
+import signal
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import safetensors_file
+from . import errors, safe_json, safetensors_file
 from .config import ModelConfig, is_int, tensor_count, weight_shapes
 from .errors import ModelError
 from .tokenize import Tokenizer
@@ -112,16 +115,48 @@ def save(mf: ModelFile, path: str, dtype=None) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
     except OSError as e:
         raise ModelError(f"cannot write model file {path}: {e.strerror}") from None
+    replaced = False
     try:
-        os.close(fd)
-        save_file(tensors, tmp, metadata={"saliency": json.dumps(mf.header())})
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        with terminate_as_interrupt():
+            os.close(fd)
+            save_file(tensors, tmp, metadata={"saliency": json.dumps(mf.header())})
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+            replaced = True
     except OSError as e:
         raise ModelError(f"cannot write model file {path}: {e.strerror or e}") from None
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the temp file goes (below), the old file stays
+        said = f"{path} was written" if replaced else f"{path} was not changed"
+        raise Interrupted(said, getattr(e, "exit_code", 130)) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal stopped a write; the message says what was left as it was, exit_code how to exit."""
+
+    def __init__(self, message="", exit_code=130):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@contextmanager
+def terminate_as_interrupt():
+    """SIGTERM raises Interrupted (exit 143) while the block runs, so `finally` clauses run (a
+    default SIGTERM ends the process at once, leaving a half-written temp file of the model's size)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum, frame):
+        raise Interrupted("terminated", errors.EXIT_TERMINATED)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def check_writable(path: str) -> None:
@@ -176,7 +211,7 @@ def _one_line(message: str) -> str:
 def parse_header(metadata: dict) -> dict:
     """Our JSON header from the safetensors metadata, every field's type checked."""
     try:
-        header = json.loads(metadata["saliency"], parse_constant=safetensors_file.refuse_constant)
+        header = safe_json.loads(metadata["saliency"], parse_constant=safetensors_file.refuse_constant)
         if header.get("format") != FORMAT:
             raise KeyError("format")
     except (KeyError, TypeError, json.JSONDecodeError, AttributeError, ValueError):

@@ -32,7 +32,7 @@ def decay(explainer, records, objective="logit", progress=None, window=256) -> d
                                     errors="return")
         for record, result in zip(chunk, results):
             if isinstance(result, Exception):
-                skipped.append((record.index + 1, str(result)))
+                skipped.append((record.index, str(result)))
                 continue
             scores = np.array([t.score for t in result.tokens])
             end = result.target.get("position", len(scores) - 1)

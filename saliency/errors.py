@@ -38,6 +38,8 @@ class OutputError(SaliencyError):
 
 
 # Not an exception: `batch` exits with this when some records failed and the rest were written.
+EXIT_RUN_FAILED = 1  # batch --ray: Ray gave up on a window (its worker died past the retries)
 EXIT_RECORDS_FAILED = 5
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
+EXIT_TERMINATED = 143  # SIGTERM while a model file was written: the old file is kept

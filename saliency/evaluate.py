@@ -20,6 +20,7 @@ import numpy as np
 from .attribution import METHODS
 from .errors import InputError, UsageError
 from .gold import GoldError, record_gold
+from .option_checks import check_limit, check_seed
 from .metrics import (AOPC_PERCENTS, REMOVALS, average_precision, kendall_tau, perturb, ranking, rationale_labels,
                       spearman, token_f1, top_count)
 from .pipeline import MAX_BATCH_POSITIONS, softmax
@@ -46,6 +47,7 @@ class EvalSettings:
                              f"(choose from {', '.join(METHODS)})")
         if self.removal not in REMOVALS:
             raise UsageError(f"--removal: {self.removal!r} is not one of {', '.join(REMOVALS)}")
+        check_seed(self.seed)
 
 
 @dataclass
@@ -120,7 +122,7 @@ def explain_items(explainer, records, settings, rng, skipped):
     for i, record in enumerate(records):
         failed = next((results[m][i] for m in settings.methods if isinstance(results[m][i], Exception)), None)
         if failed is not None:
-            skipped.append((record.index + 1, str(failed)))
+            skipped.append((record.index, str(failed)))
             continue
         first = results[settings.methods[0]][i]
         scores = {m: np.array([t.score for t in results[m][i].tokens]) for m in settings.methods}
@@ -143,11 +145,11 @@ def explain_items(explainer, records, settings, rng, skipped):
 
 def record_rationale(record, tokens, name):
     if name not in record.fields:
-        raise InputError(f"{record.source} record {record.index + 1}: no rationale field {name!r}")
+        raise InputError(f"{record.source} record {record.index}: no rationale field {name!r}")
     try:
         return rationale_labels(tokens, record.fields[name])
     except ValueError as e:
-        raise InputError(f"{record.source} record {record.index + 1}: {e}") from None
+        raise InputError(f"{record.source} record {record.index}: {e}") from None
 
 
 def evaluate(explainer, records, settings: EvalSettings, model_file=None, progress=None) -> Evaluation:
@@ -238,9 +240,9 @@ def read_limited(path, input_format=None, text_field=None, limit=None):
     from . import io
 
     records, skipped = [], []
-    for record in islice(io.read_records(path, input_format, text_field), limit):
+    for record in islice(io.read_records(path, input_format, text_field), check_limit(limit)):
         if record.error:
-            skipped.append((record.index + 1, record.error))
+            skipped.append((record.index, record.error))
         else:
             records.append(record)
     return records, skipped

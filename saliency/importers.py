@@ -3,13 +3,13 @@
 This module reads the files (never unpickling unless asked) and dispatches on their content.
 """
 
-import json
 import os
 import warnings
 import zipfile
 
 import numpy as np
 
+from . import safe_json
 from .char_rnn import COURSE_VOCAB, LAYOUTS, count_note, detect_layout, import_char_rnn, output_size  # noqa: F401
 from .errors import ModelError, UsageError
 from .keras_vocab import vocab_text
@@ -70,12 +70,29 @@ def read_vocab(path: str, size: int = None) -> tuple:
     of the file in order. The note says why the count may differ from `size` (the weights')."""
     text = vocab_text(path)
     try:
-        vocab = json.loads(text)
+        vocab = safe_json.loads(text)
         if isinstance(vocab, list) and all(isinstance(v, str) for v in vocab):
             return vocab, ""
-    except json.JSONDecodeError:
+    except safe_json.JSONError:
         pass
     return list(text), "" if size is None else count_note(text, size)
+
+
+def check_output_apart(output: str, inputs: dict) -> None:
+    """Refuse an output path that is one of the inputs ({what: path}) by any name: the same path,
+    a symlink to it, or a hard link (the write would replace the input it is made from)."""
+    target = os.path.realpath(output)
+    for what, path in inputs.items():
+        if path is None:
+            continue
+        same = os.path.realpath(path) == target
+        if not same and os.path.exists(output) and os.path.exists(path):
+            try:
+                same = os.path.samefile(output, path)
+            except OSError:
+                pass
+        if same:
+            raise UsageError(f"--output {output} is {what} ({path}); write the model elsewhere")
 
 
 def import_any(source: str, vocab: str = None, labels: list = None, level: str = None, lowercase: bool = None,

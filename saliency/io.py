@@ -19,7 +19,9 @@ import sys
 import threading
 from dataclasses import dataclass, field
 
+from . import safe_json
 from .errors import InputError, UsageError
+from .whole_writes import write_whole
 
 INPUT_FORMATS = ("txt", "csv", "tsv", "jsonl")
 EXTENSIONS = {".txt": "txt", ".text": "txt", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
@@ -132,10 +134,12 @@ def _lines(stream, counted=None):
 
 
 def _json_object(line: str) -> bool:
+    """Whether a line holds a JSON object, by its shape if it is not acceptable JSON: a record with a
+    5,000-digit number or deep nesting is still a record, refused alone (safe_json), not plain text."""
     try:
-        return isinstance(json.loads(line), dict)
-    except ValueError:
-        return False
+        return isinstance(safe_json.loads(line), dict)
+    except safe_json.JSONError:
+        return line.lstrip(" \t\ufeff").startswith("{") and line.rstrip(" \t\r\n").endswith("}")
 
 
 def _txt(lines):
@@ -151,9 +155,9 @@ def _jsonl(lines, text_field):
             yield Record(0, error="line is not valid UTF-8")
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            yield Record(0, error=f"malformed JSON ({e.msg} at column {e.colno})")
+            obj = safe_json.loads(line.rstrip("\r\n"))
+        except safe_json.JSONError as e:  # malformed, nested too deep, a number Python will not read
+            yield Record(0, error=str(e) if str(e).startswith("malformed") else f"malformed JSON ({e})")
             continue
         if not isinstance(obj, dict):
             yield Record(0, error="JSON line is not an object")
@@ -281,7 +285,7 @@ class JsonlWriter:
         # The whole line is made before anything is written, so a record that cannot be
         # serialised (a lone surrogate, a value JSON lacks) fails alone and writes nothing.
         line = self.format(record, explanation, error)
-        self.stream.write(line)  # one write per line: an interrupted run leaves only complete lines
+        write_whole(self.stream, line)  # all of the line or none: an interrupted run leaves only complete lines
 
     @staticmethod
     def format(record: Record, explanation=None, error: str = None) -> str:
@@ -338,7 +342,7 @@ class TableWriter:
             writer.writerow(head + [i, t.text, t.start, t.end, repr(t.score), int(t.unk)] + tail)
         rows = buffer.getvalue()
         rows.encode("utf-8")  # a record that cannot be written fails alone, before any of it is written
-        self.stream.write(rows)  # the whole record in one write
+        write_whole(self.stream, rows)  # the whole record, or none of it
 
     def _row(self, values):
         buffer = io.StringIO()

@@ -13,15 +13,17 @@ linear), Dropout anywhere. Everything is mapped exactly onto torch's layouts:
 Anything else is refused with one line naming the layer.
 """
 
-import json
 import os
 import zipfile
 
 import numpy as np
 
+from . import keras_guard
 from .checkpoint import ModelFile, sha256
 from .config import ModelConfig
 from .errors import ModelError
+from .keras_file import open_keras_file, read_weights
+from .keras_schema import check_config
 from .keras_vocab import embedding_rows
 
 CELLS = {"SimpleRNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
@@ -42,8 +44,10 @@ def is_keras_file(path: str) -> bool:
         return True
     if magic[:4] == b"PK\x03\x04":
         try:
-            with zipfile.ZipFile(path) as z:
+            with keras_guard.open_zip(path) as z:
                 return "config.json" in z.namelist()
+        except ModelError:
+            return True  # an unbounded zip: the Keras importer refuses it in one line
         except zipfile.BadZipFile:
             return False
     return False
@@ -56,9 +60,11 @@ def import_keras(path: str, vocab: dict, settings: dict = None, labels: list = N
     settings = settings or {}
     level = level or settings.get("level") or "word"
     lowercase = lowercase if lowercase is not None else settings.get("lowercase") is not False
-    config, layer_weights, meta = read_keras_file(path)
-    layers = chain_of_layers(config)
-    spec = read_architecture(layers)
+    with open_keras_file(path) as (config, handles, meta):
+        check_config(config)
+        layers = chain_of_layers(config)
+        spec = read_architecture(layers)
+        layer_weights = read_weights(handles, spec)  # each dataset's shape checked before it is read
     weights = {}
     for k, rnn in enumerate(spec["rnns"]):
         for arrays, suffix in zip(_directions(rnn, layer_weights), ("", "_reverse")):
@@ -79,84 +85,14 @@ def import_keras(path: str, vocab: dict, settings: dict = None, labels: list = N
                       "classifier", spec["pooling"], n_out, 0.0, spec["nonlinearity"])
     from .tokenize import Tokenizer
 
+    keras_version = meta.get("keras_version", "unknown") if isinstance(meta, dict) else "unknown"
     info = {"task": "classify", "imported_from": "keras", "source": os.path.basename(path),
-            "source_sha256": sha256(path), "keras_version": meta.get("keras_version", "unknown"),
+            "source_sha256": sha256(path), "keras_version": str(keras_version)[:40],
             "keras_format": meta["format"], "keras_layers": [f"{l['name']} ({l['class_name']})" for l in layers]}
     if note:
         info["note"] = note
     weights = {k: np.asarray(v, np.float32) for k, v in weights.items()}
     return ModelFile(cfg, Tokenizer(level, tokens, lowercase), list(labels), weights, info)
-
-
-# -- reading the file ---------------------------------------------------------------------------
-
-def read_keras_file(path: str):
-    """(model config, {layer name: [arrays in Keras' weight order, or per-direction lists]}, meta)."""
-    import h5py
-
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as z:
-                names = z.namelist()
-                if "config.json" not in names or "model.weights.h5" not in names:
-                    raise ModelError(f"{path} is a zip but not a .keras model (no config.json and model.weights.h5)")
-                config = json.loads(z.read("config.json"))
-                meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
-                with z.open("model.weights.h5") as raw, h5py.File(raw, "r") as f:
-                    weights = _keras3_weights(f)
-            meta["format"] = ".keras"
-            return config, weights, meta
-        with h5py.File(path, "r") as f:
-            if "model_config" not in f.attrs:
-                raise ModelError(f"{path} holds weights only (no model_config); save the whole model with "
-                                 "model.save('model.keras') or model.save('model.h5')")
-            config = json.loads(_text(f.attrs["model_config"]))
-            meta = {"keras_version": _text(f.attrs.get("keras_version", "unknown")), "format": "legacy .h5"}
-            return config, _legacy_weights(f["model_weights"] if "model_weights" in f else f), meta
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
-        if isinstance(e, ModelError):
-            raise
-        raise ModelError(f"{path} is not a readable Keras model ({str(e).splitlines()[0][:100]})") from None
-
-
-def _text(value) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _keras3_weights(f) -> dict:
-    """Keras 3 stores layers/<class_snake>[_n]/vars/<i>; each vars group carries the layer's name."""
-    weights = {}
-    for group in f.get("layers", {}).values():
-        name = _text(group["vars"].attrs.get("name", "")) if "vars" in group else ""
-        if "forward_layer" in group:  # Bidirectional: one list per direction
-            weights[name] = [_vars_below(group["forward_layer"]), _vars_below(group["backward_layer"])]
-        else:
-            weights[name] = _vars_below(group)
-    return weights
-
-
-def _vars_below(group) -> list:
-    """The layer's own vars, then its cell's (an RNN keeps kernel, recurrent kernel, bias in its cell)."""
-    arrays = []
-    for sub in (group, group.get("cell")):
-        if sub is not None and "vars" in sub:
-            v = sub["vars"]
-            arrays += [np.asarray(v[k]) for k in sorted(v, key=int)]
-    return arrays
-
-
-def _legacy_weights(f) -> dict:
-    weights = {}
-    for name in f.attrs.get("layer_names", []):
-        group = f[_text(name)]
-        names = [_text(n) for n in group.attrs.get("weight_names", [])]
-        arrays = [np.asarray(group[n]) for n in names]
-        if any("backward" in n for n in names):  # Bidirectional: forward weights first, then backward
-            half = len(arrays) // 2
-            weights[_text(name)] = [arrays[:half], arrays[half:]]
-        else:
-            weights[_text(name)] = arrays
-    return weights
 
 
 # -- the architecture ---------------------------------------------------------------------------
@@ -166,30 +102,35 @@ def _name(layer) -> str:
 
 
 def chain_of_layers(config: dict) -> list:
-    """The model's layers in order, for a Sequential model or a functional one that is a single chain."""
+    """The model's layers in order, for a Sequential model or a functional one that is a single chain.
+    The config's types were checked (keras_schema); its graph is walked here, refusing loops."""
     kind, body = config.get("class_name"), config.get("config", {})
-    layers = body.get("layers")
-    if not isinstance(layers, list):
-        raise ModelError(f"a {kind} model without a list of layers is not supported")
+    layers = body["layers"]
     for layer in layers:
         layer.setdefault("name", _name(layer))
     if kind == "Sequential":
         return [l for l in layers if l["class_name"] != "InputLayer"]
     if kind not in ("Functional", "Model"):
-        raise ModelError(f"model class {kind!r} is not supported (Sequential or functional models only)")
+        raise ModelError(f"model class {str(kind)[:40]!r} is not supported (Sequential or functional models only)")
     by_name = {l["name"]: l for l in layers}
+    if len(by_name) != len(layers):
+        raise ModelError("model config: two layers share a name")
     outputs = body.get("output_layers", [])
     outputs = [outputs] if outputs and isinstance(outputs[0], str) else outputs
     if len(outputs) != 1:
         raise ModelError(f"a functional model with {len(outputs)} outputs is not supported (one output only)")
-    chain, current = [], by_name[outputs[0][0]]
+    chain, current = [], _layer_named(by_name, _first(outputs[0], "config.output_layers"), "config.output_layers")
+    seen = set()
     while current["class_name"] != "InputLayer":
+        if current["name"] in seen:  # a loop in the graph: it would be walked for ever
+            raise ModelError(f"layer {current['name']!r} feeds itself (a loop in the layer graph)")
+        seen.add(current["name"])
         chain.append(current)
-        sources = _inbound_names(current.get("inbound_nodes", []))
+        sources = _inbound_names(current)
         if len(sources) != 1:
             raise ModelError(f"layer {current['name']!r} ({current['class_name']}) has {len(sources)} inputs; "
                              "only a single chain of layers is supported")
-        current = by_name[sources[0]]
+        current = _layer_named(by_name, sources[0], f"inbound_nodes of layer {current['name']!r}")
     on_chain = {l["name"] for l in chain} | {current["name"]}
     # Off the chain, only the mask that Embedding(mask_zero=True) adds (NotEqual(ids, 0)) is allowed.
     for layer in layers:
@@ -199,23 +140,39 @@ def chain_of_layers(config: dict) -> list:
     return chain[::-1]
 
 
-def _inbound_names(nodes) -> list:
+def _first(value, where):
+    if not isinstance(value, list) or not value:
+        raise ModelError(f"model config: {where} must hold [layer name, node, tensor] entries")
+    return value[0]
+
+
+def _layer_named(by_name, name, where):
+    if not isinstance(name, str) or name not in by_name:
+        raise ModelError(f"model config: {where} names a layer that is not in the model ({str(name)[:40]!r})")
+    return by_name[name]
+
+
+def _inbound_names(layer) -> list:
     """Names of the layers feeding a layer's positional inputs (Keras 3 and Keras 2 configs)."""
+    nodes = layer.get("inbound_nodes", [])
     if len(nodes) > 1:
         return ["?"] * len(nodes)  # a shared layer called twice
     names = []
     for node in nodes:
         if isinstance(node, dict):  # Keras 3: {"args": [keras tensors], "kwargs": {... "mask": ...}}
             _histories(node.get("args", []), names)
-        else:  # Keras 2: [[name, node_index, tensor_index, kwargs], ...]
-            names += [entry[0] for entry in node]
+        elif isinstance(node, list):  # Keras 2: [[name, node_index, tensor_index, kwargs], ...]
+            names += [_first(entry, f"inbound_nodes of layer {layer['name']!r}") for entry in node]
+        else:
+            raise ModelError(f"model config: inbound_nodes of layer {layer['name']!r} must hold lists or objects")
     return names
 
 
 def _histories(value, names):
     if isinstance(value, dict):
         if value.get("class_name") == "__keras_tensor__":
-            names.append(value["config"]["keras_history"][0])
+            history = value.get("config", {}).get("keras_history") if isinstance(value.get("config"), dict) else None
+            names.append(_first(history, "a keras tensor's keras_history"))
         return
     if isinstance(value, list):
         for v in value:

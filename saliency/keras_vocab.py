@@ -7,23 +7,40 @@ row 0 is Keras' row 0, row 1 the out-of-vocabulary row (zeros when there is none
 row per token, in Keras' id order. Nothing else changes, so predictions are exactly Keras'.
 """
 
-import json
+import os
+import stat
 
 import numpy as np
 
+from . import safe_json
 from .errors import InputError, ModelError
 from .tokenize import PAD, UNK
 
 OOV_NAMES = ("[UNK]", "<unk>", "<UNK>", "<OOV>", "<oov>", "[OOV]")
 
 
+MAX_VOCAB_BYTES = 64 * 2**20  # a million tokens of 60 bytes; read whole, then parsed (a few times the size)
+MAX_TOKENS = 1_000_000
+
+
 def vocab_text(path: str) -> str:
-    """A vocabulary file's text, or one InputError line saying why it cannot be read."""
+    """A vocabulary file's text, or one InputError line saying why it cannot be read: a regular
+    file of at most MAX_VOCAB_BYTES (a FIFO would block, /dev/zero never ends)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens without waiting for a writer
+        with open(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise InputError(f"cannot read vocabulary {path}: not a regular file")
+            if info.st_size > MAX_VOCAB_BYTES:
+                raise InputError(f"vocabulary {path} is {info.st_size:,} bytes (at most {MAX_VOCAB_BYTES:,})")
+            raw = f.read(MAX_VOCAB_BYTES + 1)
+        if len(raw) > MAX_VOCAB_BYTES:  # it grew while we read it
+            raise InputError(f"vocabulary {path} is over {MAX_VOCAB_BYTES:,} bytes")
+        return raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read vocabulary {path}: {getattr(e, 'strerror', None) or e}") from None
+        reason = getattr(e, "strerror", None) or f"not UTF-8 (byte {getattr(e, 'start', '?')})"
+        raise InputError(f"cannot read vocabulary {path}: {reason}") from None
 
 
 def read_vocab(path: str):
@@ -35,20 +52,22 @@ def read_vocab(path: str):
     - otherwise one token per line, line N (from 0) holding id N.
     """
     text = vocab_text(path)
+    if text.count("\n") > MAX_TOKENS:
+        raise InputError(f"vocabulary {path} has over {MAX_TOKENS:,} lines")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
+        data = safe_json.loads(text)
+    except safe_json.JSONError as e:
+        if not str(e).startswith("malformed"):  # JSON, but nested too deep or a number too long
+            raise InputError(f"vocabulary {path}: {e}") from None
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()  # the file's final newline
         return {i: line.rstrip("\r") for i, line in enumerate(lines)}, {}
     settings = {}
     if isinstance(data, dict) and data.get("class_name") == "Tokenizer":
-        cfg = data.get("config", {})
-        word_index = cfg.get("word_index", "{}")
-        data = json.loads(word_index) if isinstance(word_index, str) else word_index
-        settings = {"oov": cfg.get("oov_token"), "lowercase": cfg.get("lower"),
-                    "level": "char" if cfg.get("char_level") else "word", "num_words": cfg.get("num_words")}
+        data, settings = _tokenizer_json(data, path)
+    if isinstance(data, (list, dict)) and len(data) > MAX_TOKENS:
+        raise InputError(f"vocabulary {path} has {len(data):,} tokens (at most {MAX_TOKENS:,})")
     if isinstance(data, list) and all(isinstance(t, str) for t in data):
         return dict(enumerate(data)), settings
     if isinstance(data, dict) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
@@ -59,6 +78,29 @@ def read_vocab(path: str):
         return by_id, settings
     raise InputError(f"vocabulary {path}: expected a JSON list of tokens, a JSON token-to-id object, "
                      "Tokenizer.to_json(), or one token per line")
+
+
+def _tokenizer_json(data: dict, path: str):
+    """(word index, settings) from Tokenizer.to_json(), every field's type checked."""
+    cfg = data.get("config")
+    if not isinstance(cfg, dict):
+        raise InputError(f"vocabulary {path}: a Tokenizer whose 'config' is not an object")
+    word_index = cfg.get("word_index", "{}")
+    if isinstance(word_index, str):
+        try:
+            word_index = safe_json.loads(word_index)
+        except safe_json.JSONError as e:
+            raise InputError(f"vocabulary {path}: the Tokenizer's word_index is not usable JSON ({e})") from None
+    checks = {"oov_token": (str,), "lower": (bool,), "char_level": (bool,), "num_words": (int,)}
+    for key, types in checks.items():
+        value = cfg.get(key)
+        if value is not None and (not isinstance(value, types) or (key == "num_words" and (
+                isinstance(value, bool) or value < 0))):
+            raise InputError(f"vocabulary {path}: the Tokenizer's {key} is {str(value)[:30]!r}, "
+                             f"not {'a whole number' if key == 'num_words' else types[0].__name__}")
+    settings = {"oov": cfg.get("oov_token"), "lowercase": cfg.get("lower"),
+                "level": "char" if cfg.get("char_level") else "word", "num_words": cfg.get("num_words")}
+    return word_index, settings
 
 
 def embedding_rows(emb: np.ndarray, by_id: dict, oov: str = None, layer: str = "embedding", num_words=None):

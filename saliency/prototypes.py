@@ -15,6 +15,7 @@ import numpy as np
 
 from .counterfactual import MAX_CANDIDATES, Editor, check_range
 from .errors import UsageError
+from .option_checks import check_seed
 from .pipeline import softmax
 
 MAX_LENGTH = 200
@@ -73,6 +74,7 @@ def prototype(explainer, to, start=None, length=8, seed=None, candidates=32, max
     check_range(length, 1, MAX_LENGTH, "--length")
     check_range(max_steps, 1, MAX_STEPS, "--max-steps")
     check_range(candidates, 1, MAX_CANDIDATES, "--candidates")
+    check_seed(seed)
     if start is not None and seed is not None:
         raise UsageError("give --from or --seed, not both (--seed draws the starting text)")
     ed = Editor(explainer)

@@ -10,6 +10,7 @@ does not depend on what the model learned.
 """
 
 import math
+import re
 
 import numpy as np
 
@@ -39,7 +40,10 @@ def initial(name, shape, config, rng, dtype):
         w = rng.standard_normal(shape)
         w[0] = 0.0
         return w.astype(dtype)
-    fan = config.hidden_size if name.startswith("rnn.") else config.hidden_size * config.directions
+    if name.startswith("rnn."):  # torch: 1/sqrt of that layer's own hidden size (stacks may differ)
+        fan = config.hidden_sizes[int(re.search(r"_l(\d+)", name).group(1))]
+    else:
+        fan = config.top_size * config.directions
     bound = 1.0 / math.sqrt(fan)
     return rng.uniform(-bound, bound, shape).astype(dtype)
 

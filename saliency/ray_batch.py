@@ -14,9 +14,12 @@ part-NNNNNNNNN.jsonl themselves (concatenated in name order: the unsharded outpu
 record numbers and errors come back. Ray is optional: pip install 'saliency[ray]'.
 """
 
+import fcntl
 import json
 import logging
 import os
+import re
+import socket
 import warnings
 from dataclasses import dataclass
 
@@ -24,6 +27,7 @@ from .batch import WINDOW, RecordResult, as_records, block, describe, explain_wi
 from . import errors
 from .errors import UsageError
 from .io import JsonlWriter, Record, windows
+from .whole_writes import write_whole
 
 INSTALL = "pip install 'saliency[ray]'"
 # Windows per Ray Data dataset: the driver holds at most this many windows of records at a time
@@ -52,25 +56,33 @@ def import_ray():
 
 
 def explain_on_ray(model, records, *, workers: int = 2, address: str = None, output_dir: str = None,
-                   load_options: dict = None, window: int = WINDOW, **options):
+                   load_options: dict = None, window: int = WINDOW, overwrite: bool = False, **options):
     """RayLines in input order, one per record. `model`: a shipped model name or a model file
     path every worker can open; `records` as for explain_records; `load_options`: load_model's
     engine, device, batch_size, dtype; `options`: explain's. `address` joins a running cluster
-    ("auto" or host:port; default: a local one with `workers` CPUs, shut down at the end)."""
+    ("auto" or host:port; default: a local one with `workers` CPUs, shut down at the end).
+    `output_dir` is locked for this run; part files of an earlier run in it are refused, or
+    removed first with `overwrite`.
+
+    A worker that dies (killed, out of memory) is restarted and its window run again: windows
+    are explained deterministically and parts written whole under their window's name, so the
+    output is still exactly the single-process run's, no record lost or written twice."""
     if model is not None and not isinstance(model, str):
         raise UsageError("on Ray, give the model as a name or a file path (each worker loads its own copy)")
-    if workers < 1:
-        raise UsageError(f"--num-workers must be at least 1, not {workers}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise UsageError(f"--num-workers must be a whole number from 1 to {MAX_WORKERS:,}, not {str(workers)[:30]}")
     load_options = dict(load_options or {})
     ray = import_ray()
+    lock = claim_output_dir(output_dir, overwrite) if output_dir else None
     started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
-                 log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        if started:
+            join_ray(ray, address, workers)
+    except BaseException:
+        release(lock)
+        raise
     try:
         quiet_ray_data(ray)
-        if output_dir:
-            os.makedirs(output_dir, exist_ok=True)
         stream = held_until_text(as_records(records))
         parts = chunks(enumerate(windows(stream, window, lambda r: block(r, window))), PART)
         actor = dict(model=model, load_options=load_options, options=options, output_dir=output_dir)
@@ -79,11 +91,12 @@ def explain_on_ray(model, records, *, workers: int = 2, address: str = None, out
             ds = ray.data.from_items([{"window": pack(seq, w)} for seq, w in part], override_num_blocks=len(part))
             with warnings.catch_warnings():  # Ray 2.60 deprecates passing actor options this way
                 warnings.simplefilter("ignore", DeprecationWarning)
-                # max_restarts=0: a worker that dies fails the run; restartable actors make Ray's core
-                # log an error line on stderr each run
+                # A worker that dies is restarted, and the window it held is retried on a worker
+                # (MAX_RETRIES times, then the run fails in one line rather than hanging).
                 ds = ds.map_batches(Worker, fn_constructor_kwargs=actor, batch_size=1,
-                                    concurrency=min(workers, len(part)), num_cpus=1, num_gpus=gpus, max_restarts=0)
-            for row in ds.iter_rows():
+                                    concurrency=min(workers, len(part)), num_cpus=1, num_gpus=gpus,
+                                    max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES)
+            for row in rows_of(ray, ds):
                 items = json.loads(row["lines"])
                 if isinstance(items, dict):  # a worker's SaliencyError: an unknown label, a missing model file
                     raise getattr(errors, items["error"], errors.SaliencyError)(items["message"])
@@ -92,6 +105,76 @@ def explain_on_ray(model, records, *, workers: int = 2, address: str = None, out
     finally:
         if started:
             ray.shutdown()
+        release(lock)
+
+
+def rows_of(ray, ds):
+    """The dataset's rows; a run that Ray gives up on (a window whose worker died MAX_RETRIES times)
+    is one line (exit 1), not Ray's traceback: the lines written so far are whole records."""
+    try:
+        yield from ds.iter_rows()
+    except ray.exceptions.RayError as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        failed = errors.SaliencyError(f"the Ray run failed after {MAX_RETRIES} retries: {first}")
+        failed.exit_code = errors.EXIT_RUN_FAILED
+        raise failed from None
+
+
+MAX_WORKERS = 4096  # a local Ray refuses absurd CPU counts with a long message; one line says it here
+MAX_RETRIES = 3  # restarts of one worker, and retries of one window, before the run fails
+CONNECT_TIMEOUT = 10  # seconds to reach HOST:PORT before ray.init is tried (it can wait minutes)
+
+
+def join_ray(ray, address, workers):
+    """ray.init, with an unreachable --address as one UsageError line within CONNECT_TIMEOUT seconds
+    (ray.init itself raised a ConnectionError traceback for `auto`, and hung on a closed port)."""
+    if address and address != "auto" and not address.startswith(("ray://", "local")):
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT).close()
+        except (OSError, ValueError) as e:
+            reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+            raise UsageError(f"--address {address}: no Ray cluster answers there ({reason})") from None
+    try:
+        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+                 log_to_driver=False, logging_level=logging.ERROR)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        where = f"--address {address}: cannot join a Ray cluster" if address else "cannot start a local Ray"
+        raise UsageError(f"{where} ({first})") from None
+
+
+def claim_output_dir(output_dir: str, overwrite: bool):
+    """Lock output_dir for this run (a second run into it is refused, not interleaved) and refuse
+    part files left by another run (or, with overwrite, remove them): the folder's parts,
+    concatenated, must be this run's output and nothing else. Returns the lock's file."""
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        lock = open(os.path.join(output_dir, LOCK_NAME), "a")
+    except OSError as e:
+        raise errors.OutputError(f"--output-dir {output_dir}: {e.strerror}") from None
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        raise UsageError(f"--output-dir {output_dir}: another run is writing there") from None
+    old = sorted(name for name in os.listdir(output_dir) if PART_FILE.fullmatch(name))
+    if old and not overwrite:
+        release(lock)
+        raise UsageError(f"--output-dir {output_dir} holds {len(old)} part file(s) of another run "
+                         "(pass --overwrite to replace them)")
+    for name in old:
+        os.unlink(os.path.join(output_dir, name))
+    return lock
+
+
+def release(lock):
+    if lock is not None:
+        lock.close()  # closing the file drops the lock
+
+
+LOCK_NAME = ".saliency-batch.lock"
+PART_FILE = re.compile(r"part-\d{9}\.jsonl(\.tmp)?")
 
 
 def quiet_ray_data(ray):
@@ -190,7 +273,7 @@ def write_lines(ray_lines, stream, report=None) -> tuple:
     for out in ray_lines:
         if out.line is not None:
             with ctrl_c_after_write():
-                stream_errors(stream.write, out.line)
+                stream_errors(write_whole, stream, out.line)
         done, failed = done + 1, failed + (out.error is not None)
         if out.error is not None and report:
             report(out)

@@ -7,12 +7,12 @@ header costs until the header has been checked against the architecture: a tenso
 asked for is never read, and a 3 GB sparse file is not mapped into the address space.
 """
 
-import json
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import safe_json
 from .errors import ModelError
 
 MAX_HEADER = 100 * 2**20  # the limit the safetensors library itself applies
@@ -42,7 +42,7 @@ def read_table(f, size: int):
     if n > min(MAX_HEADER, size - 8):
         raise ModelError(f"not a safetensors file (header length {n} for a file of {size} bytes)")
     try:
-        header = json.loads(f.read(n).decode("utf-8"), parse_constant=refuse_constant)
+        header = safe_json.loads(f.read(n), parse_constant=refuse_constant)  # nesting bounded
     except (UnicodeDecodeError, ValueError):
         raise ModelError("not a safetensors file (its header is not JSON)") from None
     if not isinstance(header, dict):
@@ -50,7 +50,23 @@ def read_table(f, size: int):
     metadata = header.pop("__metadata__", {})
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise ModelError("not a safetensors file (its metadata is not an object of strings)")
-    return metadata, {name: _entry(name, spec, 8 + n, size) for name, spec in header.items()}
+    table = {name: _entry(name, spec, 8 + n, size) for name, spec in header.items()}
+    check_layout(table, 8 + n, size)
+    return metadata, table
+
+
+def check_layout(table: dict, data_start: int, size: int) -> None:
+    """The format wants the tensors' byte ranges disjoint and, together, the whole data section:
+    two names over one range would let one edit change two tensors, and bytes nobody owns can
+    hide anything. Sorted by offset, each range must start where the previous one ended."""
+    at = data_start
+    for name, entry in sorted(table.items(), key=lambda item: (item[1].start, item[1].end)):
+        if entry.start != at:
+            what = "overlaps the tensor before it" if entry.start < at else "leaves unowned bytes before it"
+            raise ModelError(f"tensor {name}: its byte range {what}")
+        at = entry.end
+    if at != size:
+        raise ModelError(f"the tensors end at byte {at} but the file has {size}: bytes after the last tensor")
 
 
 def _entry(name, spec, data_start, size) -> Entry:

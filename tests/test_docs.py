@@ -33,7 +33,8 @@ def test_every_exit_code_is_in_the_readme_table_with_its_meaning():
     # Each code the program returns is in the table, on the row that says what it means.
     meanings = {0: "success", errors.UsageError.exit_code: "usage", errors.InputError.exit_code: "bad input",
                 errors.ModelError.exit_code: "model", errors.EXIT_RECORDS_FAILED: "records failed",
-                errors.EXIT_INTERRUPTED: "interrupted", errors.EXIT_BROKEN_PIPE: "reader of stdout went away"}
+                errors.EXIT_INTERRUPTED: "interrupted", errors.EXIT_BROKEN_PIPE: "reader of stdout went away",
+                errors.EXIT_RUN_FAILED: "run failed", errors.EXIT_TERMINATED: "terminated"}
     for code, meaning in meanings.items():
         assert meaning in table.get(code, ""), (code, table.get(code))
     # and the table holds no code that nothing returns

@@ -175,7 +175,7 @@ def test_evaluate_command_json_text_and_errors(model_path, lm_path, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["records"] == 3 and "plausibility" in summary["methods"]["grad-input"]
-    assert "record 3 skipped: empty text" in result.stderr
+    assert "record 2 skipped: empty text" in result.stderr  # numbered from 0, as batch numbers them
     result = runner.invoke(app, ["evaluate", str(data), "-m", model_path, "--methods", "gradient", "--limit", "2"])
     assert result.exit_code == 0 and "random (floor)" in result.stdout and "over 2 records" in result.stdout
     result = runner.invoke(app, ["evaluate", str(data), "-m", model_path, "--methods", "gradient", "--randomize",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, UsageError
-from .arrays import concatenate, native, to_numpy
+from .arrays import native, to_numpy
 from .base import Attributions, Method, chunk_rows, objective_at, register
 
 MODES = ("unk", "pad", "delete", "zero")  # zero: the token's input vector set to zeros (no character at all)
@@ -72,7 +72,7 @@ class Occlusion(Method):
         owners = np.repeat(np.arange(B), batch.lengths)
         where = np.arange(len(owners)) - np.repeat(np.cumsum(batch.lengths) - batch.lengths, batch.lengths)
         shorter = 1 if self.occlude == "delete" else 0
-        rows, occluded = chunk_rows(T), []
+        rows, occluded = chunk_rows(T), None
         for start in range(0, len(owners), rows):
             o, w = owners[start:start + rows], where[start:start + rows]
             if self.occlude == "zero":  # for models without <unk>/<pad>: the input vector itself goes
@@ -80,9 +80,12 @@ class Occlusion(Method):
                 x[np.arange(len(o)), w] = 0
             else:
                 x = engine.embed(native(engine, occluded_ids(batch, o, w, self.occlude)))
-            occluded.append(objective_at(engine, batch, x, o, batch.lengths[o] - shorter))
+            chunk = to_numpy(objective_at(engine, batch, x, o, batch.lengths[o] - shorter))
+            del x
+            if occluded is None:
+                occluded = np.empty(len(owners), chunk.dtype)
+            occluded[start:start + len(o)] = chunk  # into numpy at once: no small tensors kept between chunks
             batch.report(start + len(o), len(owners))
-        occluded = to_numpy(concatenate(occluded))
         scores = np.zeros((B, T), dtype=occluded.dtype)
         scores[owners, where] = to_numpy(values)[owners] - occluded
         return Attributions(scores, values)
