@@ -134,9 +134,12 @@ def _read_layer(name, datasets, shapes) -> list:
 
 def expected_shapes(spec) -> list:
     """[(layer name, [weight shapes in Keras' order], bidirectional)] as the config says them."""
-    ecfg = spec["embedding"].get("config", {})
-    width = ecfg["output_dim"]
-    out = [(spec["embedding"]["name"], [(ecfg["input_dim"], width)], False)]
+    if spec["embedding"] is None:  # one-hot input straight into the first recurrent layer
+        width, out = spec["input_width"], []
+    else:
+        ecfg = spec["embedding"].get("config", {})
+        width = ecfg["output_dim"]
+        out = [(spec["embedding"]["name"], [(ecfg["input_dim"], width)], False)]
     for rnn in spec["rnns"]:
         H, G = rnn["units"], {"rnn": 1, "lstm": 4, "gru": 3}[rnn["cell"]]
         shapes = [(width, G * H), (H, G * H)]
@@ -144,7 +147,9 @@ def expected_shapes(spec) -> list:
             shapes.append((2, G * H) if rnn["cell"] == "gru" else (G * H,))
         out.append((rnn["name"], shapes, rnn["bidirectional"]))
         width = H * (2 if rnn["bidirectional"] else 1)
-    dense = spec["dense"].get("config", {})
-    units = dense["units"]
-    out.append((spec["dense"]["name"], [(width, units)] + ([(units,)] if dense.get("use_bias", True) else []), False))
+    for layer in spec.get("hidden", []) + [spec["dense"]]:  # hidden Dense layers, then the output one
+        dense = layer.get("config", {})
+        units = dense["units"]
+        out.append((layer["name"], [(width, units)] + ([(units,)] if dense.get("use_bias", True) else []), False))
+        width = units
     return out

@@ -52,7 +52,25 @@ SUPPORTED = {
     "stacked-lstm-8-4": lambda: chain(L.LSTM(8, return_sequences=True), L.LSTM(4), L.Dropout(0.2),
                                       L.Dense(2, activation="softmax")),
     "functional-bigru-5-3": functional_stacked_bigru,
+    "lstm-dense-relu-softmax": lambda: chain(L.LSTM(6), L.Dense(5, activation="relu"), L.Dropout(0.2),
+                                             L.Dense(3, activation="softmax")),
+    "gru-max-tanh-linear-sigmoid": lambda: chain(L.GRU(5, return_sequences=True), L.GlobalMaxPooling1D(),
+                                                 L.Dense(4, activation="tanh"), L.Dense(3), L.Dense(1, activation="sigmoid"),
+                                                 mask=False),
 }
+CHARS = sorted(set("".join(TEXTS)))  # keras.io's text generation: chars = sorted(set(text)), char_indices
+
+
+def one_hot_lstm():
+    """keras.io's character LSTM: one-hot characters (no Embedding) into an LSTM, softmax over the characters."""
+    return keras.Sequential([keras.Input((None, len(CHARS))), L.LSTM(8), L.Dense(len(CHARS), activation="softmax")])
+
+
+def one_hot(text):
+    x = np.zeros((1, len(text), len(CHARS)), np.float32)
+    for t, c in enumerate(text):
+        x[0, t, CHARS.index(c)] = 1
+    return x
 
 REFUSED = {  # name -> (model, the layer named in the refusal)
     "gru-reset-before": (lambda: chain(L.GRU(4, reset_after=False, name="old_gru"), L.Dense(2)), "old_gru"),
@@ -63,6 +81,7 @@ REFUSED = {  # name -> (model, the layer named in the refusal)
     "per-step": (lambda: chain(L.LSTM(4, return_sequences=True, name="seq"), L.Dense(2)), "seq"),
     "mixed-cells": (lambda: chain(L.LSTM(4, return_sequences=True), L.GRU(4, name="then_gru"), L.Dense(2)),
                     "then_gru"),
+    "hidden-gelu": (lambda: chain(L.LSTM(4), L.Dense(3, activation="gelu", name="mid"), L.Dense(2)), "mid"),
 }
 
 
@@ -103,6 +122,16 @@ def main(out):
             probabilities.append(outputs_as_probabilities(model, y_text)[0].tolist())
         oov = outputs_as_probabilities(model, np.asarray(model.predict(np.array([OOV_IDS]), verbose=0)))[0]
         cases[name] = {"probabilities": probabilities, "outputs": len(probabilities[0]), "oov": oov.tolist()}
+    model = one_hot_lstm()
+    xs = np.eye(len(CHARS), dtype=np.float32)[rng.integers(0, len(CHARS), (32, 6))]
+    model.compile(keras.optimizers.Adam(0.05), "sparse_categorical_crossentropy")
+    model.fit(xs, rng.integers(0, len(CHARS), (32,)), epochs=3, batch_size=8, verbose=0)
+    model.save(os.path.join(out, "one-hot-lstm.keras"))
+    model.save(os.path.join(out, "one-hot-lstm.h5"))
+    with open(os.path.join(out, "chars.json"), "w") as f:
+        json.dump(CHARS, f)
+    cases["one-hot-lstm"] = {"probabilities": [np.asarray(model.predict(one_hot(t), verbose=0))[0].tolist()
+                                               for t in TEXTS]}
     os.makedirs(os.path.join(out, "refused"), exist_ok=True)
     refused = {}
     for name, (build, layer) in REFUSED.items():

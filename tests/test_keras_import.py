@@ -51,7 +51,8 @@ def probabilities(mf, texts, engine_class=NumpyEngine):
 
 
 SUPPORTED = ["lstm-last-softmax", "bilstm-max-sigmoid", "gru-mean-softmax", "bigru-last-linear", "rnn-max-linear1",
-             "birnn-relu-last", "stacked-lstm-8-4", "functional-bigru-5-3"]
+             "birnn-relu-last", "stacked-lstm-8-4", "functional-bigru-5-3", "lstm-dense-relu-softmax",
+             "gru-max-tanh-linear-sigmoid"]
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
@@ -190,3 +191,29 @@ def test_labels_must_match_the_outputs(built):
     path = str(Path(out) / "saved.safetensors")
     checkpoint.save(mf, path)
     assert checkpoint.load(path).info["imported_from"] == "keras"
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_one_hot_character_lstm_imports_with_the_authors_numbering(built, suffix):
+    """keras.io's character LSTM (Input((None, V)) straight into the LSTM): id k is char_indices' k."""
+    out, cases = built
+    mf = import_any(str(out / f"one-hot-lstm{suffix}"), str(out / "chars.json"))
+    chars = json.loads((out / "chars.json").read_text())
+    assert mf.config.embedding_dim == 0 and mf.tokenizer.vocab == chars and mf.tokenizer.level == "char"
+    assert mf.labels == chars  # a next-character model: its outputs are the characters
+    expected = np.array(cases["supported"]["one-hot-lstm"]["probabilities"])
+    for engine_class in (NumpyEngine, TorchEngine):
+        np.testing.assert_allclose(probabilities(mf, cases["texts"], engine_class), expected, atol=1e-5, rtol=0)
+    engine = NumpyEngine(mf, "float64")
+    ids = np.array([mf.tokenizer.encode("the film")])
+    check_input_gradient(engine, engine.embed(ids), np.array([8]), np.zeros(1, int), np.array([2]))
+
+
+def test_hidden_dense_layers_become_the_head_and_lrp_says_it_has_no_rule(built):
+    out, cases = built
+    mf = import_any(str(out / "gru-max-tanh-linear-sigmoid.keras"), str(out / "word_index.json"))
+    assert mf.config.head_hidden == ((4, "tanh"), (3, "linear"))
+    from saliency.pipeline import Explainer
+
+    with pytest.raises(Exception, match="lrp has no rule here for a classifier's hidden head layers"):
+        Explainer.from_model_file(mf, engine="numpy").explain(["the film"], method="lrp")
