@@ -230,8 +230,12 @@ def parse_header(metadata: dict) -> dict:
         if not isinstance(header.get(key), dict):
             raise ModelError(f"bad header: {key} must be a JSON object")
     tok = header["tokenizer"]
-    if set(tok) - {"level", "lowercase", "vocab"} or not {"level", "vocab"} <= set(tok):
-        raise ModelError("bad header: tokenizer needs level, vocab and lowercase, nothing else")
+    if set(tok) - {"level", "lowercase", "vocab", "keras_split"} or not {"level", "vocab"} <= set(tok):
+        raise ModelError("bad header: tokenizer needs level, vocab and lowercase (and keras_split), nothing else")
+    split = tok.get("keras_split")
+    if split is not None and not (isinstance(split, dict) and set(split) == {"filters", "split"}
+                                  and all(isinstance(v, str) for v in split.values()) and split["split"]):
+        raise ModelError("bad header: tokenizer keras_split must be {filters, split}, two strings (split not empty)")
     vocab = tok["vocab"]
     if not isinstance(vocab, list) or not all(isinstance(v, str) for v in vocab):
         raise ModelError("bad header: tokenizer vocab must be a list of strings")

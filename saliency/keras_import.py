@@ -105,7 +105,14 @@ def import_keras(path: str, vocab: dict, settings: dict = None, labels: list = N
     if note:
         info["note"] = note
     weights = {k: np.asarray(v, np.float32) for k, v in weights.items()}
-    return ModelFile(cfg, Tokenizer(level, tokens, lowercase), list(labels), weights, info)
+    split = None
+    if level == "word" and "filters" in settings:  # Tokenizer.to_json(): split words exactly as Keras did
+        split = {"filters": settings["filters"], "split": settings["split"]}
+    elif level == "word":
+        info["note"] = "; ".join(filter(None, [info.get("note"), (
+            "the vocabulary cannot say how the Keras Tokenizer split words (its filters, split): words are "
+            "split as this tool splits them, punctuation apart; pass Tokenizer.to_json() to split as Keras did")]))
+    return ModelFile(cfg, Tokenizer(level, tokens, lowercase, split), list(labels), weights, info)
 
 
 # -- the architecture ---------------------------------------------------------------------------

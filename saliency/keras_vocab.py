@@ -16,6 +16,7 @@ from . import safe_json
 from .errors import InputError, ModelError
 from .tokenize import PAD, UNK
 
+KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # keras Tokenizer's default filters
 OOV_NAMES = ("[UNK]", "<unk>", "<UNK>", "<OOV>", "<oov>", "[OOV]")
 
 
@@ -91,7 +92,8 @@ def _tokenizer_json(data: dict, path: str):
             word_index = safe_json.loads(word_index)
         except safe_json.JSONError as e:
             raise InputError(f"vocabulary {path}: the Tokenizer's word_index is not usable JSON ({e})") from None
-    checks = {"oov_token": (str,), "lower": (bool,), "char_level": (bool,), "num_words": (int,)}
+    checks = {"oov_token": (str,), "lower": (bool,), "char_level": (bool,), "num_words": (int,), "filters": (str,),
+              "split": (str,)}
     for key, types in checks.items():
         value = cfg.get(key)
         if value is not None and (not isinstance(value, types) or (key == "num_words" and (
@@ -99,7 +101,9 @@ def _tokenizer_json(data: dict, path: str):
             raise InputError(f"vocabulary {path}: the Tokenizer's {key} is {str(value)[:30]!r}, "
                              f"not {'a whole number' if key == 'num_words' else types[0].__name__}")
     settings = {"oov": cfg.get("oov_token"), "lowercase": cfg.get("lower"),
-                "level": "char" if cfg.get("char_level") else "word", "num_words": cfg.get("num_words")}
+                "level": "char" if cfg.get("char_level") else "word", "num_words": cfg.get("num_words"),
+                # text_to_word_sequence's own defaults where the JSON leaves them out
+                "filters": cfg.get("filters", KERAS_FILTERS), "split": cfg.get("split") or " "}
     return word_index, settings
 
 

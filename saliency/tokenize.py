@@ -32,9 +32,15 @@ class Tokenizer:
     numbering (id k is the author's k), so it has <pad> and <unk> only where its source has them:
     `pad_id` / `unk_id` are None otherwise, and a token outside such a vocabulary is an error."""
 
-    def __init__(self, level: str, vocab: list, lowercase: bool = True):
+    def __init__(self, level: str, vocab: list, lowercase: bool = True, keras_split: dict = None):
         if level not in ("char", "word"):
             raise ValueError(f"unknown tokenizer level {level!r}")
+        # A Keras Tokenizer's word splitting ({filters, split}, from its to_json()): words are what
+        # text_to_word_sequence gives, each found at its offsets in the user's text.
+        self.keras_split = keras_split
+        self.separators = None if keras_split is None or level != "word" else re.compile(
+            "|".join([re.escape(keras_split["split"])] + ([f"[{re.escape(keras_split['filters'])}]"]
+                                                           if keras_split["filters"] else [])))
         if not vocab:
             raise ValueError("vocabulary is empty")
         self.level, self.vocab, self.lowercase = level, list(vocab), lowercase
@@ -47,6 +53,8 @@ class Tokenizer:
         """(start, end) of every token in text."""
         if self.level == "char":
             return [(i, i + 1) for i in range(len(text))]
+        if self.separators is not None:  # Keras: every filter character becomes `split`, then split on it
+            return keras_spans(text.lower() if self.lowercase else text, self.separators)
         return [m.span() for m in WORD_PATTERN.finditer(text)]
 
     def normalize(self, piece: str) -> str:
@@ -67,11 +75,14 @@ class Tokenizer:
         return [t.id for t in self.tokenize(text)]
 
     def to_dict(self) -> dict:
-        return {"level": self.level, "lowercase": self.lowercase, "vocab": self.vocab}
+        d = {"level": self.level, "lowercase": self.lowercase, "vocab": self.vocab}
+        if self.keras_split is not None:
+            d["keras_split"] = dict(self.keras_split)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Tokenizer":
-        return cls(d["level"], d["vocab"], d.get("lowercase", True))
+        return cls(d["level"], d["vocab"], d.get("lowercase", True), d.get("keras_split"))
 
     @property
     def reserved(self) -> bool:
@@ -100,3 +111,17 @@ def raise_unknown(piece: str, start: int, tokenizer: Tokenizer):
     case = "" if tokenizer.lowercase else " (case is kept)"
     raise InputError(f"{piece!r} at offset {start} is not in the model's vocabulary{case}, "
                      "which has no unknown token")
+
+
+def keras_spans(text: str, separators) -> list:
+    """(start, end) of the words Keras' text_to_word_sequence keeps: the non-empty pieces between
+    separators (the split string, or any filter character). Lowercasing happened before, as in
+    Keras; where it changes a string's length, offsets follow the lowercased text."""
+    spans, start = [], 0
+    for m in separators.finditer(text):
+        if m.start() > start:
+            spans.append((start, m.start()))
+        start = max(start, m.end())
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans

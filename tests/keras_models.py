@@ -21,6 +21,16 @@ WORDS = ["the", "film", "was", "great", "awful", "plot", "dull", "superb", "a", 
 VOCAB = {w: i + 1 for i, w in enumerate(WORDS)}  # Tokenizer.word_index style: 0 is padding
 TEXTS = ["the film was great", "a dull plot", "superb", "the plot was a bit awful dull"]
 OOV_TEXT, OOV_IDS = "the zzz film", [1, 10, 2]  # with "bit" (id 10) declared the out-of-vocabulary token
+PUNCT_TEXTS = ["The film, was GREAT!", "a dull-plot... (superb?)", "the plot: a bit awful; dull\tfilm"]
+
+
+def text_to_word_sequence(input_text, filters='!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n', lower=True, split=" "):
+    """keras.preprocessing.text.text_to_word_sequence (Keras 2.x), which Keras 3 no longer ships."""
+    if lower:
+        input_text = input_text.lower()
+    translate_map = str.maketrans({c: split for c in filters})
+    seq = input_text.translate(translate_map).split(split)
+    return [i for i in seq if i]
 
 
 def chain(*hidden, mask=True):
@@ -122,6 +132,11 @@ def main(out):
             probabilities.append(outputs_as_probabilities(model, y_text)[0].tolist())
         oov = outputs_as_probabilities(model, np.asarray(model.predict(np.array([OOV_IDS]), verbose=0)))[0]
         cases[name] = {"probabilities": probabilities, "outputs": len(probabilities[0]), "oov": oov.tolist()}
+        punct = []  # texts with punctuation, as a Tokenizer(filters=default) turns them into ids
+        for text in PUNCT_TEXTS:
+            ids = np.array([[VOCAB[w] for w in text_to_word_sequence(text)]])
+            punct.append(outputs_as_probabilities(model, np.asarray(model.predict(ids, verbose=0)))[0].tolist())
+        cases[name]["punct"] = punct
     model = one_hot_lstm()
     xs = np.eye(len(CHARS), dtype=np.float32)[rng.integers(0, len(CHARS), (32, 6))]
     model.compile(keras.optimizers.Adam(0.05), "sparse_categorical_crossentropy")
@@ -141,7 +156,7 @@ def main(out):
         refused[name] = layer
     chain(L.LSTM(4), L.Dense(2)).save_weights(os.path.join(out, "refused", "weights-only.weights.h5"))
     with open(os.path.join(out, "cases.json"), "w") as f:
-        json.dump({"texts": TEXTS, "oov_text": OOV_TEXT, "vocab": VOCAB, "supported": cases, "refused": refused,
+        json.dump({"texts": TEXTS, "oov_text": OOV_TEXT, "punct_texts": PUNCT_TEXTS, "vocab": VOCAB, "supported": cases, "refused": refused,
                    "keras_version": keras.__version__}, f)
 
 

@@ -217,3 +217,24 @@ def test_hidden_dense_layers_become_the_head_and_lrp_says_it_has_no_rule(built):
 
     with pytest.raises(Exception, match="lrp has no rule here for a classifier's hidden head layers"):
         Explainer.from_model_file(mf, engine="numpy").explain(["the film"], method="lrp")
+
+
+def test_the_tokenizers_filters_split_words_as_keras_did(built, tmp_path):
+    """A Tokenizer.to_json() vocabulary: punctuation is removed as Keras' filters remove it, so the
+    model sees the ids Keras gave it; a bare word index cannot say, and the import says so."""
+    out, cases = built
+    config = {"num_words": None, "lower": True, "char_level": False, "oov_token": None, "split": " ",
+              "filters": '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n', "word_index": json.dumps(cases["vocab"])}
+    (tmp_path / "tokenizer.json").write_text(json.dumps({"class_name": "Tokenizer", "config": config}))
+    mf = import_any(str(out / "lstm-last-softmax.keras"), str(tmp_path / "tokenizer.json"))
+    expected = np.array(cases["supported"]["lstm-last-softmax"]["punct"])
+    for engine_class in (NumpyEngine, TorchEngine):
+        np.testing.assert_allclose(probabilities(mf, cases["punct_texts"], engine_class), expected, atol=1e-5, rtol=0)
+    tokens = mf.tokenizer.tokenize(cases["punct_texts"][1])
+    assert [t.text for t in tokens] == ["a", "dull", "plot", "superb"] and not any(t.unk for t in tokens)
+    bare = import_any(str(out / "lstm-last-softmax.keras"), str(out / "word_index.json"))
+    assert "cannot say how the Keras Tokenizer split words" in bare.info["note"]
+    assert np.abs(probabilities(bare, cases["punct_texts"]) - expected).max() > 1e-3  # punctuation steps
+    saved = tmp_path / "m.safetensors"
+    checkpoint.save(mf, str(saved))
+    assert checkpoint.load(str(saved)).tokenizer.keras_split == {"filters": config["filters"], "split": " "}
