@@ -13,7 +13,7 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")  # a hidden head layer's (Ke
 
 @dataclass(frozen=True)
 class ModelConfig:
-    cell: str = "lstm"  # rnn | lstm | gru
+    cell: str = "lstm"  # rnn | lstm | gru, or a tuple, one per layer (an imported Keras GRU -> SimpleRNN stack)
     vocab_size: int = 2
     embedding_dim: int = 0  # 0: one-hot inputs of size vocab_size (imported char-RNNs)
     hidden_size: int = 64  # or a tuple, one size per layer (imported Keras stacks: LSTM 128 -> LSTM 64)
@@ -34,14 +34,19 @@ class ModelConfig:
     def __post_init__(self):
         if isinstance(self.hidden_size, list):  # JSON gives lists; a tuple keeps the config hashable
             object.__setattr__(self, "hidden_size", tuple(self.hidden_size))
+        if isinstance(self.cell, list):
+            object.__setattr__(self, "cell", tuple(self.cell))
         if isinstance(self.head_hidden, list):
             object.__setattr__(self, "head_hidden", tuple(tuple(layer) if isinstance(layer, list) else layer
                                                           for layer in self.head_hidden))
         problems = type_problems(self)
         if problems:  # values of the wrong type make the checks below meaningless
             raise ModelError("; ".join(problems))
-        if self.cell not in CELLS:
-            problems.append(f"unknown cell type {self.cell!r} (expected one of {', '.join(CELLS)})")
+        for cell in self.cells if isinstance(self.cell, tuple) else (self.cell,):
+            if cell not in CELLS:
+                problems.append(f"unknown cell type {cell!r} (expected one of {', '.join(CELLS)})")
+        if isinstance(self.cell, tuple) and len(self.cell) != self.layers:
+            problems.append(f"{len(self.cell)} cell types for {self.layers} layers")
         if self.head not in HEADS:
             problems.append(f"unknown head {self.head!r} (expected one of {', '.join(HEADS)})")
         if self.pooling not in POOLINGS:
@@ -69,6 +74,8 @@ class ModelConfig:
             raise ModelError("; ".join(problems))
         if per_layer and len(set(self.hidden_size)) == 1:  # one size for all: the file format version 1 says
             object.__setattr__(self, "hidden_size", self.hidden_size[0])
+        if isinstance(self.cell, tuple) and len(set(self.cell)) == 1:
+            object.__setattr__(self, "cell", self.cell[0])
 
     @property
     def hidden_sizes(self) -> tuple:
@@ -78,9 +85,14 @@ class ModelConfig:
         return (self.hidden_size,) * self.layers
 
     @property
+    def cells(self) -> tuple:
+        """One cell type per layer."""
+        return self.cell if isinstance(self.cell, tuple) else (self.cell,) * self.layers
+
+    @property
     def uniform(self) -> bool:
-        """All layers the same size: torch's multi-layer nn.RNN/LSTM/GRU can run them as one module."""
-        return not isinstance(self.hidden_size, tuple)
+        """All layers the same size and cell: torch's multi-layer nn.RNN/LSTM/GRU can run them as one module."""
+        return not isinstance(self.hidden_size, tuple) and not isinstance(self.cell, tuple)
 
     @property
     def top_size(self) -> int:
@@ -101,10 +113,16 @@ class ModelConfig:
 
     @property
     def gates(self) -> int:
-        return {"rnn": 1, "lstm": 4, "gru": 3}[self.cell]
+        """Gates of the first layer's cell (of every layer's, but in a mixed stack: gates_of)."""
+        return self.gates_of(0)
+
+    def gates_of(self, layer: int) -> int:
+        return {"rnn": 1, "lstm": 4, "gru": 3}[self.cells[layer]]
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        if isinstance(self.cell, tuple):
+            d["cell"] = list(self.cell)
         if not self.zero_start:  # absent unless set: files without it read as before, in older versions too
             del d["zero_start"]
         if not self.head_hidden:
@@ -136,9 +154,12 @@ def is_int(value) -> bool:
 def type_problems(cfg: ModelConfig) -> list:
     """Fields of the wrong JSON type: an int is not a bool, a float or a string."""
     problems = []
-    for name in ("cell", "head", "pooling", "nonlinearity"):
+    for name in ("head", "pooling", "nonlinearity"):
         if not isinstance(getattr(cfg, name), str):
             problems.append(f"{name} must be a string")
+    cell = cfg.cell
+    if not (isinstance(cell, str) or (isinstance(cell, tuple) and cell and all(isinstance(c, str) for c in cell))):
+        problems.append("cell must be a string or a list of strings, one per layer")
     for name in ("vocab_size", "embedding_dim", "layers", "num_labels"):
         if not is_int(getattr(cfg, name)):
             problems.append(f"{name} must be an integer")
@@ -170,8 +191,9 @@ def weight_shapes(cfg: ModelConfig) -> dict:
     shapes = {}
     if cfg.embedding_dim:
         shapes["embedding.weight"] = (cfg.vocab_size, cfg.embedding_dim)
-    G, D, sizes = cfg.gates, cfg.directions, cfg.hidden_sizes
+    D, sizes = cfg.directions, cfg.hidden_sizes
     for layer, H in enumerate(sizes):
+        G = cfg.gates_of(layer)
         inp = cfg.input_size if layer == 0 else sizes[layer - 1] * D
         for suffix in ("", "_reverse")[:D]:
             shapes[f"rnn.weight_ih_l{layer}{suffix}"] = (G * H, inp)

@@ -260,14 +260,13 @@ def _check_stack(spec, layers):
         raise ModelError(f"the model must end with a Dense output layer (it ends with {layers[-1]['name']!r})")
     for rnn in rnns:
         where = f"layer {rnn['name']!r}"
-        if (rnn["cell"], rnn["bidirectional"], rnn["nonlinearity"]) != (rnns[0]["cell"], rnns[0]["bidirectional"],
-                                                                        rnns[0]["nonlinearity"]):
+        if (rnn["bidirectional"], rnn["nonlinearity"]) != (rnns[0]["bidirectional"], rnns[0]["nonlinearity"]):
             first = rnns[0]
-            raise ModelError(f"{where} ({rnn['cell']}, {'bi' if rnn['bidirectional'] else 'uni'}directional, "
-                             f"{rnn['nonlinearity']}) after {first['name']!r} ({first['cell']}, "
+            raise ModelError(f"{where} ({'bi' if rnn['bidirectional'] else 'uni'}directional, "
+                             f"{rnn['nonlinearity']}) after {first['name']!r} ("
                              f"{'bi' if first['bidirectional'] else 'uni'}directional, {first['nonlinearity']}): "
-                             "this tool's model runs one cell type, direction and activation through a stack "
-                             "(sizes may differ)")
+                             "this tool's model runs one direction and one activation through a stack (cell types "
+                             "and sizes may differ)")
         if rnn is not rnns[-1] and not rnn["sequences"]:
             raise ModelError(f"{where} feeds another recurrent layer, so it needs return_sequences=True")
     if spec["pooling"] is None:
@@ -275,7 +274,8 @@ def _check_stack(spec, layers):
             raise ModelError(f"layer {rnns[-1]['name']!r} returns sequences into Dense: per-step outputs are "
                              "not supported (pool them, or return_sequences=False)")
         spec["pooling"] = "last"
-    spec.update(cell=rnns[0]["cell"], bidirectional=rnns[0]["bidirectional"], nonlinearity=rnns[0]["nonlinearity"])
+    spec.update(cell=tuple(r["cell"] for r in rnns), bidirectional=rnns[0]["bidirectional"],
+                nonlinearity=rnns[0]["nonlinearity"])
     return spec
 
 

@@ -127,7 +127,8 @@ class RNNModel(nn.Module):
 
 
 class LayerStack(nn.ModuleList):
-    """Layers of different sizes (imported Keras stacks such as LSTM 128 -> LSTM 64), one module each.
+    """Layers of different sizes or cells (imported Keras stacks such as LSTM 128 -> LSTM 64, or
+    GRU -> SimpleRNN), one module each.
 
     torch's multi-layer modules need one size for all layers. Outside this class the tensors keep
     the names a multi-layer module gives them (rnn.weight_ih_l1 is layer 1's rnn.1.weight_ih_l0).
@@ -137,11 +138,11 @@ class LayerStack(nn.ModuleList):
     MODULE = re.compile(r"rnn\.(\d+)\.(\w+?)_l0(_reverse)?$")
 
     def __init__(self, cfg: ModelConfig):
-        extra = {"nonlinearity": cfg.nonlinearity} if cfg.cell == "rnn" else {}
         sizes = cfg.hidden_sizes
         inputs = [cfg.input_size] + [h * cfg.directions for h in sizes[:-1]]
-        super().__init__(RNN_CLASSES[cfg.cell](i, h, batch_first=True, bidirectional=cfg.bidirectional, **extra)
-                         for i, h in zip(inputs, sizes))
+        super().__init__(RNN_CLASSES[cell](i, h, batch_first=True, bidirectional=cfg.bidirectional,
+                                           **({"nonlinearity": cfg.nonlinearity} if cell == "rnn" else {}))
+                         for i, h, cell in zip(inputs, sizes, cfg.cells))
         self.dropout = cfg.dropout  # between layers, as torch's own dropout argument (a float: no module)
 
     def forward(self, x, starts=None):

@@ -119,7 +119,7 @@ class NumpyEngine:
         w = {k: np.asarray(v, self.dtype) for k, v in model_file.weights.items()}
         self.embedding = w.get("embedding.weight")
         self.layers = [
-            [Direction(cfg.cell, cfg.nonlinearity, *(w[f"rnn.{p}_l{layer}{s}"]
+            [Direction(cfg.cells[layer], cfg.nonlinearity, *(w[f"rnn.{p}_l{layer}{s}"]
                                                     for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
              for s in ("", "_reverse")[: cfg.directions]]
             for layer in range(cfg.layers)
@@ -135,7 +135,7 @@ class NumpyEngine:
         out, starts = np.zeros((1, 1, self.config.input_size), self.dtype), []
         for layer in self.layers:
             hs, cache = layer[0].forward(out)
-            c = cache[0][1] * cache[0][4] + cache[0][0] * cache[0][2] if self.config.cell == "lstm" else hs[:, 0]
+            c = cache[0][1] * cache[0][4] + cache[0][0] * cache[0][2] if layer[0].cell == "lstm" else hs[:, 0]
             starts.append((hs[:, 0], c))  # c = f c_prev + i g for an LSTM; unused otherwise
             out = hs
         return starts

@@ -185,7 +185,7 @@ class Layers:
         else:  # LayerStack: one module per layer, each with torch's layer-0 names
             weight = lambda layer, p, s: getattr(model.rnn[layer], f"{p}_l0{s}")
         self.layers = [
-            [Direction(cfg.cell, cfg.nonlinearity, *(weight(layer, p, s).detach()
+            [Direction(cfg.cells[layer], cfg.nonlinearity, *(weight(layer, p, s).detach()
                                                     for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
              for s in ("", "_reverse")[: cfg.directions]]
             for layer in range(cfg.layers)

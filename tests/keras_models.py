@@ -64,6 +64,9 @@ SUPPORTED = {
     "functional-bigru-5-3": functional_stacked_bigru,
     "lstm-dense-relu-softmax": lambda: chain(L.LSTM(6), L.Dense(5, activation="relu"), L.Dropout(0.2),
                                              L.Dense(3, activation="softmax")),
+    "gru-then-simplernn": lambda: chain(L.GRU(6, return_sequences=True), L.SimpleRNN(4), L.Dense(3, activation="softmax")),
+    "lstm-gru-lstm-mean": lambda: chain(L.LSTM(5, return_sequences=True), L.GRU(5, return_sequences=True),
+                                        L.LSTM(3, return_sequences=True), L.GlobalAveragePooling1D(), L.Dense(2)),
     "gru-max-tanh-linear-sigmoid": lambda: chain(L.GRU(5, return_sequences=True), L.GlobalMaxPooling1D(),
                                                  L.Dense(4, activation="tanh"), L.Dense(3), L.Dense(1, activation="sigmoid"),
                                                  mask=False),
@@ -89,8 +92,8 @@ REFUSED = {  # name -> (model, the layer named in the refusal)
     "conv": (lambda: chain(L.Conv1D(4, 3, name="conv"), L.GlobalMaxPooling1D(), L.Dense(2), mask=False), "conv"),
     "multi-label": (lambda: chain(L.LSTM(4), L.Dense(3, activation="sigmoid", name="tags")), "tags"),
     "per-step": (lambda: chain(L.LSTM(4, return_sequences=True, name="seq"), L.Dense(2)), "seq"),
-    "mixed-cells": (lambda: chain(L.LSTM(4, return_sequences=True), L.GRU(4, name="then_gru"), L.Dense(2)),
-                    "then_gru"),
+    "mixed-directions": (lambda: chain(L.LSTM(4, return_sequences=True), L.Bidirectional(L.GRU(4), name="then_bi"),
+                                       L.Dense(2)), "then_bi"),
     "hidden-gelu": (lambda: chain(L.LSTM(4), L.Dense(3, activation="gelu", name="mid"), L.Dense(2)), "mid"),
 }
 

@@ -52,7 +52,7 @@ def probabilities(mf, texts, engine_class=NumpyEngine):
 
 SUPPORTED = ["lstm-last-softmax", "bilstm-max-sigmoid", "gru-mean-softmax", "bigru-last-linear", "rnn-max-linear1",
              "birnn-relu-last", "stacked-lstm-8-4", "functional-bigru-5-3", "lstm-dense-relu-softmax",
-             "gru-max-tanh-linear-sigmoid"]
+             "gru-max-tanh-linear-sigmoid", "gru-then-simplernn", "lstm-gru-lstm-mean"]
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])

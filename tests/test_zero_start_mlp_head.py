@@ -100,3 +100,33 @@ def test_config_checks_and_files_without_the_new_fields_are_unchanged():
     assert set(ModelConfig().to_dict()) == {"cell", "vocab_size", "embedding_dim", "hidden_size", "layers",
                                             "bidirectional", "head", "pooling", "num_labels", "dropout",
                                             "nonlinearity"}
+
+
+@pytest.mark.parametrize("cells,hidden", [(("gru", "rnn"), 5), (("lstm", "gru", "lstm"), (5, 5, 3)),
+                                          (("rnn", "lstm"), (4, 6))])
+@pytest.mark.parametrize("bidirectional,zero_start", [(False, False), (True, False), (False, True)])
+def test_a_stack_of_different_cells_every_path_agrees(cells, hidden, bidirectional, zero_start, tmp_path):
+    from saliency import checkpoint
+    from saliency.attribution import make_method
+    from saliency.attribution.base import Batch
+
+    torch.manual_seed(9)
+    cfg = ModelConfig(cell=list(cells), vocab_size=7, embedding_dim=4, hidden_size=hidden, layers=len(cells),
+                      bidirectional=bidirectional, pooling="mean", num_labels=3, zero_start=zero_start)
+    assert cfg.cells == cells and not cfg.uniform
+    model = RNNModel(cfg).double()
+    mf = ModelFile(cfg, Tokenizer("char", list("abcdefg")), ["x", "y", "z"], model.weights())
+    checkpoint.save(mf, str(tmp_path / "mixed.safetensors"))
+    mf = checkpoint.load(str(tmp_path / "mixed.safetensors"))  # the per-layer cells survive the file
+    assert mf.config.cells == cells and mf.header()["version"] == 2
+    torch_engine, numpy_engine = TorchEngine(mf, "float64"), NumpyEngine(mf, "float64")
+    x = numpy_engine.embed(IDS)
+    positions, classes = np.zeros(3, int), np.array([1, 2, 0])
+    logits, _, dx = numpy_engine.gradient(x, LENGTHS, positions, classes)
+    np.testing.assert_allclose(torch_engine.forward(x, LENGTHS), logits, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(network_of(numpy_engine).logits(x, LENGTHS), logits, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(torch_engine.gradient(x, LENGTHS, positions, classes)[2], dx, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(autograd_dx(torch_engine, x, positions, classes)[1], dx, rtol=0, atol=1e-10)
+    check_input_gradient(numpy_engine, x, LENGTHS, positions, classes)
+    lrp = make_method("lrp").attribute(numpy_engine, Batch(IDS, LENGTHS, x, positions, classes))
+    assert np.isfinite(lrp.scores).all() and np.abs(lrp.scores).sum() > 0

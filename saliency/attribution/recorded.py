@@ -146,7 +146,7 @@ def network_of(engine) -> Network:
     model = getattr(engine, "model", None)
     if model is not None and hasattr(model, "weights"):  # torch engine: RNNModel, tensors under file names
         w = {k: np.asarray(v, np.float64) for k, v in model.weights().items()}
-        layers = [[Direction(cfg.cell, cfg.nonlinearity, *(w[f"rnn.{p}_l{layer}{s}"]
+        layers = [[Direction(cfg.cells[layer], cfg.nonlinearity, *(w[f"rnn.{p}_l{layer}{s}"]
                                                            for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
                    for s in ("", "_reverse")[:cfg.directions]] for layer in range(cfg.layers)]
         head_w, head_b = w["head.weight"], w["head.bias"]
