@@ -153,3 +153,17 @@ def expected_shapes(spec) -> list:
         out.append((layer["name"], [(width, units)] + ([(units,)] if dense.get("use_bias", True) else []), False))
         width = units
     return out
+
+
+def input_width(config: dict, layers: list) -> int:
+    """V of a one-hot model: the last dimension of its input shape (the InputLayer's batch_shape,
+    or the first layer's batch_input_shape in a Keras 2 Sequential config)."""
+    body = config.get("config", {})
+    candidates = [l.get("config", {}) for l in body.get("layers", []) if l.get("class_name") == "InputLayer"]
+    candidates += [layers[0].get("config", {})] if layers else []
+    for cfg in candidates:
+        shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
+        if isinstance(shape, list) and len(shape) == 3 and isinstance(shape[-1], int) and 0 < shape[-1] <= 2**20:
+            return shape[-1]
+    raise ModelError("a model without an Embedding must take one-hot vectors: its input shape (None, V) "
+                     "is not in the config")

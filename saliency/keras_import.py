@@ -24,9 +24,9 @@ from . import keras_guard
 from .checkpoint import ModelFile, sha256
 from .config import ACTIVATIONS, ModelConfig
 from .errors import ModelError
-from .keras_file import open_keras_file, read_weights
+from .keras_file import input_width, open_keras_file, read_weights
 from .keras_schema import check_config
-from .keras_vocab import embedding_rows
+from .keras_vocab import embedding_rows, one_hot_tokens
 
 CELLS = {"SimpleRNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
 NO_OPS = {"InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout"}
@@ -380,32 +380,6 @@ def _hidden_dense(spec, layer_weights) -> dict:
         bias = arrays[1] if layer.get("config", {}).get("use_bias", True) else np.zeros(kernel.shape[1])
         out[f"head_hidden.{k}.weight"], out[f"head_hidden.{k}.bias"] = kernel.T, bias
     return out
-
-
-def input_width(config: dict, layers: list) -> int:
-    """V of a one-hot model: the last dimension of its input shape (the InputLayer's batch_shape,
-    or the first layer's batch_input_shape in a Keras 2 Sequential config)."""
-    body = config.get("config", {})
-    candidates = [l.get("config", {}) for l in body.get("layers", []) if l.get("class_name") == "InputLayer"]
-    candidates += [layers[0].get("config", {})] if layers else []
-    for cfg in candidates:
-        shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
-        if isinstance(shape, list) and len(shape) == 3 and isinstance(shape[-1], int) and 0 < shape[-1] <= 2**20:
-            return shape[-1]
-    raise ModelError("a model without an Embedding must take one-hot vectors: its input shape (None, V) "
-                     "is not in the config")
-
-
-def one_hot_tokens(by_id: dict, V: int) -> list:
-    """The characters (or tokens) of a one-hot model, by column: every id 0..V-1, in the author's order."""
-    missing = [i for i in range(V) if not by_id.get(i)]
-    if missing:
-        raise ModelError(f"the model takes one-hot vectors of {V}; the vocabulary has no token for id "
-                         f"{missing[0]}" + (f" (it has {len(by_id)} entries)" if len(by_id) != V else ""))
-    tokens = [by_id[i] for i in range(V)]
-    if len(set(tokens)) != V:
-        raise ModelError("the vocabulary lists a token twice")
-    return tokens
 
 
 def map_cell(rnn, arrays, k, suffix) -> dict:

@@ -131,3 +131,15 @@ def embedding_rows(emb: np.ndarray, by_id: dict, oov: str = None, layer: str = "
         note = ("the vocabulary has no out-of-vocabulary entry: unknown tokens get a zero vector "
                 "(Keras' Tokenizer would drop them)")
     return tokens, rows, note
+
+
+def one_hot_tokens(by_id: dict, V: int) -> list:
+    """The characters (or tokens) of a one-hot model, by column: every id 0..V-1, in the author's order."""
+    missing = [i for i in range(V) if not by_id.get(i)]
+    if missing:
+        raise ModelError(f"the model takes one-hot vectors of {V}; the vocabulary has no token for id "
+                         f"{missing[0]}" + (f" (it has {len(by_id)} entries)" if len(by_id) != V else ""))
+    tokens = [by_id[i] for i in range(V)]
+    if len(set(tokens)) != V:
+        raise ModelError("the vocabulary lists a token twice")
+    return tokens
