@@ -37,7 +37,7 @@ RAY_PANEL = "Scaling out (Ray)"
 @user_errors
 def batch(
     files: Annotated[Optional[List[str]], typer.Argument(help="Input files (txt, csv, tsv, jsonl); '-' or none with piped stdin: stdin.", show_default=False)] = None,
-    input_format: Annotated[Optional[str], typer.Option(metavar="txt|csv|tsv|jsonl", help="txt | csv | tsv | jsonl (default: from the extension; stdin: jsonl if its first line is a JSON object, else txt).")] = None,
+    input_format: Annotated[Optional[str], typer.Option(metavar="txt|csv|tsv|jsonl|conllu|tags", help="txt | csv | tsv | jsonl | conllu | tags (token<TAB>tag lines) (default: from the extension; stdin: jsonl if its first line is a JSON object, else txt).")] = None,
     text_column: Annotated[Optional[str], typer.Option("--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")] = None,
     output_format: Annotated[Optional[str], typer.Option("--format", "-f", metavar="jsonl|csv|tsv|text|html", help="jsonl (or json; default off a terminal) | csv | tsv | text (default on a terminal) | html (one self-contained page, as text shows it).")] = None,
     summary: Annotated[bool, typer.Option("--summary", help="After the records, the tokens that most often drove the prediction, by predicted label (with gold labels also by gold label and by confusion pair); on stderr unless --format text.")] = False,
@@ -183,9 +183,10 @@ def gold_labels(records, model_file, label_field, errors_only):
 
     from saliency.gold import detect_field
 
-    if model_file.config.head == "lm":
+    if model_file.config.per_position:
         if label_field or errors_only:
-            raise UsageError("--label-field and --errors-only need a classifier (a language model has no gold labels)")
+            raise UsageError("--label-field and --errors-only need a classifier (a language model has no gold labels; "
+                             "a tagger's gold tags are read from the data itself)")
         return records, None
     records, first = iter(records), []
     for record in records:  # up to the first usable record only: a live pipe's next line may be far off

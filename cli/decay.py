@@ -36,7 +36,8 @@ def decay(
 ):
     """The vanishing-gradient view: mean |dx_t| (and its share) by distance between t and the explained position.
 
-    Language models: the prediction at the last position; classifiers: distance to the last token.
+    Language models: the prediction at the last position; classifiers: distance to the last token;
+    taggers: signed distance t - p from every explained position p (left context negative).
     Distances are bucketed 0, 1, 2-3, 4-7, ...
     """
     from saliency import load_model

@@ -22,7 +22,7 @@ EXAMPLES = """
   saliency evaluate dev.tsv --format html > evaluation.html
 """
 DataArg = Annotated[str, typer.Argument(help="Records to evaluate on (txt, csv, tsv, jsonl; '-' = stdin).", show_default=False)]
-InputFormatOpt = Annotated[Optional[str], typer.Option(metavar="txt|csv|tsv|jsonl", help="txt | csv | tsv | jsonl (default: from the extension; stdin: txt).")]
+InputFormatOpt = Annotated[Optional[str], typer.Option(metavar="txt|csv|tsv|jsonl|conllu|tags", help="txt | csv | tsv | jsonl | conllu | tags (default: from the extension; stdin: txt).")]
 TextColumnOpt = Annotated[Optional[str], typer.Option("--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")]
 LimitOpt = Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="Only the first N records.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
@@ -85,7 +85,7 @@ def evaluate(
     if not records:
         raise InputError(f"{data}: no records to evaluate") if not skipped else InputError(
             f"{data}: no usable record ({skipped[0][1]} at record {skipped[0][0]})")
-    if model_file.config.head != "lm":  # a language model is refused by evaluate itself
+    if not model_file.config.per_position:  # a language model is refused by evaluate; a tagger reads its tags
         from saliency.gold import detect_field
 
         settings.label_field, note = detect_field(records, model_file.labels, label_field)

@@ -25,6 +25,7 @@ EXAMPLES = """
   saliency explain --method integrated-gradients -k 5 "a witty movie"
   saliency explain -m names-gru --target Irish --contrast English "O'Brien"
   saliency explain -m shakespeare-lstm --position all "To be or not"
+  saliency explain -m ud-pos "I saw her duck under the table ."
   cat reviews.txt | saliency explain -f json - | jq .prediction
   saliency explain "a witty , gorgeous movie" -f svg > explained.svg
   saliency explain --method gradient,grad-input,lrp "a witty , gorgeous movie"

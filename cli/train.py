@@ -22,6 +22,7 @@ EXAMPLES = """
   saliency train train.tsv --test dev.tsv --label-names 0=neg,1=pos
   saliency train names/ --level char --cell gru -o names.safetensors
   saliency train input.txt --task lm --level char -o shakespeare.safetensors
+  saliency train train.conllu --valid dev.conllu --bidirectional
 """
 
 
@@ -37,9 +38,9 @@ def parse_label_names(spec: Optional[str]) -> dict:
 @app.command(epilog=EXAMPLES)
 @user_errors
 def train(
-    data: Annotated[str, typer.Argument(help="Training data: csv/tsv/jsonl with text and label columns, a folder of LABEL.txt files (one text per line), or plain text for --task lm.")],
+    data: Annotated[str, typer.Argument(help="Training data: csv/tsv/jsonl with text and label columns, a folder of LABEL.txt files (one text per line), plain text for --task lm, or tagged sentences (CoNLL-U, token<TAB>tag, JSONL tokens+tags) for a tagger.")],
     output: Annotated[str, typer.Option("--output", "-o", help="Model file to write.")] = "model.safetensors",
-    task: Annotated[str, typer.Option(metavar="classify|lm", help="classify | lm", rich_help_panel=DATA_PANEL)] = "classify",
+    task: Annotated[str, typer.Option(metavar="classify|lm|tag|auto", help="classify | lm | tag | auto (tag for CoNLL-U, token<TAB>tag or JSONL tokens+tags data; else classify).", rich_help_panel=DATA_PANEL)] = "auto",
     level: Annotated[str, typer.Option(metavar="char|word", help="Tokens: char | word.", rich_help_panel=DATA_PANEL)] = "word",
     valid: Annotated[Optional[str], typer.Option(help="Validation file (default: a split of DATA).", rich_help_panel=DATA_PANEL)] = None,
     valid_split: Annotated[float, typer.Option(min=0.0, max=0.5, help="Fraction of distinct texts held out for validation.", rich_help_panel=DATA_PANEL)] = 0.1,
@@ -59,6 +60,7 @@ def train(
     bidirectional: Annotated[bool, typer.Option("--bidirectional", help="Read the text both ways.", rich_help_panel=ARCH_PANEL)] = False,
     pooling: Annotated[str, typer.Option(metavar="last|max|mean", help="Classifier: last | max | mean over time.", rich_help_panel=ARCH_PANEL)] = "max",
     dropout: Annotated[float, typer.Option(min=0.0, max=0.9, rich_help_panel=ARCH_PANEL)] = 0.5,
+    word_dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Tagger: chance a known training word is read as <unk>.", rich_help_panel=ARCH_PANEL)] = 0.0,
     epochs: Annotated[int, typer.Option(min=1, rich_help_panel=FIT_PANEL)] = 5,
     lr: Annotated[float, typer.Option(min=0.0, rich_help_panel=FIT_PANEL)] = 2e-3,
     batch_size: Annotated[int, typer.Option(min=1, rich_help_panel=FIT_PANEL)] = 64,
@@ -67,7 +69,7 @@ def train(
     half: Annotated[bool, typer.Option("--half", help="Store float16 weights (half the file size).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ):
-    """Train a classifier or language model and write it as a model file."""
+    """Train a classifier, language model or sequence tagger and write it as a model file."""
     from saliency import checkpoint
     from saliency.config import CELLS, POOLINGS
     from saliency.models_info import held_out
@@ -80,7 +82,7 @@ def train(
     opts = TrainOptions(task, level, cell, layers, hidden, embedding, bidirectional, pooling, dropout, epochs, lr,
                         batch_size, seq_len, seed, max_vocab, min_count, not keep_case, valid_split, test_split,
                         not keep_duplicates,
-                        parse_label_names(label_names), half)
+                        parse_label_names(label_names), half, word_dropout)
     with TrainingProgress(epochs, quiet) as progress:
         model_file = run_training(data, opts, valid, test, text_column, label_column, progress)
     model_file.info["command"] = "saliency train " + shlex.join(sys.argv[2:] if len(sys.argv) > 2 else [data])

@@ -108,6 +108,8 @@ def explain_windows(model, records, *, text_field=None, shard=None, window=WINDO
     window is instead whatever has arrived, so each line is answered as soon as it comes."""
     explainer = _explainer(model)
     flip = options.pop("flip", False)  # batch --flip: add each record's best single swap
+    if flip and getattr(explainer, "is_tagger", False):
+        raise UsageError("--flip is for classifiers and language models, not taggers")
     stream = held_until_text(as_records(records, text_field))
     if shard is not None:
         shard = parse_shard(shard)

@@ -33,7 +33,7 @@ class ModelFile:
 
     config: ModelConfig
     tokenizer: Tokenizer
-    labels: list  # classifier label names; empty for a language model
+    labels: list  # classifier or tagger label names; empty for a language model
     weights: dict  # name -> np.ndarray
     info: dict = field(default_factory=dict)  # training command, figures, data
     name: str = ""  # shipped name or file path, for messages and output
@@ -67,7 +67,7 @@ def check_header(cfg, tokenizer, labels, info) -> None:
         raise ModelError(f"vocabulary has {len(tokenizer.vocab)} entries but the architecture says {cfg.vocab_size}")
     if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
         raise ModelError("labels must be a list of strings")
-    if cfg.head == "classifier" and len(labels) != cfg.num_labels:
+    if cfg.head != "lm" and len(labels) != cfg.num_labels:
         raise ModelError(f"{len(labels)} label names for {cfg.num_labels} outputs")
     if not isinstance(info, dict):
         raise ModelError("info must be a JSON object")

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from .errors import ModelError
 
 CELLS = ("rnn", "lstm", "gru")
-HEADS = ("classifier", "lm")
+HEADS = ("classifier", "lm", "tagger")
 POOLINGS = ("last", "max", "mean")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")  # a hidden head layer's (Keras Dense, a PyTorch MLP)
 
@@ -19,9 +19,10 @@ class ModelConfig:
     hidden_size: int = 64  # or a tuple, one size per layer (imported Keras stacks: LSTM 128 -> LSTM 64)
     layers: int = 1
     bidirectional: bool = False
-    head: str = "classifier"  # classifier: one output per text; lm: next-token logits per position
+    head: str = "classifier"  # classifier: one output per text; lm: next-token logits per position;
+    # tagger: one label per position (a plain per-position Linear over the RNN outputs, like lm's)
     pooling: str = "max"  # classifier only: last hidden state, or max/mean over time of the outputs
-    num_labels: int = 2  # classifier outputs; an lm has vocab_size outputs
+    num_labels: int = 2  # classifier or tagger outputs; an lm has vocab_size outputs
     dropout: float = 0.0  # training only: on embeddings and between layers
     nonlinearity: str = "tanh"  # vanilla rnn only: tanh | relu
     # A zero input vector before the first token, as the Coursera course trains and samples
@@ -110,6 +111,11 @@ class ModelConfig:
     @property
     def output_size(self) -> int:
         return self.vocab_size if self.head == "lm" else self.num_labels
+
+    @property
+    def per_position(self) -> bool:
+        """The head reads every position's output (lm, tagger), not one pooled vector."""
+        return self.head in ("lm", "tagger")
 
     @property
     def gates(self) -> int:

@@ -75,6 +75,8 @@ class Editor:
     model's last position: the next token after the text)."""
 
     def __init__(self, explainer):
+        if getattr(explainer, "is_tagger", False):  # one output per word: no single output to flip or keep
+            raise UsageError("flip, reduce and prototype are for classifiers and language models, not taggers")
         self.explainer, self.engine, self.tokenizer = explainer, explainer.engine, explainer.tokenizer
         self.names, self.is_lm = explainer.output_names, explainer.is_lm
         self.vocab = getattr(self.tokenizer, "vocab", None)

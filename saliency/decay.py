@@ -23,7 +23,12 @@ def bucket_range(b: int):
 
 
 def decay(explainer, records, objective="logit", progress=None, window=256) -> dict:
-    """{records, skipped, rows: [{distance, from, to, tokens, mean, share}]} over io.Records."""
+    """{records, skipped, rows: [{distance, from, to, tokens, mean, share}]} over io.Records
+    (a tagger: by signed distance from every explained position, tagger_decay.py)."""
+    if getattr(explainer, "is_tagger", False):
+        from .tagger_decay import tagger_decay
+
+        return tagger_decay(explainer, records, objective, progress, window)
     sums, counts, shares = {}, {}, {}
     done, skipped = 0, []
     for start in range(0, len(records), window):

@@ -23,6 +23,7 @@ from .gold import GoldError, record_gold
 from .option_checks import check_limit, check_seed
 from .metrics import (AOPC_PERCENTS, REMOVALS, average_precision, kendall_tau, perturb, ranking, rationale_labels,
                       spearman, token_f1, top_count)
+from .evaluate_tagger import perturbed, position_items, tagging_accuracy
 from .pipeline import MAX_BATCH_POSITIONS, softmax
 
 RANDOM = "random"
@@ -62,6 +63,7 @@ class Item:
     labels: np.ndarray = None  # rationale: which tokens a human marked
     predicted: str = None  # the predicted label, and with a label field the gold one
     gold: str = None
+    position: int = None  # a tagger: the explained position (evaluate_tagger.py)
 
 
 @dataclass
@@ -70,8 +72,9 @@ class Evaluation:
     skipped: list  # (record number, reason) for records that could not be evaluated
 
 
-def class_probabilities(engine, sequences, classes, pad_id) -> np.ndarray:
-    """p(class | sequence) for each id list, batched by length; an empty list is one <pad>."""
+def class_probabilities(engine, sequences, classes, pad_id, positions=None) -> np.ndarray:
+    """p(class | sequence) for each id list, batched by length; an empty list is one <pad>.
+    A tagger's: at each sequence's `positions` entry."""
     sequences = [s if s else [pad_id] for s in sequences]
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     out = np.empty(len(sequences))
@@ -84,6 +87,8 @@ def class_probabilities(engine, sequences, classes, pad_id) -> np.ndarray:
         for b, i in enumerate(rows):
             ids[b, : lengths[b]] = sequences[i]
         probs = softmax(engine.forward(engine.embed(ids), lengths).astype(np.float64))
+        if probs.ndim == 3:  # a tagger: (B, T, C), read at each row's position
+            probs = probs[np.arange(len(rows)), np.asarray(positions)[rows]]
         out[rows] = probs[np.arange(len(rows)), np.asarray(classes)[rows]]
         start += len(rows)
     return out
@@ -91,33 +96,43 @@ def class_probabilities(engine, sequences, classes, pad_id) -> np.ndarray:
 
 def faithfulness(engine, items, names, removal, pad_id, unk_id):
     """(comprehensiveness, sufficiency), each (items, methods): AOPC over AOPC_PERCENTS."""
-    sequences, classes = [], []
+    sequences, classes, positions = [], [], []
     for item in items:
         n = len(item.ids)
         sequences.append(item.ids)
+        positions.append(item.position or 0)
         for name in names:
             order = ranking(item.scores[name])
             for percent in AOPC_PERCENTS:
+                if item.position is not None:  # a tagger: the explained word always stays
+                    for ids, at in perturbed(item.ids, item.scores[name], item.position, percent, removal, unk_id,
+                                             perturb):
+                        sequences.append(ids)
+                        positions.append(at)
+                    continue
                 chosen = order[: top_count(n, percent)]
                 sequences.append(perturb(item.ids, chosen, removal, unk_id, keep=False))
                 sequences.append(perturb(item.ids, chosen, removal, unk_id, keep=True))
+                positions += [0, 0]
         classes += [item.cls] * (1 + 2 * len(names) * len(AOPC_PERCENTS))
-    probs = class_probabilities(engine, sequences, classes, pad_id).reshape(len(items), -1)
+    probs = class_probabilities(engine, sequences, classes, pad_id, positions).reshape(len(items), -1)
     full, rest = probs[:, :1, None], probs[:, 1:].reshape(len(items), len(names), len(AOPC_PERCENTS), 2)
     drops = (full - rest[..., 0], full - rest[..., 1])
     return tuple(d.mean(-1) for d in drops)
 
 
-def explain_items(explainer, records, settings, rng, skipped):
-    """Explain a window of records with every method; Items for those every method could explain."""
+def explain_items(explainer, records, settings, rng, skipped, tag_pairs=None):
+    """Explain a window of records with every method; Items for those every method could explain
+    (a tagger: one per explained position, and (gold tags, predicted tags) added to tag_pairs)."""
     texts = [r.text for r in records]
     options = dict(objective=settings.objective, **settings.method_options)
     results = {m: explainer.explain(texts, method=m, errors="return", **options) for m in settings.methods}
-    if "occlusion" in results and options.get("occlude", "unk") == settings.removal:
+    # Leave-one-out removes a word as the metrics do; a tagger's by <unk> (deleting moves its positions).
+    occlude = "unk" if explainer.is_tagger else settings.removal
+    if "occlusion" in results and options.get("occlude", "unk") == occlude:
         loo = results["occlusion"]  # the method is the leave-one-out reference itself
     else:
-        loo = explainer.explain(texts, method="occlusion", errors="return",
-                                **{**options, "occlude": settings.removal})
+        loo = explainer.explain(texts, method="occlusion", errors="return", **{**options, "occlude": occlude})
     items = []
     for i, record in enumerate(records):
         failed = next((results[m][i] for m in settings.methods if isinstance(results[m][i], Exception)), None)
@@ -125,6 +140,11 @@ def explain_items(explainer, records, settings, rng, skipped):
             skipped.append((record.index, str(failed)))
             continue
         first = results[settings.methods[0]][i]
+        if explainer.is_tagger:
+            tag_pairs.append((record.fields.get("tags"), first.prediction["tags"]))
+            items += position_items(Item, record, {m: results[m][i] for m in settings.methods}, loo[i],
+                                    settings.methods, rng, explainer.output_names)
+            continue
         scores = {m: np.array([t.score for t in results[m][i].tokens]) for m in settings.methods}
         scores[RANDOM] = rng.random(len(first.tokens))
         item = Item(record.text, [t.id for t in first.tokens], first.target["index"], scores,
@@ -159,12 +179,16 @@ def evaluate(explainer, records, settings: EvalSettings, model_file=None, progre
         raise UsageError("evaluate needs a classifier (for a language model try `saliency decay`)")
     if settings.removal == "unk" and explainer.unk_id is None:
         raise UsageError("this model has no <unk> token (its source had none): use --removal delete")
+    if explainer.is_tagger and (settings.rationale_field or settings.randomize or settings.label_field):
+        raise UsageError("--rationale-field, --randomize and --label-field are for classifiers (a tagger: tagging "
+                         "accuracy against the data's own tags, and faithfulness)")
+    tag_pairs = []
     names = list(settings.methods) + [RANDOM]
     rng = np.random.default_rng(settings.seed)
     items, skipped = [], []
     comp, suff = [], []
     for start in range(0, len(records), WINDOW):
-        window = explain_items(explainer, records[start:start + WINDOW], settings, rng, skipped)
+        window = explain_items(explainer, records[start:start + WINDOW], settings, rng, skipped, tag_pairs)
         if window:
             c, s = faithfulness(explainer.engine, window, names, settings.removal, explainer.fill_id,
                                 explainer.unk_id)
@@ -192,7 +216,10 @@ def evaluate(explainer, records, settings: EvalSettings, model_file=None, progre
 
         randomization = randomization_check(model_file, explainer, items, settings, progress)
     summary = {"records": len(items), "methods": methods, "agreement": agreement, "randomization": randomization}
-    if settings.label_field:
+    if explainer.is_tagger:  # items are (sentence, position) pairs
+        summary["sentences"] = len(tag_pairs)
+        summary["tagging"] = tagging_accuracy(tag_pairs)
+    elif settings.label_field:
         summary["gold"] = gold_summary(items, names, comp, suff, settings.label_field, explainer.output_names)
     return Evaluation(summary, skipped)
 

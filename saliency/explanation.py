@@ -5,16 +5,18 @@ JSON schema (one object; keys always present unless marked optional):
   model        model name or path
   method       method name;  params: the method's parameters;  signed: whether scores carry a sign
   objective    "logit" or "logprob": what F is
-  target       {label, index, value, position (language models only), contrast (optional): {label,
+  target       {label, index, value, position (language models, taggers), contrast (optional): {label,
                index}}: the output explained and F(x) (with a contrast, logit(label) - logit(contrast))
-  prediction   {label, probability, probabilities: {label: p}} (language models: the top 10)
+  prediction   {label, probability, probabilities: {label: p}} (language models: the top 10; taggers:
+               tags, one per token, and probabilities, per token {tag: p}; label is the tag
+               predicted at target.position)
   tokens       [{text, start, end, score, unk}]: text == input[start:end]
   completeness optional, methods with the completeness axiom: {delta, reference, relative, steps
                (integrated gradients with steps "auto" only: the path points this text used)}
   vectors      optional (--vectors): per token, the gradient vector the score came from
-  rows         optional (--position all, --target all): [{position or index, target, value, scores}]
-               one row per explained position or class; several methods (--method a,b): [{method,
-               signed, params, value, scores, completeness (optional)}] one row per method
+  rows         optional (--position all, a tagger by default, --target all): [{position or index, target,
+               value, scores}] one row per explained position or class; several methods (--method a,b):
+               [{method, signed, params, value, scores, completeness (optional)}] one row per method
   top          optional (--top K): indices into tokens of the K strongest, strongest first (rows too)
   flip         optional (batch --flip): the best single swap, as `saliency flip --format json` gives it
   gold         optional (batch with gold labels): the record's gold label;  correct: prediction == gold

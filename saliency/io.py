@@ -23,9 +23,11 @@ from . import safe_json
 from .errors import InputError, UsageError
 from .whole_writes import write_whole
 
-INPUT_FORMATS = ("txt", "csv", "tsv", "jsonl")
+TAGGED_FORMATS = ("conllu", "tags")  # tagged sentences (tagged.py): CoNLL-U, token<TAB>tag lines
+INPUT_FORMATS = ("txt", "csv", "tsv", "jsonl") + TAGGED_FORMATS
 EXTENSIONS = {".txt": "txt", ".text": "txt", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
-              ".ndjson": "jsonl", ".json": "jsonl"}
+              ".ndjson": "jsonl", ".json": "jsonl", ".conllu": "conllu", ".conll": "tags", ".tags": "tags",
+              ".bio": "tags", ".iob": "tags"}
 TEXT_COLUMNS = ("text", "sentence")
 BOM = "\ufeff"
 csv.field_size_limit(sys.maxsize)
@@ -90,8 +92,14 @@ def check_text(record: Record) -> Record:
 
 
 def read_records(path: str, input_format: str = None, text_field: str = None):
-    """Yield Records from a txt, csv, tsv or jsonl file, or stdin for '-' (format sniffed)."""
+    """Yield Records from a txt, csv, tsv or jsonl file, or stdin for '-' (format sniffed); from
+    CoNLL-U or token<TAB>tag files, one per sentence (tagged.py: pre-tokenized, with gold tags)."""
+    from .tagged import read_tagged, words_record
+
     fmt = detect_format(path, input_format)
+    if fmt in TAGGED_FORMATS:
+        yield from read_tagged(path, fmt)
+        return
     check_text_field(path, fmt, text_field)
     stream = open_text(path)
     source = "<stdin>" if path == "-" else path
@@ -106,7 +114,7 @@ def read_records(path: str, input_format: str = None, text_field: str = None):
         if fmt == "txt":
             rows = _txt(lines)
         elif fmt == "jsonl":
-            rows = _jsonl(lines, text_field)
+            rows = map(words_record, _jsonl(lines, text_field))  # a "tokens" list: a pre-tokenized sentence
         else:
             rows = _table(lines, "\t" if fmt == "tsv" else ",", text_field, source)
         for i, record in enumerate(rows):
@@ -266,6 +274,10 @@ def _get_nowait(q):
 # -- writers ----------------------------------------------------------------------------------
 TOKEN_COLUMNS = ["record", "source", "token_index", "token", "start", "end", "score", "unk",
                  "prediction", "probability", "target", "method"]
+# A tagger's table: one row per (explained position, token); the position's word, its predicted tag
+# and probability, and the target explained there come first.
+TAGGER_COLUMNS = ["record", "source", "position", "word", "tag", "probability", "target", "token_index", "token",
+                  "start", "end", "score", "unk", "method"]
 
 
 def record_header(record: Record) -> dict:
@@ -329,9 +341,15 @@ class TableWriter:
     def write(self, record: Record, explanation=None, error: str = None):
         if explanation is None:
             return  # failures are reported on stderr; a token table has no row for them
+        tagger = explanation.rows is not None and "tags" in explanation.prediction
         if self.extra is None:
-            self.extra = [k for k in record.fields if k not in TOKEN_COLUMNS]
-            self._row(TOKEN_COLUMNS + self.extra)
+            self.columns = TAGGER_COLUMNS if tagger else TOKEN_COLUMNS
+            self.extra = [k for k in record.fields if k not in self.columns]
+            self._row(self.columns + self.extra)
+        if tagger != (self.columns is TAGGER_COLUMNS):
+            raise InputError("a tagger's rows and other rows cannot share one table")
+        if tagger:
+            return self._tagger_rows(record, explanation)
         head = [record.index, record.source]
         tail = [explanation.prediction["label"], explanation.prediction["probability"],
                 explanation.target["label"], explanation.method]
@@ -343,6 +361,20 @@ class TableWriter:
         rows = buffer.getvalue()
         rows.encode("utf-8")  # a record that cannot be written fails alone, before any of it is written
         write_whole(self.stream, rows)  # the whole record, or none of it
+
+    def _tagger_rows(self, record: Record, exp):
+        tail = [exp.method] + [_cell(record.fields.get(k, "")) for k in self.extra]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=self.delimiter, lineterminator="\n")
+        tags, probs = exp.prediction["tags"], exp.prediction["probabilities"]
+        for row in exp.rows:
+            p = row["position"]
+            head = [record.index, record.source, p, exp.tokens[p].text, tags[p], probs[p][tags[p]], row["target"]]
+            for i, (t, score) in enumerate(zip(exp.tokens, row["scores"])):
+                writer.writerow(head + [i, t.text, t.start, t.end, repr(score), int(t.unk)] + tail)
+        rows = buffer.getvalue()
+        rows.encode("utf-8")
+        self.stream.write(rows)
 
     def _row(self, values):
         buffer = io.StringIO()

@@ -78,11 +78,12 @@ def _keras3_weights(f) -> dict:
 
 
 def _vars_below(group) -> list:
-    """The layer's own vars, then its cell's (an RNN keeps kernel, recurrent kernel, bias in its cell)."""
+    """The layer's own vars, then its cell's (an RNN keeps kernel, recurrent kernel, bias in its cell)
+    or its wrapped layer's (TimeDistributed keeps the Dense's kernel and bias there)."""
     import h5py
 
     datasets = []
-    for sub in (group, group.get("cell")):
+    for sub in (group, group.get("cell"), group.get("layer")):
         if isinstance(sub, h5py.Group) and isinstance(sub.get("vars"), h5py.Group):
             v = sub["vars"]
             keys = sorted((k for k in v if k.isdigit()), key=int)

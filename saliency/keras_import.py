@@ -3,10 +3,11 @@
 Neither keras nor tensorflow is imported: the architecture comes from the saved JSON config,
 the weights from the HDF5 datasets. Supported: Embedding, or one-hot input (Input((None, V))
 straight into the first recurrent layer) -> one or more SimpleRNN / LSTM / GRU (each optionally
-in Bidirectional, concat merge; layers may differ in size) -> the last state,
+in Bidirectional, concat merge; layers may differ in size and cell type) -> the last state,
 GlobalMaxPooling1D or GlobalAveragePooling1D -> hidden Dense layers (relu, tanh, sigmoid,
-linear) -> Dense (softmax, sigmoid with one unit, or linear), Dropout anywhere. Everything is
-mapped exactly onto torch's layouts:
+linear) -> Dense (softmax, sigmoid with one unit, or linear), Dropout anywhere. A tagger: the
+last recurrent layer returns sequences straight into TimeDistributed(Dense) or a Dense (which
+Keras applies at every step): one label per token. Everything is mapped exactly onto torch's layouts:
 - LSTM: Keras' kernel columns are gates i, f, c, o, torch's rows i, f, g, o: the same order.
 - GRU (reset_after=True): Keras' z, r, h become torch's r, z, n; bias row 0 is the input
   bias, row 1 the recurrent one, exactly torch's b_i* and b_h* (the reset gate multiplies
@@ -93,13 +94,13 @@ def import_keras(path: str, vocab: dict, settings: dict = None, labels: list = N
                          + (" (a one-unit output is two classes: 0 and 1)" if spec["binary"] else ""))
     sizes = [r["units"] for r in spec["rnns"]]
     cfg = ModelConfig(spec["cell"], len(tokens), width, sizes, len(sizes), spec["bidirectional"],
-                      "classifier", spec["pooling"], n_out, 0.0, spec["nonlinearity"],
+                      "tagger" if spec["tagger"] else "classifier", spec["pooling"], n_out, 0.0, spec["nonlinearity"],
                       head_hidden=tuple((int(d["config"]["units"]), d["config"].get("activation", "linear"))
                                         for d in spec["hidden"]))
     from .tokenize import Tokenizer
 
     keras_version = meta.get("keras_version", "unknown") if isinstance(meta, dict) else "unknown"
-    info = {"task": "classify", "imported_from": "keras", "source": os.path.basename(path),
+    info = {"task": "tag" if spec["tagger"] else "classify", "imported_from": "keras", "source": os.path.basename(path),
             "source_sha256": sha256(path), "keras_version": str(keras_version)[:40],
             "keras_format": meta["format"], "keras_layers": [f"{l['name']} ({l['class_name']})" for l in layers]}
     if note:
@@ -207,7 +208,7 @@ def read_architecture(layers: list) -> dict:
     for layer in layers:
         cls, cfg, name = layer["class_name"], layer.get("config", {}), layer["name"]
         where = f"layer {name!r} ({cls})"
-        if denses and cls not in NO_OPS and cls != "Dense":
+        if denses and cls not in NO_OPS and cls not in ("Dense", "TimeDistributed"):
             raise ModelError(f"{where} after a Dense layer is not supported (Dense layers end the model)")
         if cls in NO_OPS:
             continue
@@ -238,6 +239,13 @@ def read_architecture(layers: list) -> dict:
             spec["pooling"] = POOLING[cls]
         elif cls == "Dense":
             denses.append((layer, where))
+        elif cls == "TimeDistributed":  # a per-step Dense: a tagger's head
+            inner = cfg.get("layer", {})
+            if inner.get("class_name") != "Dense":
+                raise ModelError(f"{where}: wraps {inner.get('class_name')}, not Dense")
+            if not spec["rnns"] or spec["pooling"] is not None or not spec["rnns"][-1]["sequences"]:
+                raise ModelError(f"{where} must follow a recurrent layer with return_sequences=True")
+            denses.append(({"class_name": "Dense", "name": name, "config": inner.get("config", {})}, where))
         else:
             raise ModelError(f"{where} is not supported (supported: Embedding, SimpleRNN, LSTM, GRU, Bidirectional, "
                              "GlobalMax/AveragePooling1D, Dropout, Dense)")
@@ -269,10 +277,11 @@ def _check_stack(spec, layers):
                              "and sizes may differ)")
         if rnn is not rnns[-1] and not rnn["sequences"]:
             raise ModelError(f"{where} feeds another recurrent layer, so it needs return_sequences=True")
+    spec["tagger"] = spec["pooling"] is None and rnns[-1]["sequences"]  # Dense at every step: one label each
+    if spec["tagger"] and spec["hidden"]:
+        raise ModelError(f"layer {spec['hidden'][0]['name']!r} (Dense): hidden Dense layers before a tagger's "
+                         "per-step output are not supported (before a classifier's, they are)")
     if spec["pooling"] is None:
-        if rnns[-1]["sequences"]:
-            raise ModelError(f"layer {rnns[-1]['name']!r} returns sequences into Dense: per-step outputs are "
-                             "not supported (pool them, or return_sequences=False)")
         spec["pooling"] = "last"
     spec.update(cell=tuple(r["cell"] for r in rnns), bidirectional=rnns[0]["bidirectional"],
                 nonlinearity=rnns[0]["nonlinearity"])

@@ -1,4 +1,4 @@
-"""The torch engine: one nn.Module for vanilla RNN, LSTM and GRU classifiers and language models.
+"""The torch engine: one nn.Module for vanilla RNN, LSTM and GRU classifiers, language models and taggers.
 
 Embedding is a separate step (`embed`) from the network (`forward` on embeddings), so that
 gradients are taken with respect to the embedded input x_t, never the integer ids.
@@ -50,7 +50,8 @@ class RNNModel(nn.Module):
         return F.one_hot(ids, self.cfg.vocab_size).to(self.head.weight.dtype)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, T, E) inputs, (B,) true lengths -> (B, C) logits, or (B, T, V) for a language model."""
+        """(B, T, E) inputs, (B,) true lengths -> (B, C) logits, or (B, T, V) for a language model
+        ((B, T, C) for a tagger)."""
         T = x.shape[1]
         on_device = lengths.to(x.device)
         starts = self.initial_states(len(x))
@@ -88,9 +89,9 @@ class RNNModel(nn.Module):
 
     def readout(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The head over the top layer's outputs (B, T, D*H), zero at padding: pooled for a
-        classifier, at every position for a language model."""
-        if self.cfg.head == "lm":
-            return self.head(self.drop(out))  # (B, T, V)
+        classifier, at every position for a language model or a tagger."""
+        if self.cfg.per_position:  # lm, tagger: every position's output
+            return self.head(self.drop(out))  # (B, T, V or C)
         return self.top(self.drop(self.pool(out, lengths.to(out.device))))  # (B, C)
 
     def pool(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -261,7 +262,7 @@ class TorchEngine:
         with torch.enable_grad(), self._cudnn_for_backward(), self._threads():
             if by_hand:  # autograd only from the head's input: pooled features, or every position's
                 out, cache = self.layers.forward(x, lengths)
-                if self.config.head == "lm":
+                if self.config.per_position:
                     features = out
                 elif self.config.pooling == "max":  # kept: its backward needs the masked outputs again
                     features = (masked := masked_for_max(out, lengths)).amax(dim=1)
@@ -277,7 +278,7 @@ class TorchEngine:
             values = select_objective(logits, positions, classes, objective)
             (grad,) = torch.autograd.grad(values.sum(), start)
         if by_hand:
-            if self.config.head != "lm":
+            if not self.config.per_position:
                 grad = pool_backward(self.config, masked if self.config.pooling == "max" else out, features, grad,
                                      lengths)
             grad = self.layers.backward(grad, cache)

@@ -46,7 +46,8 @@ def summary(mf) -> dict:
     cfg = mf.config
     return {
         "name": mf.name,
-        "task": "language model" if cfg.head == "lm" else f"classifier ({len(mf.labels)} labels)",
+        "task": {"lm": "language model", "tagger": f"tagger ({len(mf.labels)} tags)"}.get(
+            cfg.head, f"classifier ({len(mf.labels)} labels)"),
         "level": mf.tokenizer.level,
         "architecture": f"{mf.tokenizer.level} {architecture(cfg)}",
         "held_out": held_out(mf.info, mf.tokenizer.level),

@@ -185,7 +185,7 @@ class NumpyEngine:
     def forward(self, x, lengths):
         lengths = np.asarray(lengths)
         out, mask, _ = self._run(x, lengths, keep=False)
-        if self.config.head == "lm":
+        if self.config.per_position:
             return out @ self.head_w.T + self.head_b
         return self._top(self._pool(out, mask, lengths))[0]
 
@@ -213,8 +213,8 @@ class NumpyEngine:
         B = len(x)
         rows = np.arange(B)
         out, mask, caches = self._run(x, lengths)
-        if cfg.head == "lm":
-            logits = out @ self.head_w.T + self.head_b  # (B, T, V)
+        if cfg.per_position:
+            logits = out @ self.head_w.T + self.head_b  # (B, T, V or C)
             at = logits[rows, positions]
         else:
             pooled = self._pool(out, mask, lengths)
@@ -234,10 +234,10 @@ class NumpyEngine:
             dlogit[:, against] -= 1.0
             values = values - at[:, against]
         dpool = dlogit @ self.head_w  # (B, D*H), or the last hidden head layer's size
-        if cfg.head != "lm":
+        if not cfg.per_position:
             dpool = self._top_backward(dpool, head_cache)
         dout = np.zeros_like(out)
-        if cfg.head == "lm":
+        if cfg.per_position:
             dout[rows, positions] = dpool
         elif cfg.pooling == "last":
             dout[rows, lengths - 1, :H] = dpool[:, :H]

@@ -12,6 +12,7 @@ from .attribution import DEFAULT_METHOD, Batch, make_method
 from .attribution.arrays import native, to_numpy
 from .errors import InputError, RecordUsageError, SaliencyError, UsageError
 from .explanation import Explanation, Explanations
+from .tagging import given_tokens, tag_probabilities, tagger_prediction, tagger_targets
 from .threads import side_by_side
 
 OBJECTIVES = ("logit", "logprob")
@@ -57,6 +58,10 @@ class Explainer:
         return self.engine.config.head == "lm"
 
     @property
+    def is_tagger(self) -> bool:
+        return self.engine.config.head == "tagger"
+
+    @property
     def torch_module(self):
         """The torch.nn.Module that is explained (a model file's RNNModel, or your own module).
         The numpy engine has none: load with engine="torch" to get one."""
@@ -84,10 +89,12 @@ class Explainer:
     def check_options(self, objective, position, target, errors):
         if objective not in OBJECTIVES:
             raise UsageError(f"unknown objective {objective!r} (choose logit or logprob)")
-        if position is not None and not self.is_lm:
-            raise UsageError("--position applies to language models only")
+        if position is not None and not (self.is_lm or self.is_tagger):
+            raise UsageError("--position applies to language models and taggers only")
         if target == "all" and self.is_lm and "all" not in self.output_names:
             raise UsageError("--target all applies to classifiers (a language model: --position all)")
+        if target == "all" and self.is_tagger and "all" not in self.output_names:
+            raise UsageError("--target all applies to classifiers (a tagger explains every position by default)")
         if errors not in ("raise", "return"):
             raise UsageError(f"errors must be 'raise' or 'return', not {errors!r}")
 
@@ -101,6 +108,8 @@ class Explainer:
         if target == "all" and not self.is_lm:  # one row per class
             return [(0, k) for k in range(len(self.output_names))]
         named = -1 if target is None else self.output_index(target)
+        if self.is_tagger:
+            return tagger_targets(n, named, position)
         if not self.is_lm:
             return [(0, named)]
         if position == "all":
@@ -119,8 +128,10 @@ class Explainer:
         """One Explanation per text, in order.
 
         target: a label (name or index), "all" (a classifier: one row per class), or None for the
-        prediction. contrast: a label; explains F = logit(target) - logit(contrast). top: record
-        the k strongest tokens' indices (JSON "top"). errors="return": a text that fails gives
+        prediction. position: a language model's or tagger's position, or "all" (a tagger's default:
+        one row per position, each explaining the tag predicted there unless target names one).
+        contrast: a label; explains F = logit(target) - logit(contrast). top: record the k
+        strongest tokens' indices (JSON "top"). errors="return": a text that fails gives
         its SaliencyError in its place instead of raising. Any other keyword is a method
         parameter (steps, baseline, samples, noise, seed, reduce, occlude); unknown ones raise.
         `progress(done, total)`, if given, hears how far the network evaluations of the batch at
@@ -129,6 +140,8 @@ class Explainer:
         method = DEFAULT_METHOD if method is None else method
         method = make_method(method, **method_options) if isinstance(method, str) else method
         self.check_options(objective, position, target, errors)
+        if self.is_tagger and position is None:  # a tagger: every position, unless one is asked for
+            position = "all"
         code = self.objective_code(objective, contrast)
         results = [None] * len(texts)
         jobs = []  # (text index, tokens, [(position, class)])
@@ -201,7 +214,7 @@ class Explainer:
     def tokenize(self, text):
         if not isinstance(text, str) or not text.strip():
             raise InputError("empty text")
-        tokens = self.tokenizer.tokenize(text)
+        tokens = given_tokens(self.tokenizer, text) or self.tokenizer.tokenize(text)
         if not tokens:
             raise InputError("text has no tokens")
         if len(tokens) > self.max_tokens:
@@ -230,6 +243,7 @@ class Explainer:
         classes = self.resolve(classes, logits, positions)
         at = logits[np.arange(len(chunk)), positions] if logits.ndim == 3 else logits
         probs = softmax(at.astype(np.float64))
+        tags = tag_probabilities(logits, lengths) if self.is_tagger else None
         out = []
         for b in range(len(chunk)):
             extras = {"vector": None if attr.vectors is None else attr.vectors[b, : lengths[b]]}
@@ -237,6 +251,8 @@ class Explainer:
                 extras.update(delta=float(attr.delta[b]), reference=float(attr.reference[b]))
             if attr.steps is not None:  # integrated gradients, steps="auto": the count this row used
                 extras["steps"] = int(attr.steps[b])
+            if tags is not None:  # a tagger: the tag probabilities at every position of the text
+                extras["tags"] = tags[b]
             out.append((attr.scores[b, : lengths[b]], float(attr.values[b]), probs[b], int(classes[b]),
                         int(positions[b]), extras))
         return out
@@ -256,8 +272,10 @@ class Explainer:
         order = np.argsort(-probs)[: LM_TOP] if self.is_lm else range(len(probs))
         prediction = {"label": names[best], "probability": float(probs[best]),
                       "probabilities": {names[k]: float(probs[k]) for k in order}}
+        if "tags" in extras:
+            prediction = tagger_prediction(names, extras["tags"], pos)
         target = {"label": names[cls], "index": cls, "value": value}
-        if self.is_lm:
+        if self.is_lm or self.is_tagger:
             target["position"] = pos
         exp = Explanation(
             text, self.name, method.name, dict(params), method.signed, objective, target,

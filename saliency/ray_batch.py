@@ -27,6 +27,7 @@ from .batch import WINDOW, RecordResult, as_records, block, describe, explain_wi
 from . import errors
 from .errors import UsageError
 from .io import JsonlWriter, Record, windows
+from .tagged import Words
 from .whole_writes import write_whole
 
 INSTALL = "pip install 'saliency[ray]'"
@@ -199,14 +200,15 @@ def chunks(items, size):
 
 def pack(seq, records) -> str:
     """A window as one ASCII string (Arrow holds no lone surrogates; JSON's escapes round-trip them)."""
-    return json.dumps([seq, [[r.index, r.source, r.text, r.fields, r.error, r.missing_field] for r in records]],
-                      default=repr)
+    # A pre-tokenized sentence (tagged.Words) travels as its list of words: they stay the tokens.
+    return json.dumps([seq, [[r.index, r.source, list(r.text.words) if isinstance(r.text, Words) else r.text,
+                              r.fields, r.error, r.missing_field] for r in records]], default=repr)
 
 
 def unpack(packed):
     seq, rows = json.loads(packed)
-    return seq, [Record(row[0], source=row[1], text=row[2], fields=row[3], error=row[4], missing_field=row[5])
-                 for row in rows]
+    return seq, [Record(row[0], source=row[1], text=Words(row[2]) if isinstance(row[2], list) else row[2],
+                        fields=row[3], error=row[4], missing_field=row[5]) for row in rows]
 
 
 class Worker:

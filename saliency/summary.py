@@ -17,19 +17,27 @@ class TokenSummary:
 
     def add(self, explanation):
         """Count the text's strongest tokens (towards the explained output, for signed methods)
-        under its predicted label, and with a gold label under it and under the pair."""
+        under its predicted label, and with a gold label under it and under the pair; a tagger's,
+        for each explained position under the tag explained there."""
+        tokens = explanation.tokens
+        if explanation.rows is not None and "tags" in explanation.prediction:
+            for row in explanation.rows:
+                self.count([("predicted", row["target"])], tokens, row["scores"])
+            return
         predicted = explanation.prediction["label"]
         keys = [("predicted", predicted)]
         if explanation.gold is not None:
             keys += [("gold", explanation.gold), ("confusion", f"{explanation.gold}{PAIR}{predicted}")]
-        tokens = explanation.tokens
-        ranked = sorted(range(len(tokens)), key=lambda i: tokens[i].score, reverse=True)[: self.per_text]
+        self.count(keys, tokens, [t.score for t in tokens])
+
+    def count(self, keys, tokens, scores):
+        ranked = sorted(range(len(tokens)), key=lambda i: scores[i], reverse=True)[: self.per_text]
         for group, label in keys:
             self.texts[(group, label)] += 1
             for i in ranked:
                 entry = self.stats[(group, label, tokens[i].text.lower())]
                 entry[0] += 1
-                entry[1] += tokens[i].score
+                entry[1] += scores[i]
 
     def groups(self) -> list:
         """The groups that have texts, in GROUPS order."""

@@ -1,4 +1,5 @@
-"""Training models in this tool's format: classifiers from labelled texts, language models from text.
+"""Training models in this tool's format: classifiers from labelled texts, language models from text
+(taggers from tagged sentences: train_tagger.py).
 
 Validation and test sets are split by distinct text, so a text repeated in the data never
 sits on both sides of a split. The best epoch on the validation set is kept.
@@ -25,7 +26,7 @@ from .tokenize import PAD_ID, Tokenizer
 
 @dataclass
 class TrainOptions:
-    task: str = "classify"  # classify | lm
+    task: str = "classify"  # classify | lm | tag | auto (tag for tagged sentences, else classify)
     level: str = "word"
     cell: str = "lstm"
     layers: int = 1
@@ -47,6 +48,7 @@ class TrainOptions:
     dedupe: bool = True
     label_names: dict = field(default_factory=dict)  # raw label -> human name
     half: bool = False  # the file stores float16: measure the final figures with float16-rounded weights
+    word_dropout: float = 0.0  # tag: the chance a known training word is read as <unk> (rare words learnt)
 
 
 def set_seed(seed: int):
@@ -125,14 +127,22 @@ def lm_loss(model, stream, seq_len, batch_size=64):
 def train(data: str, opts: TrainOptions, valid: str = None, test: str = None, text_field=None,
           label_field="label", progress=None) -> ModelFile:
     """Train on a data file (or folder of LABEL.txt files); `progress(dict)` hears each step."""
-    if opts.task not in ("classify", "lm"):
-        raise UsageError(f"unknown task {opts.task!r} (expected classify or lm)")
+    if opts.task not in ("classify", "lm", "tag", "auto"):
+        raise UsageError(f"unknown task {opts.task!r} (expected classify, lm, tag or auto)")
+    if opts.task == "auto":
+        from .tagged import looks_tagged
+
+        opts.task = "tag" if looks_tagged(data) else "classify"
     if opts.epochs < 1:
         raise UsageError("--epochs must be at least 1")
     set_seed(opts.seed)
     started = time.time()
     if opts.task == "lm":
         model_file = _train_lm(data, opts, valid, test, progress)
+    elif opts.task == "tag":
+        from .train_tagger import train_tagger
+
+        model_file = train_tagger(data, opts, valid, test, progress)
     else:
         model_file = _train_classifier(data, opts, valid, test, text_field, label_field, progress)
     model_file.info["train_seconds"] = round(time.time() - started, 1)

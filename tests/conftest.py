@@ -32,13 +32,13 @@ def tiny_model_file(cell="lstm", layers=1, bidirectional=False, head="classifier
     with torch.no_grad():  # larger weights than the default init, so gradients are not tiny
         for p in model.parameters():
             p.mul_(2.0)
-    labels = LABELS if head == "classifier" else []
+    labels = [] if head == "lm" else LABELS
     return ModelFile(cfg, tokenizer, labels, model.weights(), {}, name=f"tiny-{cell}")
 
 
 ARCHITECTURES = [
     dict(cell=c, layers=l, bidirectional=b, head=h)
-    for c, l, b, h in itertools.product(("rnn", "lstm", "gru"), (1, 2), (False, True), ("classifier", "lm"))
+    for c, l, b, h in itertools.product(("rnn", "lstm", "gru"), (1, 2), (False, True), ("classifier", "lm", "tagger"))
 ]
 
 

@@ -85,13 +85,24 @@ def one_hot(text):
         x[0, t, CHARS.index(c)] = 1
     return x
 
+# Taggers: the last recurrent layer returns sequences into a per-step Dense (one label per token).
+TAGGERS = {
+    "bilstm-timedistributed-softmax": lambda: chain(L.Bidirectional(L.LSTM(5, return_sequences=True)),
+                                                    L.TimeDistributed(L.Dense(4, activation="softmax"))),
+    "gru-dense-linear": lambda: chain(L.GRU(4, return_sequences=True), L.Dropout(0.1), L.Dense(3)),
+    "stacked-bigru-timedistributed": lambda: chain(L.Bidirectional(L.GRU(5, return_sequences=True)),
+                                                   L.Bidirectional(L.GRU(3, return_sequences=True)),
+                                                   L.TimeDistributed(L.Dense(3, activation="softmax"))),
+}
+
 REFUSED = {  # name -> (model, the layer named in the refusal)
     "gru-reset-before": (lambda: chain(L.GRU(4, reset_after=False, name="old_gru"), L.Dense(2)), "old_gru"),
     "hard-sigmoid": (lambda: chain(L.LSTM(4, recurrent_activation="hard_sigmoid", name="hs"), L.Dense(2)), "hs"),
     "merge-sum": (lambda: chain(L.Bidirectional(L.LSTM(4), merge_mode="sum", name="bisum"), L.Dense(2)), "bisum"),
     "conv": (lambda: chain(L.Conv1D(4, 3, name="conv"), L.GlobalMaxPooling1D(), L.Dense(2), mask=False), "conv"),
     "multi-label": (lambda: chain(L.LSTM(4), L.Dense(3, activation="sigmoid", name="tags")), "tags"),
-    "per-step": (lambda: chain(L.LSTM(4, return_sequences=True, name="seq"), L.Dense(2)), "seq"),
+    "per-step-not-dense": (lambda: chain(L.LSTM(4, return_sequences=True),
+                                         L.TimeDistributed(L.Dropout(0.1), name="td"), L.Dense(2)), "td"),
     "mixed-directions": (lambda: chain(L.LSTM(4, return_sequences=True), L.Bidirectional(L.GRU(4), name="then_bi"),
                                        L.Dense(2)), "then_bi"),
     "hidden-gelu": (lambda: chain(L.LSTM(4), L.Dense(3, activation="gelu", name="mid"), L.Dense(2)), "mid"),
@@ -150,6 +161,24 @@ def main(out):
         json.dump(CHARS, f)
     cases["one-hot-lstm"] = {"probabilities": [np.asarray(model.predict(one_hot(t), verbose=0))[0].tolist()
                                                for t in TEXTS]}
+    taggers = {}
+    for name, build in TAGGERS.items():
+        model = build()
+        units = model.layers[-1].get_config().get("units") or model.layers[-1].get_config()["layer"]["config"]["units"]
+        linear = name.endswith("linear")
+        model.compile(keras.optimizers.Adam(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=linear))
+        model.fit(x, rng.integers(0, units, (32, 6)), epochs=3, batch_size=8, verbose=0)
+        model.save(os.path.join(out, f"{name}.keras"))
+        model.save(os.path.join(out, f"{name}.h5"))
+        per_text = []
+        for text in TEXTS:  # (T, C) per text: every position's tag probabilities
+            ids = np.array([[VOCAB[w] for w in text.split() if w in VOCAB]])
+            y_text = np.asarray(model.predict(ids, verbose=0), np.float64)[0]
+            if linear:
+                y_text = np.exp(y_text - y_text.max(-1, keepdims=True))
+                y_text /= y_text.sum(-1, keepdims=True)
+            per_text.append(y_text.tolist())
+        taggers[name] = {"probabilities": per_text, "outputs": units}
     os.makedirs(os.path.join(out, "refused"), exist_ok=True)
     refused = {}
     for name, (build, layer) in REFUSED.items():
@@ -159,7 +188,8 @@ def main(out):
         refused[name] = layer
     chain(L.LSTM(4), L.Dense(2)).save_weights(os.path.join(out, "refused", "weights-only.weights.h5"))
     with open(os.path.join(out, "cases.json"), "w") as f:
-        json.dump({"texts": TEXTS, "oov_text": OOV_TEXT, "punct_texts": PUNCT_TEXTS, "vocab": VOCAB, "supported": cases, "refused": refused,
+        json.dump({"texts": TEXTS, "oov_text": OOV_TEXT, "punct_texts": PUNCT_TEXTS, "vocab": VOCAB, "supported": cases,
+                   "taggers": taggers, "refused": refused,
                    "keras_version": keras.__version__}, f)
 
 

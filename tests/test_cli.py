@@ -126,7 +126,7 @@ def test_language_model_position_and_all_positions(lm_path):
     (["explain", "x", "-m", "/tmp/does/not/exist.safetensors"], 4, "model file not found"),
     (["explain", "abc", "--method", "integrated-gradients", "--steps", "0"], 2, "--steps"),
     (["explain", "abc", "--method", "smoothgrad", "--noise", "-1"], 2, "--noise"),
-    (["explain", "abc", "--position", "2"], 2, "language models only"),
+    (["explain", "abc", "--position", "2"], 2, "language models and taggers only"),
     (["explain", "abc", "--format", "yaml"], 2, "--format"),
     (["explain", "abc", "--objective", "prob"], 2, "objective"),
     (["explain", "abc", "--engine", "numpy", "--device", "cuda"], 2, "CPU only"),

@@ -157,7 +157,7 @@ def test_a_checkout_finds_its_models_when_python_imports_it_from_the_root():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[0] == str(ROOT / "saliency" / "__init__.py")
-    assert "['names-gru', 'shakespeare-lstm', 'shakespeare-rnn', 'sst2-lstm']" in out.stdout
+    assert "['names-gru', 'shakespeare-lstm', 'shakespeare-rnn', 'sst2-lstm', 'ud-pos']" in out.stdout
 
 
 # -- the command line: errors said early and in terms of what to do ------------------------------

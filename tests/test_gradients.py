@@ -17,7 +17,7 @@ def padded_inputs(model_file, engine, texts=TEXTS):
     for b, row in enumerate(ids_list):
         ids[b, : len(row)] = row
     x = engine.embed(ids)
-    positions = lengths - 1 if model_file.config.head == "lm" else np.zeros(len(texts), dtype=int)
+    positions = {"lm": lengths - 1, "tagger": lengths // 2}.get(model_file.config.head, np.zeros(len(texts), dtype=int))
     classes = np.arange(len(texts)) % model_file.config.output_size
     return x, lengths, positions, classes
 

@@ -22,7 +22,7 @@ ARCHITECTURES = [
     dict(cell=c, layers=n, bidirectional=b, head=h, pooling=p)
     for c, n, b, (h, p) in itertools.product(
         ("rnn", "lstm", "gru"), (1, 2), (False, True),
-        (("classifier", "last"), ("classifier", "max"), ("classifier", "mean"), ("lm", "max")))
+        (("classifier", "last"), ("classifier", "max"), ("classifier", "mean"), ("lm", "max"), ("tagger", "max")))
 ]
 
 
@@ -42,6 +42,8 @@ def targets(model_file, lengths):
     """An explained position and class per row: different classes, positions inside each text."""
     if model_file.config.head == "lm":
         return np.minimum(lengths - 1, 2), np.array([3, 4, 5, 6])[:len(lengths)]
+    if model_file.config.head == "tagger":  # a tag at a position inside each text
+        return np.minimum(lengths - 1, 2), np.array([0, 1, 2, 1])[:len(lengths)]
     return np.zeros(len(lengths), dtype=np.int64), np.array([0, 1, 2, 1])[:len(lengths)]
 
 

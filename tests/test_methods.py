@@ -246,7 +246,7 @@ def test_lm_position_outside_the_text_is_a_usage_error():
     (dict(method="integrated-gradients", baseline="mean"), "--baseline"),
     (dict(method="nope"), "unknown method"),
     (dict(method="gradient", objective="prob"), "objective"),
-    (dict(method="gradient", position=1), "language models only"),
+    (dict(method="gradient", position=1), "language models and taggers only"),
 ])
 def test_bad_options_are_usage_errors(options, message):
     explainer = explainer64(tiny_model_file("gru", 1, False))

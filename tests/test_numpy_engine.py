@@ -17,12 +17,13 @@ from .test_gradients import padded_inputs
 
 
 # Every cell (vanilla RNN with tanh and with relu) x layers x direction x head, and for
-# classifiers every pooling: a language model reads every position, so pooling is not used there.
+# classifiers every pooling: a language model or a tagger reads every position, so pooling is not used there.
 NUMPY_CASES = [
     dict(cell=c, nonlinearity=n, layers=l, bidirectional=b, head=h, pooling=p)
     for (c, n), l, b in itertools.product((("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")),
                                           (1, 2), (False, True))
-    for h, p in (("classifier", "last"), ("classifier", "mean"), ("classifier", "max"), ("lm", "last"))
+    for h, p in (("classifier", "last"), ("classifier", "mean"), ("classifier", "max"), ("lm", "last"),
+                 ("tagger", "last"))
 ]
 
 

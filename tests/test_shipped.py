@@ -1,6 +1,7 @@
 """End-to-end checks on the shipped models (the files in models/)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,10 +11,13 @@ from saliency import load_model
 from saliency.cli import app
 from saliency.registry import DEFAULT_MODEL, shipped_models
 
+ROOT = Path(__file__).resolve().parent.parent
+
 runner = CliRunner()
-SHIPPED = ["sst2-lstm", "names-gru", "shakespeare-lstm", "shakespeare-rnn"]
+SHIPPED = ["sst2-lstm", "names-gru", "shakespeare-lstm", "shakespeare-rnn", "ud-pos"]
 EXAMPLES = {"sst2-lstm": "the acting is wooden but the score is gorgeous", "names-gru": "O'Sullivan",
-            "shakespeare-lstm": "ROMEO:\nWhat light", "shakespeare-rnn": "ROMEO:\nWhat light"}
+            "shakespeare-lstm": "ROMEO:\nWhat light", "shakespeare-rnn": "ROMEO:\nWhat light",
+            "ud-pos": "I saw her duck under the table ."}
 CLEAR = [  # (sentence, label, sentiment words)
     ("a gorgeous , witty , seductive movie .", "positive", {"gorgeous", "witty", "seductive"}),
     ("the worst film of the year .", "negative", {"worst"}),
@@ -97,6 +101,7 @@ def test_models_command_lists_measured_figures():
     assert rows["sst2-lstm"]["held_out"].startswith("dev accuracy 0.8")
     assert "macro-F1" in rows["names-gru"]["held_out"]
     assert "nats/char" in rows["shakespeare-lstm"]["held_out"]
+    assert rows["ud-pos"]["task"] == "tagger (17 tags)" and rows["ud-pos"]["held_out"].startswith("test accuracy 0.9")
     text = runner.invoke(app, ["models"]).stdout
     assert "sst2-lstm" in text and "(default)" in text and rows["sst2-lstm"]["held_out"][13:18] in text
 
@@ -106,3 +111,42 @@ def test_explain_on_the_default_model_from_the_cli():
     d = json.loads(result.stdout)
     assert d["model"] == "sst2-lstm" and d["prediction"]["label"] == "negative"
     assert max(d["tokens"], key=lambda t: t["score"])["text"] == "awful"
+
+
+UD_TEST = next((p for p in (ROOT.parent / "shared" / "data" / "ud-ewt" / "test.conllu",
+                            ROOT.parent.parent / "shared" / "data" / "ud-ewt" / "test.conllu") if p.exists()), None)
+
+
+def test_ud_pos_tags_a_clear_sentence():
+    explainer = load_model("ud-pos", engine="numpy")
+    (r,) = explainer.explain(["The old dog sleeps under a big table ."], "gradient")
+    assert r.prediction["tags"] == ["DET", "ADJ", "NOUN", "VERB", "ADP", "DET", "ADJ", "NOUN", "PUNCT"]
+    # "table" is a noun by itself; "old" is an adjective by itself and then by the noun it modifies
+    assert r.top(1, r.rows[7]["scores"]) == [7] and r.top(2, r.rows[1]["scores"]) == [1, 2]
+
+
+@pytest.mark.skipif(UD_TEST is None, reason="UD English EWT is not in ../shared/data")
+def test_ud_pos_test_accuracy_is_what_models_readme_says():
+    """The figure in the model file and models/README.md, recomputed from the file (forward passes only)."""
+    from saliency.io import read_records
+    from saliency.pipeline import Explainer
+    from saliency.registry import load_model_file
+
+    mf = load_model_file("ud-pos")
+    engine = Explainer.from_model_file(mf, engine="numpy").engine
+    right = total = 0
+    for record in read_records(str(UD_TEST)):
+        ids = np.array([[t.id for t in given(mf.tokenizer, record.text)]])
+        predicted = engine.forward(engine.embed(ids), np.array([ids.shape[1]]))[0].argmax(-1)
+        right += sum(mf.labels[k] == g for k, g in zip(predicted, record.fields["tags"]))
+        total += len(record.fields["tags"])
+    assert total == 25094
+    assert right / total == pytest.approx(mf.info["figures"]["test"]["accuracy"], abs=2e-4)
+    assert right / total >= 0.92
+    assert f"{right / total:.3f}" in (ROOT / "models" / "README.md").read_text()
+
+
+def given(tokenizer, text):
+    from saliency.tagging import given_tokens
+
+    return given_tokens(tokenizer, text)

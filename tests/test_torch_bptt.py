@@ -14,8 +14,8 @@ from .test_gradients import padded_inputs
 
 CASES = [dict(cell=c, layers=l, bidirectional=b, head="classifier", pooling=p)
          for c, l, b, p in itertools.product(("rnn", "lstm", "gru"), (1, 2), (False, True), ("last", "max", "mean"))]
-CASES += [dict(cell=c, layers=l, bidirectional=b, head="lm")
-          for c, l, b in itertools.product(("rnn", "lstm", "gru"), (1, 2), (False, True))]
+CASES += [dict(cell=c, layers=l, bidirectional=b, head=h)
+          for c, l, b, h in itertools.product(("rnn", "lstm", "gru"), (1, 2), (False, True), ("lm", "tagger"))]
 CASES += [dict(cell="rnn", layers=2, bidirectional=True, nonlinearity="relu"),
           dict(cell="lstm", layers=2, bidirectional=True, hidden=(4, 3)),  # layers of different sizes
           dict(cell="gru", layers=3, bidirectional=False, hidden=(3, 5, 2), pooling="last")]

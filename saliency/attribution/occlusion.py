@@ -59,11 +59,11 @@ class Occlusion(Method):
         return (tokens + 1) / 3  # a forward pass per token and one at x; a forward costs about a third of a gradient
 
     def attribute(self, engine, batch) -> Attributions:
-        if self.occlude == "delete" and engine.config.head == "lm":
+        if self.occlude == "delete" and engine.config.per_position:
             # Deleting a token moves every later position: no position-preserving target exists.
-            raise UsageError("--occlude delete is not supported for language models (use unk, pad or zero)")
+            raise UsageError("--occlude delete is not supported for language models or taggers (use unk, pad or zero)")
         if self.occlude in ("unk", "pad"):  # refused before any work where the vocabulary has no such token
-            reserved_id(batch, self.occlude, engine.config.head == "lm")
+            reserved_id(batch, self.occlude, engine.config.per_position)
         if self.occlude == "delete" and batch.lengths.min() < 2:
             raise InputError("--occlude delete needs at least two tokens")
         B, T = batch.ids.shape

@@ -37,8 +37,10 @@ def evaluation_view(summary: dict, flagged=()):
         values = [(v, m) for v, m in values if v is not None]
         if values:
             best[key] = (max if up else min)(values)[1]
-    table = Table(title=f"faithfulness over {summary['records']} records", title_justify="left", box=None,
-                  pad_edge=False)
+    over = f"{summary['records']} records"
+    if "sentences" in summary:  # a tagger: every explained position of every sentence is a record
+        over = f"{summary['records']} positions ({summary['sentences']} sentences)"
+    table = Table(title=f"faithfulness over {over}", title_justify="left", box=None, pad_edge=False)
     table.add_column("method")
     for _, label, up, _ in columns:
         table.add_column(f"{label} {'↑' if up else '↓'}", justify="right")
@@ -46,8 +48,14 @@ def evaluation_view(summary: dict, flagged=()):
         label = Text("random (floor)", style="dim") if name == "random" else Text(name)
         table.add_row(label, *[_cell(value(row, key, group), best.get(key) == name) for key, _, _, group in columns])
     parts = [table, Text("compr. / suff.: drop in p(class) with the top k% of tokens removed / kept alone,\n"
-                         "mean over k = 1, 5, 10, 20, 50; loo tau: Kendall tau with leave-one-out; * best",
+                         "mean over k = 1, 5, 10, 20, 50; loo tau: Kendall tau with leave-one-out; * best"
+                         + ("\na tagger's explained word is never removed" if "sentences" in summary else ""),
                          style="dim")]
+    if summary.get("tagging"):
+        t = summary["tagging"]
+        parts[:0] = [Text.assemble(("tagging accuracy ", "dim"), (f"{t['accuracy']:.4f}", "bold"),
+                                   f" against the gold tags ({t['tokens']:,} words, {t['sentences']:,} sentences)"),
+                     Text("")]
     if summary["agreement"]:
         rows = [[Text(pair.replace("|", " / ")), _cell(v)] for pair, v in summary["agreement"].items()]
         parts += [Text(""), simple_table([("methods", "left"), ("spearman", "right")], rows,
@@ -123,4 +131,9 @@ def decay_chart(result: dict, model: str = ""):
         table.add_row(r["distance"], Text(bar(r["mean"] / top), style=colour), f"{r['mean']:.3g}",
                       f"{100 * r['share']:.1f}%", str(r["tokens"]))
     note = Text("share: the part of each text's total |dx_t| in the bucket, averaged over texts", style="dim")
+    if "context" in result:  # a tagger: signed distance t - p, left context negative
+        c = result["context"]
+        note = Text(f"distance t - p from each explained position p ({result['positions']:,} positions): - left, "
+                    f"+ right. Share left {100 * c['left']:.1f}%, the word itself {100 * c['self']:.1f}%, right "
+                    f"{100 * c['right']:.1f}%, averaged over positions", style="dim")
     return Group(table, note)

@@ -215,7 +215,11 @@ def method_notes(console, exp, width: int, k: int, plain: bool, theme: str = "da
             yield from wrapped(console, Text.assemble((row["method"] + ": ", "dim"), note), width)
 
 
-def explanation_text(exp, top: int = 3) -> ExplanationView:
+def explanation_text(exp, top: int = 3):
+    if "tags" in exp.prediction:  # a tagger: its own compact view
+        from .tagger import TaggerView
+
+        return TaggerView(exp, top)
     return ExplanationView(exp, top)
 
 
