@@ -230,8 +230,11 @@ def parse_header(metadata: dict) -> dict:
         if not isinstance(header.get(key), dict):
             raise ModelError(f"bad header: {key} must be a JSON object")
     tok = header["tokenizer"]
-    if set(tok) - {"level", "lowercase", "vocab", "keras_split"} or not {"level", "vocab"} <= set(tok):
-        raise ModelError("bad header: tokenizer needs level, vocab and lowercase (and keras_split), nothing else")
+    if set(tok) - {"level", "lowercase", "vocab", "keras_split", "drop_unknown"} or not {"level", "vocab"} <= set(tok):
+        raise ModelError("bad header: tokenizer needs level, vocab and lowercase (keras_split, drop_unknown), "
+                         "nothing else")
+    if not isinstance(tok.get("drop_unknown", False), bool):
+        raise ModelError("bad header: tokenizer drop_unknown must be true or false")
     split = tok.get("keras_split")
     if split is not None and not (isinstance(split, dict) and set(split) == {"filters", "split"}
                                   and all(isinstance(v, str) for v in split.values()) and split["split"]):

@@ -28,6 +28,7 @@ from .errors import ModelError
 from .keras_file import input_width, open_keras_file, read_weights
 from .keras_schema import check_config
 from .keras_vocab import embedding_rows, one_hot_tokens
+from .tokenize import UNK
 
 CELLS = {"SimpleRNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
 NO_OPS = {"InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout"}
@@ -113,7 +114,8 @@ def import_keras(path: str, vocab: dict, settings: dict = None, labels: list = N
         info["note"] = "; ".join(filter(None, [info.get("note"), (
             "the vocabulary cannot say how the Keras Tokenizer split words (its filters, split): words are "
             "split as this tool splits them, punctuation apart; pass Tokenizer.to_json() to split as Keras did")]))
-    return ModelFile(cfg, Tokenizer(level, tokens, lowercase, split), list(labels), weights, info)
+    drop = spec["embedding"] is not None and UNK not in tokens  # as texts_to_sequences without an oov_token
+    return ModelFile(cfg, Tokenizer(level, tokens, lowercase, split, drop), list(labels), weights, info)
 
 
 # -- the architecture ---------------------------------------------------------------------------

@@ -32,7 +32,8 @@ class Tokenizer:
     numbering (id k is the author's k), so it has <pad> and <unk> only where its source has them:
     `pad_id` / `unk_id` are None otherwise, and a token outside such a vocabulary is an error."""
 
-    def __init__(self, level: str, vocab: list, lowercase: bool = True, keras_split: dict = None):
+    def __init__(self, level: str, vocab: list, lowercase: bool = True, keras_split: dict = None,
+                 drop_unknown: bool = False):
         if level not in ("char", "word"):
             raise ValueError(f"unknown tokenizer level {level!r}")
         # A Keras Tokenizer's word splitting ({filters, split}, from its to_json()): words are what
@@ -48,6 +49,8 @@ class Tokenizer:
         if len(self.index) != len(self.vocab):
             raise ValueError("vocabulary has duplicate entries")
         self.pad_id, self.unk_id = self.index.get(PAD), self.index.get(UNK)
+        # An unknown token is left out of the text (Keras' Tokenizer without an oov_token), not refused.
+        self.drop_unknown = drop_unknown
 
     def spans(self, text: str):
         """(start, end) of every token in text."""
@@ -67,6 +70,8 @@ class Tokenizer:
             piece = text[start:end]
             token_id = index.get(piece.lower() if lower else piece, unk_id)
             if token_id is None:
+                if self.drop_unknown:
+                    continue
                 raise_unknown(piece, start, self)
             tokens.append(Token(piece, start, end, token_id, token_id == unk_id))
         return tokens
@@ -78,11 +83,13 @@ class Tokenizer:
         d = {"level": self.level, "lowercase": self.lowercase, "vocab": self.vocab}
         if self.keras_split is not None:
             d["keras_split"] = dict(self.keras_split)
+        if self.drop_unknown:
+            d["drop_unknown"] = True
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Tokenizer":
-        return cls(d["level"], d["vocab"], d.get("lowercase", True), d.get("keras_split"))
+        return cls(d["level"], d["vocab"], d.get("lowercase", True), d.get("keras_split"), d.get("drop_unknown", False))
 
     @property
     def reserved(self) -> bool:

@@ -151,6 +151,8 @@ def main(out):
             ids = np.array([[VOCAB[w] for w in text_to_word_sequence(text)]])
             punct.append(outputs_as_probabilities(model, np.asarray(model.predict(ids, verbose=0)))[0].tolist())
         cases[name]["punct"] = punct
+        dropped = np.array([[VOCAB[w] for w in OOV_TEXT.split() if w in VOCAB]])  # texts_to_sequences, no oov_token
+        cases[name]["dropped"] = outputs_as_probabilities(model, np.asarray(model.predict(dropped, verbose=0)))[0].tolist()
     model = one_hot_lstm()
     xs = np.eye(len(CHARS), dtype=np.float32)[rng.integers(0, len(CHARS), (32, 6))]
     model.compile(keras.optimizers.Adam(0.05), "sparse_categorical_crossentropy")
