@@ -21,6 +21,11 @@ def sigmoid(a):
     return 0.5 * (1.0 + np.tanh(0.5 * a))  # = 1 / (1 + exp(-a)), without overflow warnings
 
 
+ACTIVATIONS = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh, "sigmoid": sigmoid, "linear": lambda z: z}
+SLOPES = {"relu": lambda z, a: (z > 0).astype(z.dtype), "tanh": lambda z, a: 1 - a * a,  # d activation / dz
+          "sigmoid": lambda z, a: a * (1 - a), "linear": lambda z, a: np.ones_like(z)}
+
+
 class Direction:
     """One direction of one layer: weights, a forward that caches, and the backward through time."""
 
@@ -29,15 +34,16 @@ class Direction:
         self.w_ih, self.w_hh, self.b_ih, self.b_hh = w_ih, w_hh, b_ih, b_hh
         self.H = w_hh.shape[1]
 
-    def forward(self, X, keep=True):
+    def forward(self, X, keep=True, state=None):
         """(B, T, I) -> ((B, T, H) hidden states at every step, what the backward needs): the
         cache is returned, never kept here, so batches can run side by side; with keep false
-        (a forward pass alone) it is empty, since it is most of the memory."""
+        (a forward pass alone) it is empty, since it is most of the memory. state: the initial
+        (h, c), each (1, H) (a zero-start model's); zeros otherwise."""
         B, T, _ = X.shape
         H = self.H
         xw = X @ self.w_ih.T + self.b_ih  # (B, T, G)
-        h = np.zeros((B, H), X.dtype)
-        c = np.zeros((B, H), X.dtype)
+        h = np.zeros((B, H), X.dtype) if state is None else np.repeat(state[0].astype(X.dtype), B, axis=0)
+        c = np.zeros((B, H), X.dtype) if state is None else np.repeat(state[1].astype(X.dtype), B, axis=0)
         hs = np.empty((B, T, H), X.dtype)
         cache = []
         append = cache.append if keep else (lambda step: None)
@@ -113,12 +119,26 @@ class NumpyEngine:
         w = {k: np.asarray(v, self.dtype) for k, v in model_file.weights.items()}
         self.embedding = w.get("embedding.weight")
         self.layers = [
-            [Direction(cfg.cell, cfg.nonlinearity, *(w[f"rnn.{p}_l{layer}{s}"]
+            [Direction(cfg.cells[layer], cfg.nonlinearity, *(w[f"rnn.{p}_l{layer}{s}"]
                                                     for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
              for s in ("", "_reverse")[: cfg.directions]]
             for layer in range(cfg.layers)
         ]
         self.head_w, self.head_b = w["head.weight"], w["head.bias"]
+        self.hidden = [(w[f"head_hidden.{k}.weight"], w[f"head_hidden.{k}.bias"], activation)
+                       for k, (_, activation) in enumerate(cfg.head_hidden)]  # a classifier's MLP head
+        self.starts = self._zero_step() if cfg.zero_start else [None] * cfg.layers
+
+    def _zero_step(self):
+        """Each layer's (h, c) after a zero input vector (a zero-start model's initial states): the
+        step runs from zero states, and nothing the user typed reaches it, so dx never flows there."""
+        out, starts = np.zeros((1, 1, self.config.input_size), self.dtype), []
+        for layer in self.layers:
+            hs, cache = layer[0].forward(out)
+            c = cache[0][1] * cache[0][4] + cache[0][0] * cache[0][2] if layer[0].cell == "lstm" else hs[:, 0]
+            starts.append((hs[:, 0], c))  # c = f c_prev + i g for an LSTM; unused otherwise
+            out = hs
+        return starts
 
     @staticmethod
     def parallel_scope():
@@ -140,8 +160,8 @@ class NumpyEngine:
         mask = (np.arange(x.shape[1])[None, :] < lengths[:, None])[..., None]
         out = np.asarray(x, self.dtype)
         caches = []
-        for layer in self.layers:
-            forward, forward_cache = layer[0].forward(out, keep)
+        for layer, start in zip(self.layers, self.starts):
+            forward, forward_cache = layer[0].forward(out, keep, start)
             parts, cache = [forward], [forward_cache]
             if len(layer) == 2:
                 backward, backward_cache = layer[1].forward(reverse_within_length(out, lengths), keep)
@@ -167,7 +187,22 @@ class NumpyEngine:
         out, mask, _ = self._run(x, lengths, keep=False)
         if self.config.per_position:
             return out @ self.head_w.T + self.head_b
-        return self._pool(out, mask, lengths) @ self.head_w.T + self.head_b
+        return self._top(self._pool(out, mask, lengths))[0]
+
+    def _top(self, features):
+        """The classifier's head: (logits, each hidden layer's (pre-activation, activation))."""
+        cache = []
+        for w, b, activation in self.hidden:
+            z = features @ w.T + b
+            features = ACTIVATIONS[activation](z)
+            cache.append((z, features))
+        return features @ self.head_w.T + self.head_b, cache
+
+    def _top_backward(self, dfeatures, cache):
+        """dF/d(pooled features) from dF/d(the output layer's input), back through the hidden layers."""
+        for (w, _, activation), (z, a) in zip(reversed(self.hidden), reversed(cache)):
+            dfeatures = (dfeatures * SLOPES[activation](z, a)) @ w
+        return dfeatures
 
     @fitted_blas
     def gradient(self, x, lengths, positions, classes, objective="logit"):
@@ -183,7 +218,8 @@ class NumpyEngine:
             at = logits[rows, positions]
         else:
             pooled = self._pool(out, mask, lengths)
-            logits = at = pooled @ self.head_w.T + self.head_b  # (B, C)
+            logits, head_cache = self._top(pooled)  # (B, C)
+            at = logits
         classes = np.where(np.asarray(classes) < 0, at.argmax(-1), classes)
         dlogit = np.zeros_like(at)
         dlogit[rows, classes] = 1.0
@@ -197,7 +233,9 @@ class NumpyEngine:
         if against is not None:  # F = logit(class) - logit(against)
             dlogit[:, against] -= 1.0
             values = values - at[:, against]
-        dpool = dlogit @ self.head_w  # (B, D*H)
+        dpool = dlogit @ self.head_w  # (B, D*H), or the last hidden head layer's size
+        if not cfg.per_position:
+            dpool = self._top_backward(dpool, head_cache)
         dout = np.zeros_like(out)
         if cfg.per_position:
             dout[rows, positions] = dpool
