@@ -72,7 +72,7 @@ BaselineOpt = Annotated[str, typer.Option("--baseline", metavar="zero|pad|unk", 
 SamplesOpt = Annotated[int, typer.Option("--samples", help="smoothgrad: noisy copies.", rich_help_panel=METHOD_PANEL)]
 NoiseOpt = Annotated[float, typer.Option("--noise", help="smoothgrad: noise sigma as a fraction of the embeddings' spread.", rich_help_panel=METHOD_PANEL)]
 SeedOpt = Annotated[int, typer.Option("--seed", help="smoothgrad: random seed.", rich_help_panel=METHOD_PANEL)]
-OccludeOpt = Annotated[str, typer.Option("--occlude", metavar="unk|pad|delete", help="occlusion: replace each token by unk or pad, or delete it.", rich_help_panel=METHOD_PANEL)]
+OccludeOpt = Annotated[str, typer.Option("--occlude", metavar="unk|pad|delete|zero", help="occlusion: replace each token by unk or pad, delete it, or zero its input vector.", rich_help_panel=METHOD_PANEL)]
 EpsilonOpt = Annotated[float, typer.Option("--epsilon", help="lrp: stabiliser of the epsilon rule.", rich_help_panel=METHOD_PANEL)]
 BiasFactorOpt = Annotated[float, typer.Option("--bias-factor", help="lrp: 0 (biases keep their relevance) to 1 (handed down: relevance is conserved).", rich_help_panel=METHOD_PANEL)]
 VectorsOpt = Annotated[bool, typer.Option("--vectors", help="Add each token's raw gradient vector to JSON.", rich_help_panel=METHOD_PANEL)]

@@ -57,6 +57,8 @@ def inspect(
         rows.append(["trained with", str(mf.info["command"])])
     if "imported_from" in mf.info:
         rows.append(["imported from", imported_from(mf.info)])
+    if mf.config.zero_start:
+        rows.append(["zero start", "yes: a zero input vector runs before the first token (x<1> = 0)"])
     if mf.info.get("keras_layers"):  # the Keras model's own layers, in order, as its owner named them
         rows.append(["keras layers", " -> ".join(map(str, mf.info["keras_layers"]))])
     table = simple_table([("", "left"), ("", "left")], rows, header=False)
@@ -71,8 +73,9 @@ def import_model(
     vocab: Annotated[Optional[str], typer.Option(help="Keras: the tokens by id (JSON list, JSON word index, Tokenizer.to_json(), or one per line). numpy: a JSON list of characters, or the characters in order (default: newline then a-z).")] = None,
     labels: Annotated[Optional[str], typer.Option(help="Keras: output names, comma-separated (default 0, 1, ...).")] = None,
     level: Annotated[Optional[str], typer.Option(metavar="word|char", help="Keras: word | char, how the owner split text (default word, or the Tokenizer's).")] = None,
-    lowercase: Annotated[Optional[bool], typer.Option("--lowercase/--keep-case", help="Lowercase input text (default yes, or the Tokenizer's setting).")] = None,
+    lowercase: Annotated[Optional[bool], typer.Option("--lowercase/--keep-case", help="Lowercase input text. Default: yes, unless the vocabulary holds upper-case letters (numpy), or the Tokenizer's setting (Keras).")] = None,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Allow a pickled .npy dict. Unpickling can run code: only for files you trust.")] = False,
+    zero_start: Annotated[bool, typer.Option("--zero-start", help="numpy: the model sees a zero input vector before the first character (x<1> = 0), as the Coursera course trains and samples.")] = False,
 ):
     """Convert a Keras text RNN or a numpy character RNN to a model file (no TensorFlow needed)."""
     from saliency import checkpoint
@@ -86,12 +89,18 @@ def import_model(
     if allow_pickle:
         typer.echo("warning: --allow-pickle: unpickling can run code; only use it on files you trust", err=True)
     label_list = [name.strip() for name in labels.split(",")] if labels else None
-    model_file = import_any(source, vocab, label_list, level, lowercase, allow_pickle)
+    model_file = import_any(source, vocab, label_list, level, lowercase, allow_pickle, zero_start)
     if "note" in model_file.info:
         typer.echo(f"note: {model_file.info['note']}", err=True)
     checkpoint.save(model_file, output)
     typer.echo(f"wrote {output}: {imported_from(model_file.info)}, {architecture(model_file.config)}, "
-               f"{len(model_file.tokenizer.vocab) - 2} {model_file.tokenizer.level} tokens", err=True)
+               f"{token_count(model_file.tokenizer)} {model_file.tokenizer.level} tokens"
+               + (", zero start" if model_file.config.zero_start else ""), err=True)
+
+
+def token_count(tokenizer) -> int:
+    """Tokens of the vocabulary, not counting <pad> and <unk> where the tool added them."""
+    return len(tokenizer.vocab) - sum(i is not None for i in (tokenizer.pad_id, tokenizer.unk_id))
 
 
 def imported_from(info: dict) -> str:

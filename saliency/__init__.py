@@ -36,15 +36,20 @@ def explain(model, text, method=None, *, tokenizer=None, labels=None, embedding=
     """Explain `text` (a string: one Explanation; a list: one Explanation or error per text).
 
     `model` is a shipped model name, a model file path, an Explainer from load_model, or any
-    torch.nn.Module that embeds token ids with an nn.Embedding (found automatically when there
-    is exactly one; else name it with `embedding=`). For a module, `tokenizer` maps text to ids
-    (or to (token, id) pairs, so the output can show offsets) and `labels` names its outputs.
+    torch.nn.Module: one that embeds token ids with an nn.Embedding (found automatically when
+    there is exactly one; else name it with `embedding=`), or one that takes float one-hot
+    vectors (`inputs="one-hot"`). For a module, `tokenizer` maps text to ids (or to (token, id)
+    pairs, so the output can show offsets) and `labels` names its outputs; `call=f` runs it as
+    f(module, inputs) for inputs (B, T) ids or (B, T, V) one-hot, batch first, adapting them to
+    its own signature; `pad_id=` / `unk_id=` name its padding and unknown ids (none otherwise);
+    `batched=True/False` declares whether it takes several texts at once ("auto": tested).
     Options are explain's: target, position, objective, vectors and the method's parameters.
     `method` may name several methods, "grad-input,lrp": one row per method (`rows`).
     """
     from .compare import explain as run  # method "a,b": several methods side by side (saliency.compare)
 
-    explainer = _explainer(model, tokenizer, labels, embedding, head)
+    module_options = _module_options(options)
+    explainer = _explainer(model, tokenizer, labels, embedding=embedding, head=head, **module_options)
     if isinstance(text, str):
         (result,) = run(explainer, [text], method, **options)
         if isinstance(result, Exception):
@@ -62,15 +67,33 @@ def explain_records(model, records, *, text_field=None, shard=None, **options):
     return run(model, records, text_field=text_field, shard=shard, **options)
 
 
-def _explainer(model, tokenizer=None, labels=None, embedding=None, head="classifier"):
-    """An Explainer from a shipped model name, a model file path, an Explainer, or an nn.Module."""
+def _module_options(options: dict) -> dict:
+    """The options that describe a user's nn.Module (taken out of `options`, which keeps the rest)."""
+    return {k: options.pop(k) for k in ("inputs", "call", "vocab_size", "batched", "pad_id", "unk_id")
+            if k in options}
+
+
+def _explainer(model, tokenizer=None, labels=None, **module_options):
+    """An Explainer from a shipped model name, a model file path, an Explainer, or an nn.Module
+    (module_options: wrap.module_explainer's embedding, head, inputs, call, ...)."""
     if model is None or isinstance(model, str):
         return load_model(model)
     if hasattr(model, "explain") and hasattr(model, "engine"):
         return model
     from .wrap import module_explainer
 
-    return module_explainer(model, tokenizer, labels, embedding, head)
+    return module_explainer(model, tokenizer, labels, **module_options)
+
+
+def save_model(module, path, vocab, *, labels=None, level="word", lowercase=True, pooling="last",
+               head="classifier", call=None, head_activations=None):
+    """Write a standard PyTorch text RNN (nn.Embedding or one-hot input, one nn.RNN/LSTM/GRU,
+    pooling last/max/mean, an nn.Linear head or a small MLP head) as a model file the CLI
+    explains, after checking on probe texts that the file's model gives the module's
+    log-probabilities to 1e-5. vocab[k] is the token of the module's id k. See saliency.save_module."""
+    from .save_module import save_model as run
+
+    return run(module, path, vocab, labels, level, lowercase, pooling, head, call, head_activations)
 
 
 def flip(model, text, to=None, *, max_swaps=1, keep=(), candidates=32, **module_options):
@@ -91,6 +114,7 @@ def reduce(model, text, *, method="gradient", candidates=5, **options):
     from .reduction import reduce as run
 
     module_options = {k: options.pop(k) for k in ("tokenizer", "labels", "embedding", "head") if k in options}
+    module_options.update(_module_options(options))
     return run(_explainer(model, **module_options), text, method, candidates, **options)
 
 
@@ -102,4 +126,4 @@ def prototype(model, to, *, start=None, length=8, seed=None, candidates=32, max_
     return run(_explainer(model, **module_options), to, start, length, seed, candidates, max_steps)
 
 
-__all__ = ["load_model", "explain", "explain_records", "flip", "reduce", "prototype", "Explanation", "Explanations", "Token", "SaliencyError", "UsageError", "InputError", "ModelError"]
+__all__ = ["load_model", "save_model", "explain", "explain_records", "flip", "reduce", "prototype", "Explanation", "Explanations", "Token", "SaliencyError", "UsageError", "InputError", "ModelError"]

@@ -20,7 +20,7 @@ import numpy as np
 from . import errors, safe_json, safetensors_file
 from .config import ModelConfig, is_int, tensor_count, weight_shapes
 from .errors import ModelError
-from .tokenize import PAD, UNK, Tokenizer
+from .tokenize import Tokenizer
 
 FORMAT = "saliency-rnn"
 VERSION = 2  # 2: hidden_size may be a list, one size per layer; files that need no list are written as 1
@@ -230,15 +230,23 @@ def parse_header(metadata: dict) -> dict:
         if not isinstance(header.get(key), dict):
             raise ModelError(f"bad header: {key} must be a JSON object")
     tok = header["tokenizer"]
-    if set(tok) - {"level", "lowercase", "vocab"} or not {"level", "vocab"} <= set(tok):
-        raise ModelError("bad header: tokenizer needs level, vocab and lowercase, nothing else")
+    if set(tok) - {"level", "lowercase", "vocab", "keras_split", "drop_unknown"} or not {"level", "vocab"} <= set(tok):
+        raise ModelError("bad header: tokenizer needs level, vocab and lowercase (keras_split, drop_unknown), "
+                         "nothing else")
+    if not isinstance(tok.get("drop_unknown", False), bool):
+        raise ModelError("bad header: tokenizer drop_unknown must be true or false")
+    split = tok.get("keras_split")
+    if split is not None and not (isinstance(split, dict) and set(split) == {"filters", "split"}
+                                  and all(isinstance(v, str) for v in split.values()) and split["split"]):
+        raise ModelError("bad header: tokenizer keras_split must be {filters, split}, two strings (split not empty)")
     vocab = tok["vocab"]
     if not isinstance(vocab, list) or not all(isinstance(v, str) for v in vocab):
         raise ModelError("bad header: tokenizer vocab must be a list of strings")
     if tok["level"] not in ("char", "word") or not isinstance(tok.get("lowercase", True), bool):
         raise ModelError("bad header: tokenizer level must be char or word, lowercase true or false")
-    if len(vocab) < 2 or vocab[:2] != [PAD, UNK] or len(set(vocab)) != len(vocab):
-        raise ModelError(f"bad header: the vocabulary must start with {PAD}, {UNK} and have no duplicates")
+    # An imported model keeps its author's numbering: <pad> and <unk> only where its source had them.
+    if not vocab or len(set(vocab)) != len(vocab):
+        raise ModelError("bad header: the vocabulary must be non-empty and have no duplicates")
     return header
 
 

@@ -83,7 +83,7 @@ class Editor:
         if self.vocab is None:
             raise UsageError("swapping tokens needs a tokenizer with a vocabulary (a list of token strings)")
         self.banned = np.zeros(len(self.vocab), dtype=bool)
-        self.banned[[explainer.pad_id, explainer.unk_id]] = True  # never proposed
+        self.banned[[i for i in (explainer.pad_id, explainer.unk_id) if i is not None]] = True  # never proposed
         self.word_level = getattr(self.tokenizer, "level", "word") == "word"
         self.lowercase = getattr(self.tokenizer, "lowercase", False)
         self._table = None
@@ -104,7 +104,7 @@ class Editor:
         rows = max(1, CHUNK_POSITIONS // max(1, int(lengths.max())))
         for i in range(0, len(id_rows), rows):
             chunk, lens = id_rows[i: i + rows], lengths[i: i + rows]
-            ids = np.full((len(chunk), lens.max()), self.explainer.pad_id, dtype=np.int64)
+            ids = np.full((len(chunk), lens.max()), self.explainer.fill_id, dtype=np.int64)
             for b, r in enumerate(chunk):
                 ids[b, : len(r)] = r
             logits = self.engine.forward(self.engine.embed(ids), lens)
@@ -209,6 +209,9 @@ class Editor:
 
     def unk_text(self, length) -> str:
         """A text of `length` tokens that are all <unk>: a character no vocabulary entry holds."""
+        if self.explainer.unk_id is None:
+            raise UsageError("this model has no <unk> token to start from (its source had none): "
+                             "give a starting text (--from)")
         for code in [0xFFFD] + list(range(0xE000, 0xE100)):
             ch = chr(code)
             text = (" " if self.word_level else "").join([ch] * length)

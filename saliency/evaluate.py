@@ -177,6 +177,8 @@ def evaluate(explainer, records, settings: EvalSettings, model_file=None, progre
     settings.check()
     if explainer.is_lm:
         raise UsageError("evaluate needs a classifier (for a language model try `saliency decay`)")
+    if settings.removal == "unk" and explainer.unk_id is None:
+        raise UsageError("this model has no <unk> token (its source had none): use --removal delete")
     if explainer.is_tagger and (settings.rationale_field or settings.randomize or settings.label_field):
         raise UsageError("--rationale-field, --randomize and --label-field are for classifiers (a tagger: tagging "
                          "accuracy against the data's own tags, and faithfulness)")
@@ -188,7 +190,7 @@ def evaluate(explainer, records, settings: EvalSettings, model_file=None, progre
     for start in range(0, len(records), WINDOW):
         window = explain_items(explainer, records[start:start + WINDOW], settings, rng, skipped, tag_pairs)
         if window:
-            c, s = faithfulness(explainer.engine, window, names, settings.removal, explainer.pad_id,
+            c, s = faithfulness(explainer.engine, window, names, settings.removal, explainer.fill_id,
                                 explainer.unk_id)
             comp.append(c)
             suff.append(s)

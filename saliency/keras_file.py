@@ -135,9 +135,12 @@ def _read_layer(name, datasets, shapes) -> list:
 
 def expected_shapes(spec) -> list:
     """[(layer name, [weight shapes in Keras' order], bidirectional)] as the config says them."""
-    ecfg = spec["embedding"].get("config", {})
-    width = ecfg["output_dim"]
-    out = [(spec["embedding"]["name"], [(ecfg["input_dim"], width)], False)]
+    if spec["embedding"] is None:  # one-hot input straight into the first recurrent layer
+        width, out = spec["input_width"], []
+    else:
+        ecfg = spec["embedding"].get("config", {})
+        width = ecfg["output_dim"]
+        out = [(spec["embedding"]["name"], [(ecfg["input_dim"], width)], False)]
     for rnn in spec["rnns"]:
         H, G = rnn["units"], {"rnn": 1, "lstm": 4, "gru": 3}[rnn["cell"]]
         shapes = [(width, G * H), (H, G * H)]
@@ -145,7 +148,23 @@ def expected_shapes(spec) -> list:
             shapes.append((2, G * H) if rnn["cell"] == "gru" else (G * H,))
         out.append((rnn["name"], shapes, rnn["bidirectional"]))
         width = H * (2 if rnn["bidirectional"] else 1)
-    dense = spec["dense"].get("config", {})
-    units = dense["units"]
-    out.append((spec["dense"]["name"], [(width, units)] + ([(units,)] if dense.get("use_bias", True) else []), False))
+    for layer in spec.get("hidden", []) + [spec["dense"]]:  # hidden Dense layers, then the output one
+        dense = layer.get("config", {})
+        units = dense["units"]
+        out.append((layer["name"], [(width, units)] + ([(units,)] if dense.get("use_bias", True) else []), False))
+        width = units
     return out
+
+
+def input_width(config: dict, layers: list) -> int:
+    """V of a one-hot model: the last dimension of its input shape (the InputLayer's batch_shape,
+    or the first layer's batch_input_shape in a Keras 2 Sequential config)."""
+    body = config.get("config", {})
+    candidates = [l.get("config", {}) for l in body.get("layers", []) if l.get("class_name") == "InputLayer"]
+    candidates += [layers[0].get("config", {})] if layers else []
+    for cfg in candidates:
+        shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
+        if isinstance(shape, list) and len(shape) == 3 and isinstance(shape[-1], int) and 0 < shape[-1] <= 2**20:
+            return shape[-1]
+    raise ModelError("a model without an Embedding must take one-hot vectors: its input shape (None, V) "
+                     "is not in the config")

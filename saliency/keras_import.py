@@ -1,11 +1,13 @@
 """Importing Keras text RNNs from .keras (Keras 3) and legacy .h5 files, with h5py and json only.
 
 Neither keras nor tensorflow is imported: the architecture comes from the saved JSON config,
-the weights from the HDF5 datasets. Supported: Embedding -> one or more SimpleRNN / LSTM / GRU
-(each optionally in Bidirectional, concat merge; layers may differ in size) -> the last state,
-GlobalMaxPooling1D or GlobalAveragePooling1D -> Dense (softmax, sigmoid with one unit, or
-linear), Dropout anywhere. A tagger: the last recurrent layer returns sequences straight into
-TimeDistributed(Dense) or a Dense (which Keras applies at every step): one label per token. Everything is mapped exactly onto torch's layouts:
+the weights from the HDF5 datasets. Supported: Embedding, or one-hot input (Input((None, V))
+straight into the first recurrent layer) -> one or more SimpleRNN / LSTM / GRU (each optionally
+in Bidirectional, concat merge; layers may differ in size and cell type) -> the last state,
+GlobalMaxPooling1D or GlobalAveragePooling1D -> hidden Dense layers (relu, tanh, sigmoid,
+linear) -> Dense (softmax, sigmoid with one unit, or linear), Dropout anywhere. A tagger: the
+last recurrent layer returns sequences straight into TimeDistributed(Dense) or a Dense (which
+Keras applies at every step): one label per token. Everything is mapped exactly onto torch's layouts:
 - LSTM: Keras' kernel columns are gates i, f, c, o, torch's rows i, f, g, o: the same order.
 - GRU (reset_after=True): Keras' z, r, h become torch's r, z, n; bias row 0 is the input
   bias, row 1 the recurrent one, exactly torch's b_i* and b_h* (the reset gate multiplies
@@ -21,11 +23,12 @@ import numpy as np
 
 from . import keras_guard
 from .checkpoint import ModelFile, sha256
-from .config import ModelConfig
+from .config import ACTIVATIONS, ModelConfig
 from .errors import ModelError
-from .keras_file import open_keras_file, read_weights
+from .keras_file import input_width, open_keras_file, read_weights
 from .keras_schema import check_config
-from .keras_vocab import embedding_rows
+from .keras_vocab import embedding_rows, one_hot_tokens
+from .tokenize import UNK
 
 CELLS = {"SimpleRNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
 NO_OPS = {"InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout"}
@@ -59,31 +62,42 @@ def import_keras(path: str, vocab: dict, settings: dict = None, labels: list = N
     """A model file from a Keras model; `vocab` maps Keras ids to tokens and `settings` comes with it
     (keras_vocab.read_vocab); level and lowercase given here win over the settings."""
     settings = settings or {}
-    level = level or settings.get("level") or "word"
+    given_level, level = level, level or settings.get("level") or "word"
     lowercase = lowercase if lowercase is not None else settings.get("lowercase") is not False
     with open_keras_file(path) as (config, handles, meta):
         check_config(config)
         layers = chain_of_layers(config)
         spec = read_architecture(layers)
+        if spec["embedding"] is None:
+            spec["input_width"] = input_width(config, layers)
         layer_weights = read_weights(handles, spec)  # each dataset's shape checked before it is read
     weights = {}
     for k, rnn in enumerate(spec["rnns"]):
         for arrays, suffix in zip(_directions(rnn, layer_weights), ("", "_reverse")):
             weights.update(map_cell(rnn, arrays, k, suffix))
-    emb = _weights_of(layer_weights, spec["embedding"]["name"], 1)[0]
     dense_w, dense_b = _dense(spec, layer_weights)
-    tokens, rows, note = embedding_rows(emb, vocab, settings.get("oov"), spec["embedding"]["name"],
-                                        settings.get("num_words"))
-    weights["embedding.weight"] = rows
+    weights.update(_hidden_dense(spec, layer_weights))
+    if spec["embedding"] is None:  # one-hot: id k is column k, as the author's char_indices numbers it
+        tokens, note, width = one_hot_tokens(vocab, spec["input_width"]), None, 0
+        level = given_level or settings.get("level") or ("char" if all(len(t) == 1 for t in tokens) else "word")
+    else:
+        emb = _weights_of(layer_weights, spec["embedding"]["name"], 1)[0]
+        tokens, rows, note = embedding_rows(emb, vocab, settings.get("oov"), spec["embedding"]["name"],
+                                            settings.get("num_words"))
+        weights["embedding.weight"], width = rows, emb.shape[1]
     weights["head.weight"], weights["head.bias"] = dense_w, dense_b
     n_out = len(dense_b)
+    if not labels and spec["embedding"] is None and n_out == len(tokens):
+        labels = list(tokens)  # a next-character model (keras.io's text generation): its outputs are the characters
     labels = labels or [str(i) for i in range(n_out)]
     if len(labels) != n_out:
         raise ModelError(f"--labels gives {len(labels)} names for {n_out} outputs"
                          + (" (a one-unit output is two classes: 0 and 1)" if spec["binary"] else ""))
     sizes = [r["units"] for r in spec["rnns"]]
-    cfg = ModelConfig(spec["cell"], len(tokens), emb.shape[1], sizes, len(sizes), spec["bidirectional"],
-                      "tagger" if spec["tagger"] else "classifier", spec["pooling"], n_out, 0.0, spec["nonlinearity"])
+    cfg = ModelConfig(spec["cell"], len(tokens), width, sizes, len(sizes), spec["bidirectional"],
+                      "tagger" if spec["tagger"] else "classifier", spec["pooling"], n_out, 0.0, spec["nonlinearity"],
+                      head_hidden=tuple((int(d["config"]["units"]), d["config"].get("activation", "linear"))
+                                        for d in spec["hidden"]))
     from .tokenize import Tokenizer
 
     keras_version = meta.get("keras_version", "unknown") if isinstance(meta, dict) else "unknown"
@@ -93,7 +107,15 @@ def import_keras(path: str, vocab: dict, settings: dict = None, labels: list = N
     if note:
         info["note"] = note
     weights = {k: np.asarray(v, np.float32) for k, v in weights.items()}
-    return ModelFile(cfg, Tokenizer(level, tokens, lowercase), list(labels), weights, info)
+    split = None
+    if level == "word" and "filters" in settings:  # Tokenizer.to_json(): split words exactly as Keras did
+        split = {"filters": settings["filters"], "split": settings["split"]}
+    elif level == "word":
+        info["note"] = "; ".join(filter(None, [info.get("note"), (
+            "the vocabulary cannot say how the Keras Tokenizer split words (its filters, split): words are "
+            "split as this tool splits them, punctuation apart; pass Tokenizer.to_json() to split as Keras did")]))
+    drop = spec["embedding"] is not None and UNK not in tokens  # as texts_to_sequences without an oov_token
+    return ModelFile(cfg, Tokenizer(level, tokens, lowercase, split, drop), list(labels), weights, info)
 
 
 # -- the architecture ---------------------------------------------------------------------------
@@ -182,12 +204,14 @@ def _histories(value, names):
 
 def read_architecture(layers: list) -> dict:
     """What the chain of layers says, refusing with the layer's name what cannot be mapped exactly."""
-    spec = {"rnns": [], "pooling": None, "embedding": None, "dense": None, "binary": False}
+    spec = {"rnns": [], "pooling": None, "embedding": None, "dense": None, "binary": False, "hidden": [],
+            "one_hot": False}
+    denses = []
     for layer in layers:
         cls, cfg, name = layer["class_name"], layer.get("config", {}), layer["name"]
         where = f"layer {name!r} ({cls})"
-        if spec["dense"] is not None and cls not in NO_OPS:
-            raise ModelError(f"{where} after the output Dense layer is not supported")
+        if denses and cls not in NO_OPS and cls not in ("Dense", "TimeDistributed"):
+            raise ModelError(f"{where} after a Dense layer is not supported (Dense layers end the model)")
         if cls in NO_OPS:
             continue
         if cls == "Embedding":
@@ -199,8 +223,12 @@ def read_architecture(layers: list) -> dict:
         elif cls in ("TextVectorization", "StringLookup", "IntegerLookup", "Hashing"):
             raise ModelError(f"{where}: its vocabulary is not read from the file; build the model from the "
                              "Embedding on and pass --vocab (the layer's get_vocabulary(), one token per line)")
-        elif spec["embedding"] is None:
-            raise ModelError(f"{where} comes before any Embedding; the model must start with an Embedding")
+        elif spec["embedding"] is None and not spec["rnns"] and (cls in CELLS or cls == "Bidirectional"):
+            spec["one_hot"] = True  # Input((None, V)) straight into the recurrent layer: one-hot vectors
+            spec["rnns"].append(_recurrent(layer, where))
+        elif spec["embedding"] is None and not spec["one_hot"]:
+            raise ModelError(f"{where} comes first; the model must start with an Embedding or a recurrent layer "
+                             "over one-hot vectors")
         elif cls in CELLS or cls == "Bidirectional":
             if spec["pooling"] is not None:
                 raise ModelError(f"{where} after pooling is not supported")
@@ -212,39 +240,53 @@ def read_architecture(layers: list) -> dict:
                 raise ModelError(f"{where}: only channels_last without keepdims is supported")
             spec["pooling"] = POOLING[cls]
         elif cls == "Dense":
-            spec["dense"] = _dense_spec(layer, where, spec)
+            denses.append((layer, where))
         elif cls == "TimeDistributed":  # a per-step Dense: a tagger's head
             inner = cfg.get("layer", {})
             if inner.get("class_name") != "Dense":
                 raise ModelError(f"{where}: wraps {inner.get('class_name')}, not Dense")
             if not spec["rnns"] or spec["pooling"] is not None or not spec["rnns"][-1]["sequences"]:
                 raise ModelError(f"{where} must follow a recurrent layer with return_sequences=True")
-            spec["dense"] = _dense_spec({"class_name": "Dense", "name": name, "config": inner.get("config", {})},
-                                        where, spec)
+            denses.append(({"class_name": "Dense", "name": name, "config": inner.get("config", {})}, where))
         else:
             raise ModelError(f"{where} is not supported (supported: Embedding, SimpleRNN, LSTM, GRU, Bidirectional, "
                              "GlobalMax/AveragePooling1D, Dropout, Dense)")
+    for layer, where in denses[:-1]:  # hidden layers of the head, before the output Dense
+        activation = layer.get("config", {}).get("activation", "linear")
+        if activation not in ACTIVATIONS:
+            raise ModelError(f"{where}: a hidden Dense layer's activation {activation!r} is not supported "
+                             f"({', '.join(ACTIVATIONS)})")
+        spec["hidden"].append(layer)
+    if denses:
+        spec["dense"] = _dense_spec(*denses[-1], spec)
     return _check_stack(spec, layers)
 
 
 def _check_stack(spec, layers):
     rnns = spec["rnns"]
-    if spec["embedding"] is None or not rnns:
-        raise ModelError("the model needs an Embedding and at least one SimpleRNN, LSTM or GRU layer")
+    if not rnns:
+        raise ModelError("the model needs at least one SimpleRNN, LSTM or GRU layer")
     if spec["dense"] is None:
         raise ModelError(f"the model must end with a Dense output layer (it ends with {layers[-1]['name']!r})")
     for rnn in rnns:
         where = f"layer {rnn['name']!r}"
-        if (rnn["cell"], rnn["bidirectional"], rnn["nonlinearity"]) != (rnns[0]["cell"], rnns[0]["bidirectional"],
-                                                                        rnns[0]["nonlinearity"]):
-            raise ModelError(f"{where}: every recurrent layer must have the same cell type, direction and "
-                             "activation as the first")
+        if (rnn["bidirectional"], rnn["nonlinearity"]) != (rnns[0]["bidirectional"], rnns[0]["nonlinearity"]):
+            first = rnns[0]
+            raise ModelError(f"{where} ({'bi' if rnn['bidirectional'] else 'uni'}directional, "
+                             f"{rnn['nonlinearity']}) after {first['name']!r} ("
+                             f"{'bi' if first['bidirectional'] else 'uni'}directional, {first['nonlinearity']}): "
+                             "this tool's model runs one direction and one activation through a stack (cell types "
+                             "and sizes may differ)")
         if rnn is not rnns[-1] and not rnn["sequences"]:
             raise ModelError(f"{where} feeds another recurrent layer, so it needs return_sequences=True")
     spec["tagger"] = spec["pooling"] is None and rnns[-1]["sequences"]  # Dense at every step: one label each
+    if spec["tagger"] and spec["hidden"]:
+        raise ModelError(f"layer {spec['hidden'][0]['name']!r} (Dense): hidden Dense layers before a tagger's "
+                         "per-step output are not supported (before a classifier's, they are)")
     if spec["pooling"] is None:
         spec["pooling"] = "last"
-    spec.update(cell=rnns[0]["cell"], bidirectional=rnns[0]["bidirectional"], nonlinearity=rnns[0]["nonlinearity"])
+    spec.update(cell=tuple(r["cell"] for r in rnns), bidirectional=rnns[0]["bidirectional"],
+                nonlinearity=rnns[0]["nonlinearity"])
     return spec
 
 
@@ -331,11 +373,24 @@ def _dense(spec, layer_weights):
     bias = arrays[1] if layer.get("config", {}).get("use_bias", True) else np.zeros(kernel.shape[1])
     rnn = spec["rnns"][-1]
     expected = rnn["units"] * (2 if rnn["bidirectional"] else 1)
+    if spec["hidden"]:
+        expected = int(spec["hidden"][-1]["config"]["units"])
     if kernel.ndim != 2 or kernel.shape[0] != expected:
         raise ModelError(f"layer {layer['name']!r}: kernel of shape {kernel.shape}, expected ({expected}, units)")
     if spec["binary"]:  # one unit z: logits (0, z), so softmax gives (1 - sigmoid(z), sigmoid(z))
         return np.concatenate([np.zeros_like(kernel.T), kernel.T]), np.concatenate([[0.0], bias])
     return kernel.T, bias
+
+
+def _hidden_dense(spec, layer_weights) -> dict:
+    """The hidden Dense layers as the model file's head_hidden.k tensors (torch's (out, in) layout)."""
+    out = {}
+    for k, layer in enumerate(spec["hidden"]):
+        arrays = _weights_of(layer_weights, layer["name"], 1)
+        kernel = arrays[0]
+        bias = arrays[1] if layer.get("config", {}).get("use_bias", True) else np.zeros(kernel.shape[1])
+        out[f"head_hidden.{k}.weight"], out[f"head_hidden.{k}.bias"] = kernel.T, bias
+    return out
 
 
 def map_cell(rnn, arrays, k, suffix) -> dict:

@@ -2,9 +2,11 @@
 
 Keras ids are whatever the owner's preprocessing gave: id 0 is padding, an out-of-vocabulary
 id may exist (Tokenizer's oov_token, TextVectorization's "[UNK]" at 1), the rest are tokens.
-This tool's vocabulary always starts <pad>, <unk>, so the embedding matrix is re-indexed:
-row 0 is Keras' row 0, row 1 the out-of-vocabulary row (zeros when there is none), then one
-row per token, in Keras' id order. Nothing else changes, so predictions are exactly Keras'.
+The embedding matrix is re-indexed: row 0 is Keras' row 0 (<pad>), then the out-of-vocabulary
+row as <unk> where there is one (without one, Keras' Tokenizer leaves unknown words out, and so
+does the model file's tokenizer: drop_unknown), then one row per token, in Keras' id order.
+Nothing else changes, so predictions are exactly Keras'. A one-hot model keeps Keras' ids as
+they are (one_hot_tokens).
 """
 
 import os
@@ -16,6 +18,7 @@ from . import safe_json
 from .errors import InputError, ModelError
 from .tokenize import PAD, UNK
 
+KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # keras Tokenizer's default filters
 OOV_NAMES = ("[UNK]", "<unk>", "<UNK>", "<OOV>", "<oov>", "[OOV]")
 
 
@@ -91,7 +94,8 @@ def _tokenizer_json(data: dict, path: str):
             word_index = safe_json.loads(word_index)
         except safe_json.JSONError as e:
             raise InputError(f"vocabulary {path}: the Tokenizer's word_index is not usable JSON ({e})") from None
-    checks = {"oov_token": (str,), "lower": (bool,), "char_level": (bool,), "num_words": (int,)}
+    checks = {"oov_token": (str,), "lower": (bool,), "char_level": (bool,), "num_words": (int,), "filters": (str,),
+              "split": (str,)}
     for key, types in checks.items():
         value = cfg.get(key)
         if value is not None and (not isinstance(value, types) or (key == "num_words" and (
@@ -99,7 +103,9 @@ def _tokenizer_json(data: dict, path: str):
             raise InputError(f"vocabulary {path}: the Tokenizer's {key} is {str(value)[:30]!r}, "
                              f"not {'a whole number' if key == 'num_words' else types[0].__name__}")
     settings = {"oov": cfg.get("oov_token"), "lowercase": cfg.get("lower"),
-                "level": "char" if cfg.get("char_level") else "word", "num_words": cfg.get("num_words")}
+                "level": "char" if cfg.get("char_level") else "word", "num_words": cfg.get("num_words"),
+                # text_to_word_sequence's own defaults where the JSON leaves them out
+                "filters": cfg.get("filters", KERAS_FILTERS), "split": cfg.get("split") or " "}
     return word_index, settings
 
 
@@ -111,7 +117,8 @@ def embedding_rows(emb: np.ndarray, by_id: dict, oov: str = None, layer: str = "
         oov_id = next((i for i, t in sorted(by_id.items()) if t in OOV_NAMES), None)
     if oov_id is not None and oov_id >= emb.shape[0]:
         raise ModelError(f"layer {layer!r}: the out-of-vocabulary id {oov_id} is past its {emb.shape[0]} rows")
-    tokens, ids, seen = [PAD, UNK], [], {PAD, UNK}
+    # <unk> only where Keras has an out-of-vocabulary id; without one, its Tokenizer leaves unknown words out.
+    tokens, ids, seen = ([PAD, UNK] if oov_id is not None else [PAD]), [], {PAD, UNK}
     for i, token in sorted(by_id.items()):
         if i == 0 or i == oov_id or i >= limit or not token or token in seen:
             continue
@@ -120,10 +127,21 @@ def embedding_rows(emb: np.ndarray, by_id: dict, oov: str = None, layer: str = "
         ids.append(i)
     if not ids:
         raise ModelError(f"layer {layer!r}: no token of the vocabulary has an id below {limit}")
-    unk_row = emb[oov_id] if oov_id is not None else np.zeros(emb.shape[1], emb.dtype)
-    rows = np.concatenate([emb[:1], unk_row[None], emb[ids]])
+    rows = np.concatenate([emb[:1]] + ([emb[oov_id][None]] if oov_id is not None else []) + [emb[ids]])
     note = None
     if oov_id is None:
-        note = ("the vocabulary has no out-of-vocabulary entry: unknown tokens get a zero vector "
-                "(Keras' Tokenizer would drop them)")
+        note = ("the vocabulary has no out-of-vocabulary entry: unknown tokens are left out of the text, as "
+                "Keras' Tokenizer leaves them out")
     return tokens, rows, note
+
+
+def one_hot_tokens(by_id: dict, V: int) -> list:
+    """The characters (or tokens) of a one-hot model, by column: every id 0..V-1, in the author's order."""
+    missing = [i for i in range(V) if not by_id.get(i)]
+    if missing:
+        raise ModelError(f"the model takes one-hot vectors of {V}; the vocabulary has no token for id "
+                         f"{missing[0]}" + (f" (it has {len(by_id)} entries)" if len(by_id) != V else ""))
+    tokens = [by_id[i] for i in range(V)]
+    if len(set(tokens)) != V:
+        raise ModelError("the vocabulary lists a token twice")
+    return tokens

@@ -20,6 +20,7 @@ from .threads import fitted_threads, single_threaded, stop_if_abandoned
 from .torch_bptt import masked_for_max, pool_backward, valid_steps
 
 RNN_CLASSES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "linear": lambda z: z}
 
 
 class RNNModel(nn.Module):
@@ -37,7 +38,10 @@ class RNNModel(nn.Module):
         else:
             self.rnn = LayerStack(cfg)
         self.drop = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(cfg.top_size * cfg.directions, cfg.output_size)
+        sizes = [cfg.top_size * cfg.directions] + [size for size, _ in cfg.head_hidden]
+        if cfg.head_hidden:  # a classifier's hidden layers before the output (an MLP head)
+            self.head_hidden = nn.ModuleList(nn.Linear(i, o) for i, o in zip(sizes, sizes[1:]))
+        self.head = nn.Linear(sizes[-1], cfg.output_size)
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B, T, E) inputs: embedding rows, or one-hot vectors for a one-hot model."""
@@ -50,24 +54,45 @@ class RNNModel(nn.Module):
         ((B, T, C) for a tagger)."""
         T = x.shape[1]
         on_device = lengths.to(x.device)
+        starts = self.initial_states(len(x))
         if self.needs_packing(lengths, T):
             # Packing makes padding invisible: each direction starts and ends at the text's true ends.
             packed = pack_padded_sequence(self.drop(x), lengths.cpu(), batch_first=True, enforce_sorted=False)
-            out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=T)  # (B, T, D*H)
+            out, _ = pad_packed_sequence(self.rnn(packed, starts)[0], batch_first=True, total_length=T)  # (B, T, D*H)
         else:
             # Unpacked is about 15% faster. Steps past a text's end cannot reach its earlier outputs
             # in one direction; they are zeroed, as packing leaves them, and never pooled.
-            out, _ = self.rnn(self.drop(x))
+            out, _ = self.rnn(self.drop(x), starts)
             if T > int(lengths.min()):
                 out = out * valid_steps(on_device, T)
         return self.readout(out, on_device)
+
+    def zero_step(self):
+        """Every layer's state after a zero input vector, from zero states: a zero-start model's
+        initial states, as the recurrent module returns them ((L, 1, H), or (h, c) for an LSTM;
+        a LayerStack: a list of those, one per layer)."""
+        w = self.head.weight
+        _, final = self.rnn(w.new_zeros(1, 1, self.cfg.input_size))
+        return final
+
+    def initial_states(self, B: int):
+        """The states the network starts from for a batch of B: None (zeros) unless zero_start."""
+        if not self.cfg.zero_start:
+            return None
+        return _expand(self.zero_step(), B)
+
+    def top(self, features: torch.Tensor) -> torch.Tensor:
+        """The head: hidden layers with their activations (if any), then the output layer."""
+        for layer, (_, activation) in zip(getattr(self, "head_hidden", ()), self.cfg.head_hidden):
+            features = ACTIVATIONS[activation](layer(features))
+        return self.head(features)
 
     def readout(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The head over the top layer's outputs (B, T, D*H), zero at padding: pooled for a
         classifier, at every position for a language model or a tagger."""
         if self.cfg.per_position:  # lm, tagger: every position's output
             return self.head(self.drop(out))  # (B, T, V or C)
-        return self.head(self.drop(self.pool(out, lengths.to(out.device))))  # (B, C)
+        return self.top(self.drop(self.pool(out, lengths.to(out.device))))  # (B, C)
 
     def pool(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """A classifier's (B, D*H) summary of the outputs over time (torch_bptt.pool_backward
@@ -103,7 +128,8 @@ class RNNModel(nn.Module):
 
 
 class LayerStack(nn.ModuleList):
-    """Layers of different sizes (imported Keras stacks such as LSTM 128 -> LSTM 64), one module each.
+    """Layers of different sizes or cells (imported Keras stacks such as LSTM 128 -> LSTM 64, or
+    GRU -> SimpleRNN), one module each.
 
     torch's multi-layer modules need one size for all layers. Outside this class the tensors keep
     the names a multi-layer module gives them (rnn.weight_ih_l1 is layer 1's rnn.1.weight_ih_l0).
@@ -113,22 +139,25 @@ class LayerStack(nn.ModuleList):
     MODULE = re.compile(r"rnn\.(\d+)\.(\w+?)_l0(_reverse)?$")
 
     def __init__(self, cfg: ModelConfig):
-        extra = {"nonlinearity": cfg.nonlinearity} if cfg.cell == "rnn" else {}
         sizes = cfg.hidden_sizes
         inputs = [cfg.input_size] + [h * cfg.directions for h in sizes[:-1]]
-        super().__init__(RNN_CLASSES[cfg.cell](i, h, batch_first=True, bidirectional=cfg.bidirectional, **extra)
-                         for i, h in zip(inputs, sizes))
+        super().__init__(RNN_CLASSES[cell](i, h, batch_first=True, bidirectional=cfg.bidirectional,
+                                           **({"nonlinearity": cfg.nonlinearity} if cell == "rnn" else {}))
+                         for i, h, cell in zip(inputs, sizes, cfg.cells))
         self.dropout = cfg.dropout  # between layers, as torch's own dropout argument (a float: no module)
 
-    def forward(self, x):
-        """A PackedSequence or a (B, T, I) tensor, as torch's modules take."""
+    def forward(self, x, starts=None):
+        """A PackedSequence or a (B, T, I) tensor, as torch's modules take; starts: a list, one
+        initial state per layer ((1, B, H_k), or (h, c) for an LSTM), or None for zeros."""
+        finals = []
         for k, layer in enumerate(self):
             if k and isinstance(x, PackedSequence):
                 x = x._replace(data=F.dropout(x.data, self.dropout, self.training))
             elif k:
                 x = F.dropout(x, self.dropout, self.training)
-            x, final = layer(x)
-        return x, final  # final: the last layer's, (D, B, H) as h_n[-D:] of one module
+            x, final = layer(x, None if starts is None else starts[k])
+            finals.append(final)
+        return x, finals  # every layer's final state, (D, B, H_k) (or (h, c) for an LSTM)
 
     @classmethod
     def module_name(cls, name: str) -> str:
@@ -139,6 +168,15 @@ class LayerStack(nn.ModuleList):
     def file_name(cls, name: str) -> str:
         m = cls.MODULE.match(name)
         return f"rnn.{m[2]}_l{m[1]}{m[3] or ''}" if m else name
+
+
+def _expand(state, B: int):
+    """A state for batch 1 (a tensor (L, 1, H), an LSTM's (h, c), or a list per layer) for B."""
+    if isinstance(state, list):
+        return [_expand(s, B) for s in state]
+    if isinstance(state, tuple):
+        return tuple(_expand(s, B) for s in state)
+    return state.expand(-1, B, -1).contiguous()
 
 
 def select_objective(logits, positions, classes, objective):
@@ -231,7 +269,7 @@ class TorchEngine:
                 else:
                     features = self.model.pool(out, lengths)
                 start = features.detach().requires_grad_(True)
-                logits = self.model.head(start)
+                logits = self.model.top(start)
             else:
                 start = x.requires_grad_(True)
                 logits = self.model(start, lengths)
@@ -269,9 +307,9 @@ class TorchEngine:
             prefix = Prefix(self._tensor(prefix.summary), np.asarray(prefix.steps))
         with self._threads():
             out = run_from(self.model, self._tensor(x).to(self.torch_dtype), initial)
-            if prefix is not None:
-                out = pool_after(self.config.pooling, out, np.asarray(lengths), prefix)
-            return self._out(x, self.model.head(out))
+            if prefix is None:  # lm, tagger: every step's output
+                return self._out(x, self.model.head(out))
+            return self._out(x, self.model.top(pool_after(self.config.pooling, out, np.asarray(lengths), prefix)))
 
     @property
     def layers(self):

@@ -12,7 +12,8 @@ def architecture(cfg) -> str:
     pooling = f", {cfg.pooling} pooling" if cfg.head == "classifier" else ""
     bi = "bi" if cfg.bidirectional else ""
     sizes = f"{cfg.layers}x{cfg.hidden_size}" if cfg.uniform else "-".join(map(str, cfg.hidden_sizes))
-    return f"{bi}{cfg.cell} {sizes}, {inputs}{pooling}"
+    cell = cfg.cell if isinstance(cfg.cell, str) else "-".join(cfg.cell)  # a mixed stack: gru-rnn
+    return f"{bi}{cell} {sizes}, {inputs}{pooling}"
 
 
 def held_out(info: dict, level: str = None) -> str:

@@ -22,6 +22,11 @@ def sigmoid(a):
     return 0.5 * (1.0 + np.tanh(0.5 * a))  # = 1 / (1 + exp(-a)), without overflow warnings
 
 
+ACTIVATIONS = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh, "sigmoid": sigmoid, "linear": lambda z: z}
+SLOPES = {"relu": lambda z, a: (z > 0).astype(z.dtype), "tanh": lambda z, a: 1 - a * a,  # d activation / dz
+          "sigmoid": lambda z, a: a * (1 - a), "linear": lambda z, a: np.ones_like(z)}
+
+
 class Direction:
     """One direction of one layer: weights, a forward that caches, and the backward through time."""
 
@@ -30,17 +35,17 @@ class Direction:
         self.w_ih, self.w_hh, self.b_ih, self.b_hh = w_ih, w_hh, b_ih, b_hh
         self.H = w_hh.shape[1]
 
-    def forward(self, X, keep=True, h0=None, c0=None, cs=None):
+    def forward(self, X, keep=True, state=None, cs=None):
         """(B, T, I) -> ((B, T, H) hidden states at every step, what the backward needs): the
         cache is returned, never kept here, so batches can run side by side; with keep false
-        (a forward pass alone) it is empty, since it is most of the memory. h0, c0 (B, H): the
-        state before step 0 (zero if not given); cs (B, T, H), if given, receives an LSTM's cell
-        state at every step (both for occlusion's prefix reuse, saliency/prefix.py)."""
+        (a forward pass alone) it is empty, since it is most of the memory. state: the initial
+        (h, c), each (1, H) (a zero-start model's) or (B, H) (occlusion's prefix reuse, which
+        also passes cs (B, T, H) to receive an LSTM's cell state at every step); zeros otherwise."""
         B, T, _ = X.shape
         H = self.H
         xw = X @ self.w_ih.T + self.b_ih  # (B, T, G)
-        h = np.zeros((B, H), X.dtype) if h0 is None else h0
-        c = np.zeros((B, H), X.dtype) if c0 is None else c0
+        h = np.zeros((B, H), X.dtype) if state is None else np.broadcast_to(state[0].astype(X.dtype), (B, H))
+        c = np.zeros((B, H), X.dtype) if state is None else np.broadcast_to(state[1].astype(X.dtype), (B, H))
         hs = np.empty((B, T, H), X.dtype)
         cache = []
         append = cache.append if keep else (lambda step: None)
@@ -118,12 +123,26 @@ class NumpyEngine:
         w = {k: np.asarray(v, self.dtype) for k, v in model_file.weights.items()}
         self.embedding = w.get("embedding.weight")
         self.layers = [
-            [Direction(cfg.cell, cfg.nonlinearity, *(w[f"rnn.{p}_l{layer}{s}"]
+            [Direction(cfg.cells[layer], cfg.nonlinearity, *(w[f"rnn.{p}_l{layer}{s}"]
                                                     for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
              for s in ("", "_reverse")[: cfg.directions]]
             for layer in range(cfg.layers)
         ]
         self.head_w, self.head_b = w["head.weight"], w["head.bias"]
+        self.hidden = [(w[f"head_hidden.{k}.weight"], w[f"head_hidden.{k}.bias"], activation)
+                       for k, (_, activation) in enumerate(cfg.head_hidden)]  # a classifier's MLP head
+        self.starts = self._zero_step() if cfg.zero_start else [None] * cfg.layers
+
+    def _zero_step(self):
+        """Each layer's (h, c) after a zero input vector (a zero-start model's initial states): the
+        step runs from zero states, and nothing the user typed reaches it, so dx never flows there."""
+        out, starts = np.zeros((1, 1, self.config.input_size), self.dtype), []
+        for layer in self.layers:
+            hs, cache = layer[0].forward(out)
+            c = cache[0][1] * cache[0][4] + cache[0][0] * cache[0][2] if layer[0].cell == "lstm" else hs[:, 0]
+            starts.append((hs[:, 0], c))  # c = f c_prev + i g for an LSTM; unused otherwise
+            out = hs
+        return starts
 
     @staticmethod
     def parallel_scope():
@@ -145,8 +164,8 @@ class NumpyEngine:
         mask = (np.arange(x.shape[1])[None, :] < lengths[:, None])[..., None]
         out = np.asarray(x, self.dtype)
         caches = []
-        for layer in self.layers:
-            forward, forward_cache = layer[0].forward(out, keep)
+        for layer, start in zip(self.layers, self.starts):
+            forward, forward_cache = layer[0].forward(out, keep, start)
             parts, cache = [forward], [forward_cache]
             if len(layer) == 2:
                 backward, backward_cache = layer[1].forward(reverse_within_length(out, lengths), keep)
@@ -172,7 +191,22 @@ class NumpyEngine:
         out, mask, _ = self._run(x, lengths, keep=False)
         if self.config.per_position:
             return out @ self.head_w.T + self.head_b
-        return self._pool(out, mask, lengths) @ self.head_w.T + self.head_b
+        return self._top(self._pool(out, mask, lengths))[0]
+
+    def _top(self, features):
+        """The classifier's head: (logits, each hidden layer's (pre-activation, activation))."""
+        cache = []
+        for w, b, activation in self.hidden:
+            z = features @ w.T + b
+            features = ACTIVATIONS[activation](z)
+            cache.append((z, features))
+        return features @ self.head_w.T + self.head_b, cache
+
+    def _top_backward(self, dfeatures, cache):
+        """dF/d(pooled features) from dF/d(the output layer's input), back through the hidden layers."""
+        for (w, _, activation), (z, a) in zip(reversed(self.hidden), reversed(cache)):
+            dfeatures = (dfeatures * SLOPES[activation](z, a)) @ w
+        return dfeatures
 
     @fitted_blas
     def gradient(self, x, lengths, positions, classes, objective="logit"):
@@ -188,7 +222,8 @@ class NumpyEngine:
             at = logits[rows, positions]
         else:
             pooled = self._pool(out, mask, lengths)
-            logits = at = pooled @ self.head_w.T + self.head_b  # (B, C)
+            logits, head_cache = self._top(pooled)  # (B, C)
+            at = logits
         classes = np.where(np.asarray(classes) < 0, at.argmax(-1), classes)
         dlogit = np.zeros_like(at)
         dlogit[rows, classes] = 1.0
@@ -202,7 +237,9 @@ class NumpyEngine:
         if against is not None:  # F = logit(class) - logit(against)
             dlogit[:, against] -= 1.0
             values = values - at[:, against]
-        dpool = dlogit @ self.head_w  # (B, D*H)
+        dpool = dlogit @ self.head_w  # (B, D*H), or the last hidden head layer's size
+        if not cfg.per_position:
+            dpool = self._top_backward(dpool, head_cache)
         dout = np.zeros_like(out)
         if cfg.per_position:
             dout[rows, positions] = dpool
@@ -227,15 +264,19 @@ class NumpyEngine:
         return logits, values, dout * mask
 
     def states(self, x, lengths):
-        """Per layer (h, c or None), each (B, T+1, H): the state entering every step (zero at step
-        0, the last one after the whole text), for occlusion's prefix reuse (saliency/prefix.py).
-        One-directional models only; states past a text's end are never read."""
+        """Per layer (h, c or None), each (B, T+1, H): the state entering every step (the start
+        state at step 0, the last one after the whole text), for occlusion's prefix reuse
+        (saliency/prefix.py). One-directional models only; states past a text's end are never read."""
         out, states = np.asarray(x, self.dtype), []
         B, T, _ = out.shape
-        for (direction,) in self.layers:
+        for (direction,), start in zip(self.layers, self.starts):
             h = np.zeros((B, T + 1, direction.H), self.dtype)
-            c = np.zeros_like(h) if self.config.cell == "lstm" else None
-            h[:, 1:], _ = direction.forward(out, keep=False, cs=None if c is None else c[:, 1:])
+            c = np.zeros_like(h) if direction.cell == "lstm" else None
+            if start is not None:  # a zero-start model's
+                h[:, 0] = start[0]
+                if c is not None:
+                    c[:, 0] = start[1]
+            h[:, 1:], _ = direction.forward(out, False, start, None if c is None else c[:, 1:])
             states.append((h, c))
             out = h[:, 1:]
         return states
@@ -247,7 +288,7 @@ class NumpyEngine:
         a classifier), or (B, T, V or C) at every step (lm, tagger: prefix None)."""
         out = np.asarray(x, self.dtype)
         for (direction,), (h0, c0) in zip(self.layers, initial):
-            out, _ = direction.forward(out, keep=False, h0=h0, c0=c0)
-        if prefix is not None:
-            out = pool_after(self.config.pooling, out, np.asarray(lengths), prefix)
-        return out @ self.head_w.T + self.head_b
+            out, _ = direction.forward(out, False, (h0, h0 if c0 is None else c0))  # c: an LSTM's only
+        if prefix is None:
+            return out @ self.head_w.T + self.head_b
+        return self._top(pool_after(self.config.pooling, out, np.asarray(lengths), prefix))[0]

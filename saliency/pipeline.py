@@ -14,7 +14,6 @@ from .errors import InputError, RecordUsageError, SaliencyError, UsageError
 from .explanation import Explanation, Explanations
 from .tagging import given_tokens, tag_probabilities, tagger_prediction, tagger_targets
 from .threads import side_by_side
-from .tokenize import PAD_ID, UNK_ID
 
 OBJECTIVES = ("logit", "logprob")
 LM_TOP = 10
@@ -38,8 +37,9 @@ class Explainer:
     def __init__(self, engine, tokenizer, output_names, name="", batch_size=64):
         self.engine, self.tokenizer, self.output_names = engine, tokenizer, list(output_names)
         self.name, self.batch_size = name, batch_size
-        self.pad_id = getattr(tokenizer, "pad_id", PAD_ID)
-        self.unk_id = getattr(tokenizer, "unk_id", UNK_ID)
+        # <pad> and <unk> only where the tokenizer names them (an author's vocabulary may have neither)
+        self.pad_id = getattr(tokenizer, "pad_id", None)
+        self.unk_id = getattr(tokenizer, "unk_id", None)
 
     @classmethod
     def from_model_file(cls, model_file, engine="auto", device="cpu", batch_size=64, dtype="float32"):
@@ -47,6 +47,11 @@ class Explainer:
 
         return cls(load_engine(model_file, engine, device, dtype), model_file.tokenizer, model_file.output_names,
                    model_file.name, batch_size)
+
+    @property
+    def fill_id(self) -> int:
+        """What pads a batch: <pad>, or id 0 where there is none (padding never reaches an output)."""
+        return 0 if self.pad_id is None else self.pad_id
 
     @property
     def is_lm(self) -> bool:
@@ -221,7 +226,8 @@ class Explainer:
         """Attribute one padded batch of rows; per row (scores, value, probabilities, class, extras).
         vectors: whether the gradient vectors are wanted (a method may skip work they alone need)."""
         lengths = np.array([len(job[1]) for job, _ in chunk])
-        ids = np.full((len(chunk), lengths.max()), self.pad_id, dtype=np.int64)
+        # Padding is masked out, so any id fills it where the vocabulary has no <pad> (an author's own).
+        ids = np.full((len(chunk), lengths.max()), self.fill_id, dtype=np.int64)
         for b, (job, _) in enumerate(chunk):
             ids[b, : lengths[b]] = [t.id for t in job[1]]
         positions = np.array([r[0] for _, r in chunk])

@@ -28,22 +28,25 @@ class Direction:
         self.b_hh = b_hh
         self.H = w_hh.shape[1]
 
-    def forward(self, X):
-        """(T, B, I) -> ((T, B, H) hidden states, the cache for backward)."""
+    def forward(self, X, state=None):
+        """(T, B, I) -> ((T, B, H) hidden states, the cache for backward). state: the initial
+        (h, c), each (1, H) (a zero-start model's; c None but for an LSTM), or None for zeros."""
         T, B, _ = X.shape
         H = self.H
         A = torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t).view(T, B, -1)  # input projections
+        if state is not None and self.cell != "gru":  # h0's recurrent term joins step 0 (GRU: in _gru)
+            A[0].add_(state[0] @ self.w_hh_t)
         if self.cell == "lstm":
-            return self._lstm(A, T, B, H)
+            return self._lstm(A, T, B, H, None if state is None else state[1])
         if self.cell == "gru":
-            return self._gru(A, T, B, H)
+            return self._gru(A, T, B, H, None if state is None else state[0])
         for t in range(T):  # vanilla RNN: A[t] becomes h_t in place
             if t:
                 A[t].addmm_(A[t - 1], self.w_hh_t)
             A[t].relu_() if self.relu else A[t].tanh_()
         return A, A
 
-    def _lstm(self, A, T, B, H):
+    def _lstm(self, A, T, B, H, c0=None):
         Hs = A.new_empty(T, B, H)
         # The backward's derivative factors, made while each step's gates are still in cache (in
         # bulk after the loop they cost more): dF/d(pre-activations of i, f, g) are dc times
@@ -59,6 +62,9 @@ class Direction:
         c, c_prev, tanh_c, square = A.new_empty(B, H), A.new_empty(B, H), A.new_empty(B, H), A.new_empty(B, H)
         slope = A.new_empty(B, 4, H)
         slope_flat, s_i, s_f, s_o = slope.view(B, 4 * H), slope[:, 0], slope[:, 1], slope[:, 3]
+        if c0 is not None:  # a zero-start model: step 0 forgets into c0, not zeros (the loop swaps c in)
+            c.copy_(c0.expand(B, H))
+        started = c0 is not None
         for t in range(T):
             a, i, f, g, o = a_[t], i_[t], f_[t], g_[t], o_[t]  # pre-activations, then the gates
             if t:
@@ -68,13 +74,13 @@ class Direction:
             o.sigmoid_()
             c, c_prev = c_prev, c
             torch.mul(i, g, out=c)
-            if t:
+            if t or started:
                 c.addcmul_(f, c_prev)  # c = f * c_prev + i * g
             torch.tanh(c, out=tanh_c)
             torch.mul(o, tanh_c, out=h_[t])
             torch.addcmul(a, a, a, value=-1, out=slope_flat)  # s (1 - s): the sigmoids' slopes
             torch.mul(g, s_i, out=k0_[t])
-            if t:
+            if t or started:
                 torch.mul(c_prev, s_f, out=k1_[t])
             else:
                 k1_[t].zero_()
@@ -85,12 +91,13 @@ class Direction:
             torch.addcmul(o, o, square, value=-1, out=dc_by_dh_[t])  # o (1 - tanh(c)^2)
         return Hs, (A, by_dc, by_dh, dc_by_dh)
 
-    def _gru(self, A, T, B, H):
+    def _gru(self, A, T, B, H, h0=None):
         Hs = A.new_empty(T, B, H)
         # As for the LSTM, the backward's factors are made while each step is in cache:
         # dF/d(pre-activations of r, z, n) are dh times by_dh[t]; dF/d(W_h h + b_h) are dh times to_h[t].
         by_dh, to_h = A.new_empty(T, B, 3, H), A.new_empty(T, B, 3, H)
-        h, hw = A.new_zeros(B, H), A.new_empty(B, 3 * H)
+        h = A.new_zeros(B, H) if h0 is None else h0.expand(B, H).clone()
+        hw = A.new_empty(B, 3 * H)
         slope, square, n_h = A.new_empty(B, 2 * H), A.new_empty(B, H), A.new_empty(B, H)
         for t in range(T):
             a = A[t]
@@ -172,12 +179,13 @@ class Layers:
 
     def __init__(self, model):
         cfg = model.cfg
+        self.model = model  # a zero-start model's initial states come from its own zero step
         if cfg.uniform:
             weight = lambda layer, p, s: getattr(model.rnn, f"{p}_l{layer}{s}")
         else:  # LayerStack: one module per layer, each with torch's layer-0 names
             weight = lambda layer, p, s: getattr(model.rnn[layer], f"{p}_l0{s}")
         self.layers = [
-            [Direction(cfg.cell, cfg.nonlinearity, *(weight(layer, p, s).detach()
+            [Direction(cfg.cells[layer], cfg.nonlinearity, *(weight(layer, p, s).detach()
                                                     for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
              for s in ("", "_reverse")[: cfg.directions]]
             for layer in range(cfg.layers)
@@ -188,13 +196,24 @@ class Layers:
         mask = (torch.arange(x.shape[1], device=x.device)[:, None] < lengths[None, :])[..., None]  # (T, B, 1)
         out = x.transpose(0, 1).contiguous()
         caches = []
-        for layer in self.layers:
+        for layer, start in zip(self.layers, self.starts()):
             inputs = [out] if len(layer) == 1 else [out, reverse_within_length(out, lengths)]
-            runs = [direction.forward(X) for direction, X in zip(layer, inputs)]
+            runs = [direction.forward(X, start if k == 0 else None) for k, (direction, X) in enumerate(zip(layer, inputs))]
             parts = [runs[0][0]] + [reverse_within_length(hs, lengths) for hs, _ in runs[1:]]
             caches.append(runs)
             out = (torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]) * mask
         return out.transpose(0, 1), (mask, lengths, caches)
+
+    def starts(self):
+        """Per layer, the initial (h, c) ((1, H) each; c None but for an LSTM), or None: zeros."""
+        if not self.model.cfg.zero_start:
+            return [None] * len(self.layers)
+        with torch.no_grad():
+            final = self.model.zero_step()
+        per_layer = final if isinstance(final, list) else [  # one module: split (L, 1, H) by layer
+            tuple(s[k:k + 1] for s in final) if isinstance(final, tuple) else final[k:k + 1]
+            for k in range(len(self.layers))]
+        return [(s[0][0], s[1][0]) if isinstance(s, tuple) else (s[0], None) for s in per_layer]
 
     def backward(self, dout, cache):
         """dF/d(outputs) (B, T, D*H) -> dF/dx (B, T, E)."""

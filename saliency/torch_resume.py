@@ -17,14 +17,20 @@ def modules(model):
 
 
 def step_states(model, x):
-    """(B, T, E) -> per layer (h, c or None), each (B, T+1, H): the state entering every step."""
+    """(B, T, E) -> per layer (h, c or None), each (B, T+1, H): the state entering every step
+    (zeros at step 0, or a zero-start model's initial states)."""
     B, T, _ = x.shape
-    lstm = model.cfg.cell == "lstm"
+    starts = model.initial_states(B)  # None, or per module: (layers, B, H) or (h, c); a LayerStack's a list
     states, inputs = [], x
-    for module, _ in modules(model):
-        n, H = module.num_layers, module.hidden_size
+    for k, (module, _) in enumerate(modules(model)):
+        n, H, lstm = module.num_layers, module.hidden_size, isinstance(module, torch.nn.LSTM)
+        start = None if starts is None else starts[k] if isinstance(starts, list) else starts
         h = x.new_zeros(T + 1, n, B, H)  # step-major: each step's (layers, B, H) is torch's hx
         c = torch.zeros_like(h) if lstm else None
+        if start is not None:
+            h[0] = start[0] if lstm else start
+            if lstm:
+                c[0] = start[1]
         outputs = x.new_empty(B, T, H)
         for t in range(T):
             out, final = module(inputs[:, t:t + 1], (h[t], c[t]) if lstm else h[t])
@@ -43,10 +49,11 @@ def run_from(model, x, initial):
     [(h, c or None), each (R, H)]; steps past a row's length are padding, read by no one."""
     if x.shape[1] == 0:
         return x.new_zeros(len(x), 0, model.cfg.top_size)
-    lstm, out = model.cfg.cell == "lstm", x
+    out = x
     for module, first in modules(model):
         layers = initial[first:first + module.num_layers]
         h0 = torch.stack([h for h, _ in layers])  # (layers, R, H)
+        lstm = isinstance(module, torch.nn.LSTM)  # a mixed stack's layers differ
         out, _ = module(out, (h0, torch.stack([c for _, c in layers])) if lstm else h0)
     return out
 

@@ -21,6 +21,16 @@ WORDS = ["the", "film", "was", "great", "awful", "plot", "dull", "superb", "a", 
 VOCAB = {w: i + 1 for i, w in enumerate(WORDS)}  # Tokenizer.word_index style: 0 is padding
 TEXTS = ["the film was great", "a dull plot", "superb", "the plot was a bit awful dull"]
 OOV_TEXT, OOV_IDS = "the zzz film", [1, 10, 2]  # with "bit" (id 10) declared the out-of-vocabulary token
+PUNCT_TEXTS = ["The film, was GREAT!", "a dull-plot... (superb?)", "the plot: a bit awful; dull\tfilm"]
+
+
+def text_to_word_sequence(input_text, filters='!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n', lower=True, split=" "):
+    """keras.preprocessing.text.text_to_word_sequence (Keras 2.x), which Keras 3 no longer ships."""
+    if lower:
+        input_text = input_text.lower()
+    translate_map = str.maketrans({c: split for c in filters})
+    seq = input_text.translate(translate_map).split(split)
+    return [i for i in seq if i]
 
 
 def chain(*hidden, mask=True):
@@ -52,7 +62,28 @@ SUPPORTED = {
     "stacked-lstm-8-4": lambda: chain(L.LSTM(8, return_sequences=True), L.LSTM(4), L.Dropout(0.2),
                                       L.Dense(2, activation="softmax")),
     "functional-bigru-5-3": functional_stacked_bigru,
+    "lstm-dense-relu-softmax": lambda: chain(L.LSTM(6), L.Dense(5, activation="relu"), L.Dropout(0.2),
+                                             L.Dense(3, activation="softmax")),
+    "gru-then-simplernn": lambda: chain(L.GRU(6, return_sequences=True), L.SimpleRNN(4), L.Dense(3, activation="softmax")),
+    "lstm-gru-lstm-mean": lambda: chain(L.LSTM(5, return_sequences=True), L.GRU(5, return_sequences=True),
+                                        L.LSTM(3, return_sequences=True), L.GlobalAveragePooling1D(), L.Dense(2)),
+    "gru-max-tanh-linear-sigmoid": lambda: chain(L.GRU(5, return_sequences=True), L.GlobalMaxPooling1D(),
+                                                 L.Dense(4, activation="tanh"), L.Dense(3), L.Dense(1, activation="sigmoid"),
+                                                 mask=False),
 }
+CHARS = sorted(set("".join(TEXTS)))  # keras.io's text generation: chars = sorted(set(text)), char_indices
+
+
+def one_hot_lstm():
+    """keras.io's character LSTM: one-hot characters (no Embedding) into an LSTM, softmax over the characters."""
+    return keras.Sequential([keras.Input((None, len(CHARS))), L.LSTM(8), L.Dense(len(CHARS), activation="softmax")])
+
+
+def one_hot(text):
+    x = np.zeros((1, len(text), len(CHARS)), np.float32)
+    for t, c in enumerate(text):
+        x[0, t, CHARS.index(c)] = 1
+    return x
 
 # Taggers: the last recurrent layer returns sequences into a per-step Dense (one label per token).
 TAGGERS = {
@@ -72,8 +103,9 @@ REFUSED = {  # name -> (model, the layer named in the refusal)
     "multi-label": (lambda: chain(L.LSTM(4), L.Dense(3, activation="sigmoid", name="tags")), "tags"),
     "per-step-not-dense": (lambda: chain(L.LSTM(4, return_sequences=True),
                                          L.TimeDistributed(L.Dropout(0.1), name="td"), L.Dense(2)), "td"),
-    "mixed-cells": (lambda: chain(L.LSTM(4, return_sequences=True), L.GRU(4, name="then_gru"), L.Dense(2)),
-                    "then_gru"),
+    "mixed-directions": (lambda: chain(L.LSTM(4, return_sequences=True), L.Bidirectional(L.GRU(4), name="then_bi"),
+                                       L.Dense(2)), "then_bi"),
+    "hidden-gelu": (lambda: chain(L.LSTM(4), L.Dense(3, activation="gelu", name="mid"), L.Dense(2)), "mid"),
 }
 
 
@@ -114,6 +146,23 @@ def main(out):
             probabilities.append(outputs_as_probabilities(model, y_text)[0].tolist())
         oov = outputs_as_probabilities(model, np.asarray(model.predict(np.array([OOV_IDS]), verbose=0)))[0]
         cases[name] = {"probabilities": probabilities, "outputs": len(probabilities[0]), "oov": oov.tolist()}
+        punct = []  # texts with punctuation, as a Tokenizer(filters=default) turns them into ids
+        for text in PUNCT_TEXTS:
+            ids = np.array([[VOCAB[w] for w in text_to_word_sequence(text)]])
+            punct.append(outputs_as_probabilities(model, np.asarray(model.predict(ids, verbose=0)))[0].tolist())
+        cases[name]["punct"] = punct
+        dropped = np.array([[VOCAB[w] for w in OOV_TEXT.split() if w in VOCAB]])  # texts_to_sequences, no oov_token
+        cases[name]["dropped"] = outputs_as_probabilities(model, np.asarray(model.predict(dropped, verbose=0)))[0].tolist()
+    model = one_hot_lstm()
+    xs = np.eye(len(CHARS), dtype=np.float32)[rng.integers(0, len(CHARS), (32, 6))]
+    model.compile(keras.optimizers.Adam(0.05), "sparse_categorical_crossentropy")
+    model.fit(xs, rng.integers(0, len(CHARS), (32,)), epochs=3, batch_size=8, verbose=0)
+    model.save(os.path.join(out, "one-hot-lstm.keras"))
+    model.save(os.path.join(out, "one-hot-lstm.h5"))
+    with open(os.path.join(out, "chars.json"), "w") as f:
+        json.dump(CHARS, f)
+    cases["one-hot-lstm"] = {"probabilities": [np.asarray(model.predict(one_hot(t), verbose=0))[0].tolist()
+                                               for t in TEXTS]}
     taggers = {}
     for name, build in TAGGERS.items():
         model = build()
@@ -141,7 +190,8 @@ def main(out):
         refused[name] = layer
     chain(L.LSTM(4), L.Dense(2)).save_weights(os.path.join(out, "refused", "weights-only.weights.h5"))
     with open(os.path.join(out, "cases.json"), "w") as f:
-        json.dump({"texts": TEXTS, "oov_text": OOV_TEXT, "vocab": VOCAB, "supported": cases, "taggers": taggers, "refused": refused,
+        json.dump({"texts": TEXTS, "oov_text": OOV_TEXT, "punct_texts": PUNCT_TEXTS, "vocab": VOCAB, "supported": cases,
+                   "taggers": taggers, "refused": refused,
                    "keras_version": keras.__version__}, f)
 
 

@@ -88,14 +88,45 @@ def check_notebook_example(ns, lines):
     assert ns["batch"][1].error == "empty text" and ns["batch"][0].explanation.text == "Smith"
 
 
-README_CHECKS = {"method=\"integrated-gradients\", steps=100": check_shipped_example, "class Sentiment": check_module_example,
+def check_one_hot_example(ns, lines):
+    """The name-tutorial example: grad-input = dF/dx_t . x_t, taken by autograd on the one-hot letters."""
+    model, letters, result = ns["model"], ns["letters"], ns["result"]
+    line = torch.zeros(8, 1, len(letters))
+    for t, c in enumerate("Nakamura"):
+        line[t, 0, letters.find(c)] = 1
+    line.requires_grad_(True)
+    out = model(line)[0]
+    k = int(out.argmax())
+    (dx,) = torch.autograd.grad(out[k], line)
+    assert result.prediction["label"] == ["Japanese", "Irish", "Arabic"][k]
+    np.testing.assert_allclose([t.score for t in result.tokens], (dx * line).sum(-1)[:, 0].detach().numpy(),
+                               rtol=1e-5, atol=1e-7)
+
+
+def check_save_model_example(ns, lines):
+    """The save_model example: the file's model gives the module's probabilities and dx_t . x_t."""
+    model, result = ns["model"].eval(), ns["result"]
+    ids = torch.tensor([[ns["vocab"].index(w.lower()) for w in "A great film".split()]])
+    x = model.emb(ids).detach().requires_grad_(True)
+    states, _ = model.gru(x)
+    logits = model.out(model.mlp(states.max(dim=1).values))[0]
+    k = int(logits.argmax())
+    (dx,) = torch.autograd.grad(logits[k], x)
+    assert result.prediction["probability"] == pytest.approx(float(logits.softmax(-1)[k].detach()), abs=1e-6)
+    np.testing.assert_allclose([t.score for t in result.tokens], (dx * x).sum(-1)[0].detach().numpy(),
+                               rtol=1e-4, atol=1e-6)
+
+
+README_CHECKS = {"inputs=\"one-hot\"": check_one_hot_example, "save_model(model": check_save_model_example,
+                 "method=\"integrated-gradients\", steps=100": check_shipped_example, "class Sentiment": check_module_example,
                  "explain_records(load_model()": check_records_example, "wooden": check_readme_example,
                  "Explanations(": check_notebook_example}
 
 
 @pytest.mark.parametrize("block", [block for path in DOCS for block in re.findall(r"```python\n(.*?)```",
                                                                                  path.read_text(), re.S)])
-def test_documented_python_examples_run(block, capsys):
+def test_documented_python_examples_run(block, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # an example may write a file (save_model)
     ns = {}
     exec(compile(block, "docs", "exec"), ns)
     lines = capsys.readouterr().out.splitlines()
@@ -129,7 +160,8 @@ def test_a_user_module_gives_the_same_scores_as_our_engine(head, method):
         return [(t.text, t.id) for t in mf.tokenizer.tokenize(text)]
 
     names = mf.output_names
-    theirs = explain(module, TEXTS, method, tokenizer=tokenize, labels=names, head=head, steps=10)
+    # This vocabulary has <pad> 0 and <unk> 1 (occlusion's default puts <unk> in): named, as a user would.
+    theirs = explain(module, TEXTS, method, tokenizer=tokenize, labels=names, head=head, steps=10, pad_id=0, unk_id=1)
     mine = ours.explain(TEXTS, method, steps=10)
     for a, b in zip(theirs, mine):
         assert [(t.text, t.start, t.end) for t in a.tokens] == [(t.text, t.start, t.end) for t in b.tokens]

@@ -51,7 +51,8 @@ def probabilities(mf, texts, engine_class=NumpyEngine):
 
 
 SUPPORTED = ["lstm-last-softmax", "bilstm-max-sigmoid", "gru-mean-softmax", "bigru-last-linear", "rnn-max-linear1",
-             "birnn-relu-last", "stacked-lstm-8-4", "functional-bigru-5-3"]
+             "birnn-relu-last", "stacked-lstm-8-4", "functional-bigru-5-3", "lstm-dense-relu-softmax",
+             "gru-max-tanh-linear-sigmoid", "gru-then-simplernn", "lstm-gru-lstm-mean"]
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
@@ -109,7 +110,12 @@ def test_every_vocabulary_form_gives_the_same_model(built, tmp_path, form):
         assert "bit" not in mf.tokenizer.vocab and "note" not in mf.info
     else:
         np.testing.assert_allclose(probabilities(mf, cases["texts"]), expected, atol=1e-5)
-        assert "no out-of-vocabulary entry" in mf.info["note"]
+        assert "no out-of-vocabulary entry: unknown tokens are left out" in mf.info["note"]
+        # "zzz" is left out, as Keras' Tokenizer leaves it out: what model.predict gives for "the film"
+        np.testing.assert_allclose(probabilities(mf, [cases["oov_text"]])[0],
+                                   cases["supported"]["gru-mean-softmax"]["dropped"], atol=1e-5)
+        assert [t.text for t in mf.tokenizer.tokenize(cases["oov_text"])] == ["the", "film"]
+        assert mf.tokenizer.unk_id is None and mf.tokenizer.vocab[0] == "<pad>"
 
 
 def test_two_commands_import_then_explain(built, tmp_path):
@@ -190,3 +196,50 @@ def test_labels_must_match_the_outputs(built):
     path = str(Path(out) / "saved.safetensors")
     checkpoint.save(mf, path)
     assert checkpoint.load(path).info["imported_from"] == "keras"
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_one_hot_character_lstm_imports_with_the_authors_numbering(built, suffix):
+    """keras.io's character LSTM (Input((None, V)) straight into the LSTM): id k is char_indices' k."""
+    out, cases = built
+    mf = import_any(str(out / f"one-hot-lstm{suffix}"), str(out / "chars.json"))
+    chars = json.loads((out / "chars.json").read_text())
+    assert mf.config.embedding_dim == 0 and mf.tokenizer.vocab == chars and mf.tokenizer.level == "char"
+    assert mf.labels == chars  # a next-character model: its outputs are the characters
+    expected = np.array(cases["supported"]["one-hot-lstm"]["probabilities"])
+    for engine_class in (NumpyEngine, TorchEngine):
+        np.testing.assert_allclose(probabilities(mf, cases["texts"], engine_class), expected, atol=1e-5, rtol=0)
+    engine = NumpyEngine(mf, "float64")
+    ids = np.array([mf.tokenizer.encode("the film")])
+    check_input_gradient(engine, engine.embed(ids), np.array([8]), np.zeros(1, int), np.array([2]))
+
+
+def test_hidden_dense_layers_become_the_head_and_lrp_says_it_has_no_rule(built):
+    out, cases = built
+    mf = import_any(str(out / "gru-max-tanh-linear-sigmoid.keras"), str(out / "word_index.json"))
+    assert mf.config.head_hidden == ((4, "tanh"), (3, "linear"))
+    from saliency.pipeline import Explainer
+
+    with pytest.raises(Exception, match="lrp has no rule here for a classifier's hidden head layers"):
+        Explainer.from_model_file(mf, engine="numpy").explain(["the film"], method="lrp")
+
+
+def test_the_tokenizers_filters_split_words_as_keras_did(built, tmp_path):
+    """A Tokenizer.to_json() vocabulary: punctuation is removed as Keras' filters remove it, so the
+    model sees the ids Keras gave it; a bare word index cannot say, and the import says so."""
+    out, cases = built
+    config = {"num_words": None, "lower": True, "char_level": False, "oov_token": None, "split": " ",
+              "filters": '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n', "word_index": json.dumps(cases["vocab"])}
+    (tmp_path / "tokenizer.json").write_text(json.dumps({"class_name": "Tokenizer", "config": config}))
+    mf = import_any(str(out / "lstm-last-softmax.keras"), str(tmp_path / "tokenizer.json"))
+    expected = np.array(cases["supported"]["lstm-last-softmax"]["punct"])
+    for engine_class in (NumpyEngine, TorchEngine):
+        np.testing.assert_allclose(probabilities(mf, cases["punct_texts"], engine_class), expected, atol=1e-5, rtol=0)
+    tokens = mf.tokenizer.tokenize(cases["punct_texts"][1])
+    assert [t.text for t in tokens] == ["a", "dull", "plot", "superb"] and not any(t.unk for t in tokens)
+    bare = import_any(str(out / "lstm-last-softmax.keras"), str(out / "word_index.json"))
+    assert "cannot say how the Keras Tokenizer split words" in bare.info["note"]
+    assert np.abs(probabilities(bare, cases["punct_texts"]) - expected).max() > 1e-3  # punctuation steps
+    saved = tmp_path / "m.safetensors"
+    checkpoint.save(mf, str(saved))
+    assert checkpoint.load(str(saved)).tokenizer.keras_split == {"filters": config["filters"], "split": " "}

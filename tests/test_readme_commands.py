@@ -74,6 +74,7 @@ def workdir(tmp_path_factory):
     (d / "reviews.jsonl").write_text('{"text": "a gorgeous , witty movie", "sentiment": "positive"}\n'
                                      '{"text": "the plot is thin", "sentiment": "positive"}\n')
     course_rnn(d / "course_rnn.npz")
+    course_lstm(d / "course_lstm.npz")
     (d / "rationales.jsonl").write_text('{"text": "a gorgeous , witty movie", "evidence": ["gorgeous", "witty"]}\n'
                                         '{"text": "the plot is thin", "evidence": ["thin"]}\n')
     (d / "passages.txt").write_text("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind\n")
@@ -89,6 +90,17 @@ def course_rnn(path):
     n_a, n_x = 8, 27
     np.savez(path, Wax=rng.normal(size=(n_a, n_x)), Waa=rng.normal(size=(n_a, n_a)) * 0.3,
              Wya=rng.normal(size=(n_x, n_a)), b=np.zeros((n_a, 1)), by=np.zeros((n_x, 1)))
+
+
+def course_lstm(path):
+    """The course LSTM layout: Wf, Wi, Wc, Wo (n_a, n_a + n_x) and their biases, Wy, by."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    n_a, n_x = 8, 27
+    gates = {f"W{g}": rng.normal(size=(n_a, n_a + n_x)) * 0.5 for g in "fico"}
+    biases = {f"b{g}": np.zeros((n_a, 1)) for g in "fico"}
+    np.savez(path, **gates, **biases, Wy=rng.normal(size=(n_x, n_a)), by=np.zeros((n_x, 1)))
 
 
 def test_the_docs_have_commands_and_the_skip_list_is_current():

@@ -45,6 +45,10 @@ def baseline_inputs(engine, batch, kind: str):
     if kind == "zero":
         return batch.x * 0
     token = batch.pad_id if kind == "pad" else batch.unk_id
+    if token is None:
+        offered = [k for k, i in (("pad", batch.pad_id), ("unk", batch.unk_id)) if i is not None]
+        raise UsageError(f"this model has no <{kind}> token (its source had none): use "
+                         + " or ".join(f"--baseline {k}" for k in ["zero"] + offered))
     row = to_numpy(engine.embed(np.array([[token]])))[0, 0]  # (E,)
     return batch.x * 0 + like(batch.x, row)
 

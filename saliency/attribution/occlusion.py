@@ -1,7 +1,8 @@
 """Occlusion (leave one out): how much the target drops when one token is taken away.
 
 Li, Monroe & Jurafsky 2016, "Understanding Neural Networks through Representation Erasure".
-score_t = F(x) - F(x with token t replaced by <unk> or <pad>, or deleted). Forward passes
+score_t = F(x) - F(x with token t replaced by <unk> or <pad>, or deleted, or its input vector
+zeroed: for a model that keeps its author's vocabulary, with no <unk> or <pad>). Forward passes
 only. The occluded copies of all examples go through the network in chunks, each chunk made
 just before it runs, so memory grows with the text's length T, not with T copies of it.
 
@@ -20,7 +21,7 @@ from ..prefix import Prefix, can_resume, running_summaries
 from .arrays import is_numpy, native, to_numpy
 from .base import CHUNK_POSITIONS, Attributions, Method, chunk_rows, objective_at, objective_of, register
 
-MODES = ("unk", "pad", "delete")
+MODES = ("unk", "pad", "delete", "zero")  # zero: the token's input vector set to zeros (no character at all)
 # False: every copy runs from step 0 even where the engine could reuse the prefix (the tests
 # compare the two paths; a measurement counts the steps each runs).
 REUSE_PREFIX = True
@@ -35,13 +36,24 @@ def occluded_ids(batch, owners, where, mode):
     ids = batch.ids[owners]
     rows = np.arange(len(owners))
     if mode != "delete":
-        ids[rows, where] = batch.unk_id if mode == "unk" else batch.pad_id
+        ids[rows, where] = reserved_id(batch, mode)
         return ids
     T = ids.shape[1]
     source = np.arange(T)[None, :] + (np.arange(T)[None, :] >= where[:, None])  # skip the deleted token
     shifted = np.take_along_axis(ids, np.minimum(source, T - 1), axis=1)
-    shifted[source >= batch.lengths[owners][:, None]] = batch.pad_id
+    shifted[source >= batch.lengths[owners][:, None]] = 0 if batch.pad_id is None else batch.pad_id
     return shifted
+
+
+def reserved_id(batch, kind: str, lm: bool = False) -> int:
+    """The id of <unk> or <pad>; a model that keeps its author's vocabulary may have neither."""
+    token = batch.unk_id if kind == "unk" else batch.pad_id
+    if token is None:
+        offered = [k for k, i in (("unk", batch.unk_id), ("pad", batch.pad_id)) if i is not None]
+        offered += ["zero"] + ([] if lm else ["delete"])  # delete moves a language model's positions
+        raise UsageError(f"this model has no <{kind}> token (its source had none): use "
+                         + " or ".join(f"--occlude {k}" for k in offered))
+    return token
 
 
 @register
@@ -50,7 +62,7 @@ class Occlusion(Method):
     name = "occlusion"
     signed = True
     needs_gradient = False
-    occlude: str = "unk"  # unk | pad | delete
+    occlude: str = "unk"  # unk | pad | delete | zero
 
     def validate(self):
         if self.occlude not in MODES:
@@ -62,7 +74,9 @@ class Occlusion(Method):
     def attribute(self, engine, batch) -> Attributions:
         if self.occlude == "delete" and engine.config.per_position:
             # Deleting a token moves every later position: no position-preserving target exists.
-            raise UsageError("--occlude delete is not supported for language models or taggers (use unk or pad)")
+            raise UsageError("--occlude delete is not supported for language models or taggers (use unk, pad or zero)")
+        if self.occlude in ("unk", "pad"):  # refused before any work where the vocabulary has no such token
+            reserved_id(batch, self.occlude, engine.config.per_position)
         if self.occlude == "delete" and batch.lengths.min() < 2:
             raise InputError("--occlude delete needs at least two tokens")
         B, T = batch.ids.shape
@@ -86,7 +100,11 @@ def occluded_from_start(engine, batch, mode, owners, where):
     rows, occluded = chunk_rows(T), None
     for start in range(0, len(owners), rows):
         o, w = owners[start:start + rows], where[start:start + rows]
-        x = engine.embed(native(engine, occluded_ids(batch, o, w, mode)))
+        if mode == "zero":  # for models without <unk>/<pad>: the input vector itself goes
+            x = engine.embed(native(engine, batch.ids[o]))
+            x[np.arange(len(o)), w] = 0
+        else:
+            x = engine.embed(native(engine, occluded_ids(batch, o, w, mode)))
         chunk = to_numpy(objective_at(engine, batch, x, o, batch.lengths[o] - shorter))
         del x
         if occluded is None:
@@ -121,6 +139,8 @@ def occluded_by_reuse(engine, batch, mode, owners, where, values):
             chunk = order[start:start + max(1, CHUNK_POSITIONS // max(1, width))]  # positions bounded, as today
             o, s, n = owners[chunk], where[chunk], runs[chunk]
             x = engine.embed(native(engine, suffix_ids(batch, o, s, n, width, mode)))
+            if mode == "zero":
+                x[:, 0] = 0  # every copy's suffix starts at its occluded token
             at = (index(o - first), index(s))  # a suffix from step s starts from the state entering step s
             initial = [(h[at], None if c is None else c[at]) for h, c in states]
             prefix = None if positional else Prefix(summaries[at], s)
@@ -140,13 +160,14 @@ def occluded_by_reuse(engine, batch, mode, owners, where, values):
 
 def suffix_ids(batch, owners, starts, lengths, width, mode):
     """(rows, width) ids of each copy from its occluded token on (from the token after it, when
-    deleted), `lengths` real ones then padding."""
+    deleted; the token itself for zero, whose input vector is zeroed after embedding), `lengths`
+    real ones then padding."""
     offset = np.arange(width)[None, :]
     source = starts[:, None] + offset + (1 if mode == "delete" else 0)
     ids = batch.ids[owners[:, None], np.minimum(source, batch.ids.shape[1] - 1)]
-    ids = np.where(offset < lengths[:, None], ids, batch.pad_id)
-    if mode != "delete" and width:
-        ids[:, 0] = batch.unk_id if mode == "unk" else batch.pad_id
+    ids = np.where(offset < lengths[:, None], ids, 0 if batch.pad_id is None else batch.pad_id)
+    if mode in ("unk", "pad") and width:
+        ids[:, 0] = reserved_id(batch, mode)
     return ids
 
 

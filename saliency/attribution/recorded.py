@@ -42,13 +42,14 @@ class Direction:
     def H(self) -> int:
         return self.w_hh.shape[1]
 
-    def run(self, X):
-        """(B, T, I) -> (hidden states (B, T, H), per step a dict of what the backward reads)."""
+    def run(self, X, state=None):
+        """(B, T, I) -> (hidden states (B, T, H), per step a dict of what the backward reads).
+        state: the initial (h, c), each (1, H) (a zero-start model's); zeros otherwise."""
         B, T, _ = X.shape
         H = self.H
         xw = X @ self.w_ih.T + self.b_ih  # (B, T, G*H)
-        h = np.zeros((B, H))
-        c = np.zeros((B, H))
+        h = np.zeros((B, H)) if state is None else np.repeat(state[0], B, axis=0)
+        c = np.zeros((B, H)) if state is None else np.repeat(state[1], B, axis=0)
         hs, steps = np.empty((B, T, H)), []
         for t in range(T):
             hw = h @ self.w_hh.T + self.b_hh
@@ -92,16 +93,29 @@ class Network:
 
         mask = (np.arange(x.shape[1])[None, :] < lengths[:, None])[..., None]
         out, records = np.asarray(x, np.float64), []
-        for layer in self.layers:
+        starts = self.zero_step() if self.config.zero_start else [None] * len(self.layers)
+        for layer, start in zip(self.layers, starts):
             inputs = [out] + ([reverse_within_length(out, lengths)] if len(layer) == 2 else [])
             parts, record = [], []
             for k, (direction, X) in enumerate(zip(layer, inputs)):
-                hs, steps = direction.run(X)
+                hs, steps = direction.run(X, start if k == 0 else None)
                 parts.append(hs if k == 0 else reverse_within_length(hs, lengths))
                 record.append(steps)
             out = np.concatenate(parts, axis=-1) * mask
             records.append(record)
         return out, records
+
+    def zero_step(self):
+        """Each layer's (h, c) after a zero input vector: a zero-start model's initial states
+        (constants: relevance reaching them stays there, as relevance reaching a bias does)."""
+        out, starts = np.zeros((1, 1, self.layers[0][0].w_ih.shape[1])), []
+        for layer in self.layers:
+            hs, steps = layer[0].run(out)
+            s = steps[0]
+            c = s["f"] * s["c_prev"] + s["i"] * s["g"] if "f" in s else hs[:, 0]
+            starts.append((hs[:, 0], c))
+            out = hs
+        return starts
 
     def pool(self, out, lengths):
         """A classifier's pooled vector (B, D*H), as the engines pool."""
@@ -126,10 +140,13 @@ def network_of(engine) -> Network:
     afresh at each call (a copy of the weights, milliseconds), so weights changed in place
     since the engine was loaded are the ones explained."""
     cfg = engine.config
+    if getattr(cfg, "head_hidden", ()):
+        raise UsageError("lrp has no rule here for a classifier's hidden head layers (an MLP head: "
+                         f"{', '.join(f'{n} {a}' for n, a in cfg.head_hidden)}); use another method")
     model = getattr(engine, "model", None)
     if model is not None and hasattr(model, "weights"):  # torch engine: RNNModel, tensors under file names
         w = {k: np.asarray(v, np.float64) for k, v in model.weights().items()}
-        layers = [[Direction(cfg.cell, cfg.nonlinearity, *(w[f"rnn.{p}_l{layer}{s}"]
+        layers = [[Direction(cfg.cells[layer], cfg.nonlinearity, *(w[f"rnn.{p}_l{layer}{s}"]
                                                            for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
                    for s in ("", "_reverse")[:cfg.directions]] for layer in range(cfg.layers)]
         head_w, head_b = w["head.weight"], w["head.bias"]
