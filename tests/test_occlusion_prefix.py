@@ -5,6 +5,7 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 
 from saliency.attribution import occlusion
 from saliency.attribution.arrays import native
@@ -12,9 +13,12 @@ from saliency.attribution.base import Batch
 from saliency.attribution.occlusion import Occlusion
 from saliency.engines import load_engine
 from saliency.prefix import Prefix, running_summaries
-from saliency.tokenize import PAD_ID, UNK_ID
+from saliency.checkpoint import ModelFile
+from saliency.config import ModelConfig
+from saliency.model import RNNModel
+from saliency.tokenize import PAD, PAD_ID, UNK, UNK_ID, Tokenizer
 
-from .conftest import explainer64, tiny_model_file
+from .conftest import CHARS, LABELS, explainer64, tiny_model_file
 
 TEXTS = ["abc", "hag bed", "ab", "dead beef cafe", "ff", "bad"]  # several lengths, none of one token
 ENGINES = ("numpy", "torch")
@@ -119,6 +123,45 @@ def test_every_position_through_the_pipeline(monkeypatch, head, engine_name):
     assert len(rows[True]) == 5 + 7 + 14
     for reused, fresh in zip(rows[True], rows[False]):
         np.testing.assert_allclose(reused, fresh, rtol=0, atol=1e-10)
+
+
+def model_with(**config):
+    """tiny_model_file's kind of model with any ModelConfig fields (zero_start, head_hidden, a
+    cell per layer), seeded, in float64, with the weights made larger."""
+    torch.manual_seed(0)
+    tokenizer = Tokenizer("char", [PAD, UNK] + CHARS, lowercase=True)
+    config = {**dict(cell="lstm", vocab_size=len(tokenizer.vocab), embedding_dim=5, hidden_size=4, layers=1,
+                     num_labels=len(LABELS)), **config}
+    model = RNNModel(ModelConfig(**config)).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(2.0)
+    return ModelFile(model.cfg, tokenizer, [] if model.cfg.head == "lm" else LABELS, model.weights(), {})
+
+
+ISSUE_21_MODELS = {  # what main's issue 21 brought: a zero step before the text, MLP heads, mixed stacks
+    "zero-start-lstm-2L-mean": dict(layers=2, zero_start=True, pooling="mean"),
+    "zero-start-gru-lm": dict(cell="gru", layers=2, zero_start=True, head="lm"),
+    "zero-start-lstm-tagger": dict(zero_start=True, head="tagger"),
+    "mlp-head-gru-max": dict(cell="gru", head_hidden=((6, "relu"), (5, "tanh"))),
+    "mixed-gru-rnn-last": dict(cell=("gru", "rnn"), hidden_size=(4, 3), layers=2, pooling="last"),
+    "mixed-lstm-gru-zero-start-lm": dict(cell=("lstm", "gru"), hidden_size=(4, 4), layers=2, zero_start=True,
+                                         head="lm"),
+}
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+@pytest.mark.parametrize("mode", ("unk", "zero", "delete"))
+@pytest.mark.parametrize("name", ISSUE_21_MODELS)
+def test_zero_start_mlp_heads_and_mixed_stacks(monkeypatch, name, mode, engine_name):
+    model_file = model_with(**ISSUE_21_MODELS[name])
+    if mode == "delete" and model_file.config.per_position:
+        pytest.skip("delete is refused for per-position heads")
+    engine = load_engine(model_file, engine_name, dtype="float64")
+    batch = make_batch(model_file, engine, positional=model_file.config.per_position)
+    reused, fresh = both_paths(monkeypatch, engine, batch, mode)
+    assert np.abs(reused.scores).max() > 1e-3
+    np.testing.assert_allclose(reused.scores, fresh.scores, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("cell", ("rnn", "lstm", "gru"))
