@@ -284,6 +284,33 @@ class TorchEngine:
             grad = self.layers.backward(grad, cache)
         return self._out(like, logits.detach(), values.detach(), grad)
 
+    @torch.no_grad()
+    def states(self, x, lengths):
+        """Per layer (h, c or None), each (B, T+1, H): the state entering every step, for prefix
+        reuse (saliency/prefix.py); one-directional models only."""
+        from .torch_resume import step_states
+
+        with self._threads():
+            states = step_states(self.model, self._tensor(x).to(self.torch_dtype))
+        if isinstance(x, torch.Tensor):
+            return states
+        return [tuple(None if s is None else s.cpu().numpy() for s in layer) for layer in states]
+
+    @torch.no_grad()
+    def resume(self, x, lengths, initial, prefix=None):
+        """As NumpyEngine.resume: logits of suffixes x run on from per-layer states `initial`."""
+        from .prefix import Prefix, pool_after
+        from .torch_resume import run_from
+
+        initial = [tuple(None if s is None else self._tensor(s) for s in layer) for layer in initial]
+        if prefix is not None:
+            prefix = Prefix(self._tensor(prefix.summary), np.asarray(prefix.steps))
+        with self._threads():
+            out = run_from(self.model, self._tensor(x).to(self.torch_dtype), initial)
+            if prefix is None:  # lm, tagger: every step's output
+                return self._out(x, self.model.head(out))
+            return self._out(x, self.model.top(pool_after(self.config.pooling, out, np.asarray(lengths), prefix)))
+
     @property
     def layers(self):
         """The recurrent layers as torch_bptt runs them (made on first use)."""

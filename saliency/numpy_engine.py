@@ -14,6 +14,7 @@ Shapes: B batch, T time, I layer input, H hidden, G gates * H.
 import numpy as np
 
 from .attribution.base import contrast_class
+from .prefix import pool_after
 from .threads import blas_single_threaded, fitted_blas
 
 
@@ -34,16 +35,17 @@ class Direction:
         self.w_ih, self.w_hh, self.b_ih, self.b_hh = w_ih, w_hh, b_ih, b_hh
         self.H = w_hh.shape[1]
 
-    def forward(self, X, keep=True, state=None):
+    def forward(self, X, keep=True, state=None, cs=None):
         """(B, T, I) -> ((B, T, H) hidden states at every step, what the backward needs): the
         cache is returned, never kept here, so batches can run side by side; with keep false
         (a forward pass alone) it is empty, since it is most of the memory. state: the initial
-        (h, c), each (1, H) (a zero-start model's); zeros otherwise."""
+        (h, c), each (1, H) (a zero-start model's) or (B, H) (occlusion's prefix reuse, which
+        also passes cs (B, T, H) to receive an LSTM's cell state at every step); zeros otherwise."""
         B, T, _ = X.shape
         H = self.H
         xw = X @ self.w_ih.T + self.b_ih  # (B, T, G)
-        h = np.zeros((B, H), X.dtype) if state is None else np.repeat(state[0].astype(X.dtype), B, axis=0)
-        c = np.zeros((B, H), X.dtype) if state is None else np.repeat(state[1].astype(X.dtype), B, axis=0)
+        h = np.zeros((B, H), X.dtype) if state is None else np.broadcast_to(state[0].astype(X.dtype), (B, H))
+        c = np.zeros((B, H), X.dtype) if state is None else np.broadcast_to(state[1].astype(X.dtype), (B, H))
         hs = np.empty((B, T, H), X.dtype)
         cache = []
         append = cache.append if keep else (lambda step: None)
@@ -56,6 +58,8 @@ class Direction:
                 c_prev, c = c, f * c + i * g
                 tanh_c = np.tanh(c)
                 append((i, f, g, o, c_prev, tanh_c))
+                if cs is not None:
+                    cs[:, t] = c
                 h = o * tanh_c
             elif self.cell == "gru":
                 r = sigmoid(xw[:, t, :H] + hw[:, :H])
@@ -258,3 +262,33 @@ class NumpyEngine:
                 dx = dx + reverse_within_length(layer[1].backward(back, cache[1]), lengths)
             dout = dx
         return logits, values, dout * mask
+
+    def states(self, x, lengths):
+        """Per layer (h, c or None), each (B, T+1, H): the state entering every step (the start
+        state at step 0, the last one after the whole text), for occlusion's prefix reuse
+        (saliency/prefix.py). One-directional models only; states past a text's end are never read."""
+        out, states = np.asarray(x, self.dtype), []
+        B, T, _ = out.shape
+        for (direction,), start in zip(self.layers, self.starts):
+            h = np.zeros((B, T + 1, direction.H), self.dtype)
+            c = np.zeros_like(h) if direction.cell == "lstm" else None
+            if start is not None:  # a zero-start model's
+                h[:, 0] = start[0]
+                if c is not None:
+                    c[:, 0] = start[1]
+            h[:, 1:], _ = direction.forward(out, False, start, None if c is None else c[:, 1:])
+            states.append((h, c))
+            out = h[:, 1:]
+        return states
+
+    @fitted_blas
+    def resume(self, x, lengths, initial, prefix=None):
+        """Logits of texts run on from per-layer states `initial` [(h, c or None), each (B, H)] over
+        inputs x (B, T, E), end-padded to true lengths: pooled with the steps before (`prefix`,
+        a classifier), or (B, T, V or C) at every step (lm, tagger: prefix None)."""
+        out = np.asarray(x, self.dtype)
+        for (direction,), (h0, c0) in zip(self.layers, initial):
+            out, _ = direction.forward(out, False, (h0, h0 if c0 is None else c0))  # c: an LSTM's only
+        if prefix is None:
+            return out @ self.head_w.T + self.head_b
+        return self._top(pool_after(self.config.pooling, out, np.asarray(lengths), prefix))[0]
