@@ -197,12 +197,21 @@ def main():
         with torch.no_grad():
             return [(x, lengths, group, module(embed(x), lengths).argmax(-1)) for x, lengths, group in data]
 
+    tool_autograd = load_model(engine="torch", batch_size=args.batch_size)
+    tool_autograd.engine.backward_by_hand = False  # the torch engine as it was: autograd through nn.LSTM
+
     def tool_pair(label, sample, method, **options):
         return {f"tool {label} (torch engine)": lambda: tool.explain(sample, method, **options),
-                f"tool {label} (numpy engine)": lambda: tool_numpy.explain(sample, method, **options)}
+                f"tool {label} (numpy engine)": lambda: tool_numpy.explain(sample, method, **options),
+                f"tool {label} (torch, autograd backward: before)":
+                    lambda: tool_autograd.explain(sample, method, **options)}
 
     def versus(rates, label, captum_name):
-        best = max((k for k in rates if k.startswith(f"tool {label} ")), key=rates.get)
+        best = max((k for k in rates if k.startswith(f"tool {label} ") and "before" not in k), key=rates.get)
+        before = rates[f"tool {label} (torch, autograd backward: before)"]
+        print(f"  ratio tool {label} (torch engine) / its autograd backward (before): "
+              f"{rates[f'tool {label} (torch engine)'] / before:.2f}x; before / {captum_name}: "
+              f"{before / rates[captum_name]:.2f}x")
         print(f"  ratio tool {label} (faster engine: {best.split('(')[1][:-1]}) / {captum_name}: "
               f"{rates[best] / rates[captum_name]:.2f}x")
         return best

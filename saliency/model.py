@@ -258,7 +258,7 @@ class TorchEngine:
         x = self._tensor(x).to(self.torch_dtype).detach()
         lengths = self._tensor(lengths)
         positions, classes = self._tensor(positions), self._tensor(classes)
-        by_hand = self.device.type == "cpu"
+        by_hand = self.backward_by_hand and self.device.type == "cpu"
         with torch.enable_grad(), self._cudnn_for_backward(), self._threads():
             if by_hand:  # autograd only from the head's input: pooled features, or every position's
                 out, cache = self.layers.forward(x, lengths)
@@ -321,6 +321,8 @@ class TorchEngine:
         return self._layers
 
     _layers = None
+    # False: autograd through torch's own modules instead (bench/compare.py measures both paths).
+    backward_by_hand = True
 
     def _cudnn_for_backward(self):
         # cuDNN refuses an RNN backward in eval mode, and train mode would switch dropout on:

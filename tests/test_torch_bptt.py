@@ -67,3 +67,13 @@ def test_padding_gets_no_gradient_and_changes_nothing():
     for a, b in zip(clean, dirty):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
     assert np.all(dirty[2][padding] == 0)
+
+
+def test_the_autograd_path_kept_for_comparison_gives_the_same():
+    model_file = tiny_model_file("gru", 2, True, pooling="max")
+    by_hand, by_autograd = TorchEngine(model_file, "float64"), TorchEngine(model_file, "float64")
+    by_autograd.backward_by_hand = False
+    x, lengths, positions, classes = padded_inputs(model_file, by_hand)
+    for a, b in zip(by_hand.gradient(x, lengths, positions, classes), by_autograd.gradient(x, lengths, positions, classes)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    assert by_autograd._layers is None  # the by-hand layers were never built: autograd did it all
