@@ -44,11 +44,7 @@ def decay(explainer, records, objective="logit", progress=None, window=256) -> d
             buckets = np.array([bucket(d) for d in end - np.arange(end + 1)])
             scores = scores[: end + 1]  # a language model's later positions cannot affect it
             total = scores.sum()
-            for b in np.unique(buckets).tolist():  # ints, not numpy's: they end up in JSON
-                in_b = scores[buckets == b]
-                sums[b] = sums.get(b, 0.0) + float(in_b.sum())
-                counts[b] = counts.get(b, 0) + len(in_b)
-                shares[b] = shares.get(b, 0.0) + (float(in_b.sum() / total) if total > 0 else 0.0)
+            add_by_bucket(sums, counts, shares, scores, buckets, total)
             done += 1
         if progress:
             progress(len(chunk))
@@ -60,6 +56,15 @@ def decay(explainer, records, objective="logit", progress=None, window=256) -> d
         rows.append({"distance": str(lo) if lo == hi else f"{lo}-{hi}", "from": lo, "to": hi, "tokens": counts[b],
                      "mean": sums[b] / counts[b], "share": shares[b] / done})
     return {"records": done, "rows": rows, "skipped": skipped}
+
+
+def add_by_bucket(sums, counts, shares, scores, buckets, total):
+    """Add one explained position's |dx_t| to the per-bucket sums, counts and shares of its total."""
+    for b in np.unique(buckets).tolist():  # ints, not numpy's: they end up in JSON
+        in_b = scores[buckets == b]
+        sums[b] = sums.get(b, 0.0) + float(in_b.sum())
+        counts[b] = counts.get(b, 0) + len(in_b)
+        shares[b] = shares.get(b, 0.0) + (float(in_b.sum() / total) if total > 0 else 0.0)
 
 
 def reach(rows, fraction=0.9) -> int:

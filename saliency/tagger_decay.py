@@ -10,7 +10,7 @@ falls in it, averaged over positions (shares sum to 1).
 
 import numpy as np
 
-from .decay import bucket, bucket_range
+from .decay import add_by_bucket, bucket, bucket_range
 from .errors import InputError
 
 
@@ -43,11 +43,7 @@ def tagger_decay(explainer, records, objective="logit", progress=None, window=25
                 scores = np.array(row["scores"])
                 buckets = np.array([signed_bucket(d) for d in np.arange(len(scores)) - row["position"]])
                 total = scores.sum()
-                for b in np.unique(buckets).tolist():
-                    in_b = scores[buckets == b]
-                    sums[b] = sums.get(b, 0.0) + float(in_b.sum())
-                    counts[b] = counts.get(b, 0) + len(in_b)
-                    shares[b] = shares.get(b, 0.0) + (float(in_b.sum() / total) if total > 0 else 0.0)
+                add_by_bucket(sums, counts, shares, scores, buckets, total)
                 positions += 1
             done += 1
         if progress:
