@@ -47,48 +47,14 @@ class Direction:
         return A, A
 
     def _lstm(self, A, T, B, H, c0=None):
-        Hs = A.new_empty(T, B, H)
-        # The backward's derivative factors, made while each step's gates are still in cache (in
+        # The backward's derivative factors are made while each step's gates are still in cache (in
         # bulk after the loop they cost more): dF/d(pre-activations of i, f, g) are dc times
-        # by_dc[t]; of o, dh times by_dh[t]; and dc gets dh times dc_by_dh[t].
+        # by_dc[t]; of o, dh times by_dh[t]; and dc gets dh times dc_by_dh[t]. The loop: torch_loops.
+        from .torch_loops import lstm_forward
+
+        Hs = A.new_empty(T, B, H)
         by_dc, by_dh, dc_by_dh = A.new_empty(T, B, 3, H), A.new_empty(T, B, H), A.new_empty(T, B, H)
-        # Each step's views made at once (unbind): slicing them in the loop costs more than the
-        # arithmetic on a small batch.
-        gates = A.view(T, B, 4, H)
-        a_, i_, f_, g_, o_ = A.unbind(0), *(gates[:, :, k].unbind(0) for k in range(4))
-        if_ = gates[:, :, :2].unbind(0)
-        h_, k0_, k1_, k2_ = Hs.unbind(0), *(by_dc[:, :, k].unbind(0) for k in range(3))
-        by_dh_, dc_by_dh_ = by_dh.unbind(0), dc_by_dh.unbind(0)
-        c, c_prev, tanh_c, square = A.new_empty(B, H), A.new_empty(B, H), A.new_empty(B, H), A.new_empty(B, H)
-        slope = A.new_empty(B, 4, H)
-        slope_flat, s_i, s_f, s_o = slope.view(B, 4 * H), slope[:, 0], slope[:, 1], slope[:, 3]
-        if c0 is not None:  # a zero-start model: step 0 forgets into c0, not zeros (the loop swaps c in)
-            c.copy_(c0.expand(B, H))
-        started = c0 is not None
-        for t in range(T):
-            a, i, f, g, o = a_[t], i_[t], f_[t], g_[t], o_[t]  # pre-activations, then the gates
-            if t:
-                a.addmm_(h_[t - 1], self.w_hh_t)
-            if_[t].sigmoid_()
-            g.tanh_()
-            o.sigmoid_()
-            c, c_prev = c_prev, c
-            torch.mul(i, g, out=c)
-            if t or started:
-                c.addcmul_(f, c_prev)  # c = f * c_prev + i * g
-            torch.tanh(c, out=tanh_c)
-            torch.mul(o, tanh_c, out=h_[t])
-            torch.addcmul(a, a, a, value=-1, out=slope_flat)  # s (1 - s): the sigmoids' slopes
-            torch.mul(g, s_i, out=k0_[t])
-            if t or started:
-                torch.mul(c_prev, s_f, out=k1_[t])
-            else:
-                k1_[t].zero_()
-            torch.mul(g, g, out=square)
-            torch.addcmul(i, i, square, value=-1, out=k2_[t])  # i (1 - g^2)
-            torch.mul(tanh_c, s_o, out=by_dh_[t])
-            torch.mul(tanh_c, tanh_c, out=square)
-            torch.addcmul(o, o, square, value=-1, out=dc_by_dh_[t])  # o (1 - tanh(c)^2)
+        lstm_forward(A, self.w_hh_t, c0, Hs, by_dc, by_dh, dc_by_dh)
         return Hs, (A, by_dc, by_dh, dc_by_dh)
 
     def _gru(self, A, T, B, H, h0=None):
@@ -133,22 +99,9 @@ class Direction:
         return (dA.view(T * B, -1) @ self.w_ih).view(T, B, -1)
 
     def _lstm_back(self, dHs, cache, T, B, H):
-        A, by_dc, by_dh, dc_by_dh = cache
-        dA = torch.empty_like(A)
-        d4 = dA.view(T, B, 4, H)
-        f_, dA_, d_ifg, d_o = A.view(T, B, 4, H)[:, :, 1].unbind(0), dA.unbind(0), d4[:, :, :3].unbind(0), \
-            d4[:, :, 3].unbind(0)
-        dHs_, by_dc_, by_dh_, dc_by_dh_ = dHs.unbind(0), by_dc.unbind(0), by_dh.unbind(0), dc_by_dh.unbind(0)
-        dc = None
-        for t in reversed(range(T)):
-            dh = dHs_[t] if t == T - 1 else torch.addmm(dHs_[t], dA_[t + 1], self.w_hh)
-            dc_now = dh * dc_by_dh_[t]
-            if dc is not None:
-                dc_now.addcmul_(dc, f_[t + 1])
-            dc = dc_now
-            torch.mul(dc.unsqueeze(1), by_dc_[t], out=d_ifg[t])
-            torch.mul(dh, by_dh_[t], out=d_o[t])
-        return dA
+        from .torch_loops import lstm_backward
+
+        return lstm_backward(dHs, *cache, self.w_hh)
 
     def _gru_back(self, dHs, cache, T, B, H):
         A, by_dh, to_h = cache
