@@ -153,7 +153,7 @@ def explain_items(explainer, records, settings, rng, skipped, tag_pairs=None):
             try:
                 item.gold = record_gold(record, settings.label_field, explainer.output_names)
             except GoldError as e:
-                skipped.append((record.index + 1, str(e)))
+                skipped.append((record.index, str(e)))  # numbered from 0, as batch numbers them
                 continue
         if not isinstance(loo[i], Exception):  # deleting the only token of a text is not defined
             item.loo = np.array([t.score for t in loo[i].tokens])

@@ -218,7 +218,7 @@ def read_labelled(path: str, input_format: str = None, text_field: str = None, l
         if _dropped(r, dropped):
             continue
         if label_field not in r.fields:
-            raise InputError(f"{path}: record {r.index + 1} has no label field {label_field!r}; name it with --label-field")
+            raise InputError(f"{path}: record {r.index} has no label field {label_field!r}; name it with --label-field")
         yield r.text.strip(), str(r.fields[label_field])
 
 

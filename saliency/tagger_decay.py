@@ -37,7 +37,7 @@ def tagger_decay(explainer, records, objective="logit", progress=None, window=25
                                     position="all", errors="return")
         for record, result in zip(chunk, results):
             if isinstance(result, Exception):
-                skipped.append((record.index + 1, str(result)))
+                skipped.append((record.index, str(result)))  # numbered from 0, as batch numbers them
                 continue
             for row in result.rows:
                 scores = np.array(row["scores"])

@@ -126,3 +126,12 @@ def test_evaluate_gives_accuracy_confusion_and_metrics_over_right_and_wrong(tmp_
     assert f"accuracy {gold['accuracy']:.3f} ({right} of {len(batch)}" in text
     assert "confusion table (rows: gold label, columns: predicted)" in text
     assert "faithfulness on right" in text
+
+
+def test_evaluate_numbers_a_record_with_a_bad_gold_label_from_0_as_batch_does(tmp_path, model_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"text": "abc", "y": "pos"}\n{"text": "bad fed", "y": "nonsense"}\n{"text": "cafe", "y": "neg"}\n')
+    result = runner.invoke(app, ["evaluate", str(path), "-m", model_path, "--label-field", "y", "-q",
+                                 "--methods", "grad-input"])
+    assert result.exit_code == 0, result.output
+    assert "record 1 skipped: gold label 'nonsense'" in result.stderr
