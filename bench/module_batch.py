@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from saliency import load_model
-from saliency.wrap import module_explainer
+from saliency.engines.user_module import module_explainer
 
 
 class Plain(nn.Module):
