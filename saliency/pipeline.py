@@ -6,16 +6,18 @@ fails raises its SaliencyError; with errors="return" the error takes that text's
 list instead, so batch work can go on.
 """
 
+from dataclasses import replace
+
 import numpy as np
 
 from .attribution import DEFAULT_METHOD, Batch, make_method
-from .attribution.arrays import native, to_numpy
+from .arrays import native, to_numpy
 from .errors import InputError, RecordUsageError, SaliencyError, UsageError
 from .explanation import Explanation, Explanations
+from .objective import Objective, outputs_at, resolve_classes
 from .tagging import given_tokens, tag_probabilities, tagger_prediction, tagger_targets
 from .engines.threads import side_by_side
 
-OBJECTIVES = ("logit", "logprob")
 LM_TOP = 10
 MAX_BATCH_POSITIONS = 8192  # so 64 very long texts never share one batch
 # Backpropagation through time keeps every step's activations, so a text's memory grows with its
@@ -87,8 +89,7 @@ class Explainer:
         raise UsageError(f"unknown target {what} {target!r} (the model has: {shown})")
 
     def check_options(self, objective, position, target, errors):
-        if objective not in OBJECTIVES:
-            raise UsageError(f"unknown objective {objective!r} (choose logit or logprob)")
+        Objective.of(objective)  # an unknown kind is refused first
         if position is not None and not (self.is_lm or self.is_tagger):
             raise UsageError("--position applies to language models and taggers only")
         if target == "all" and self.is_lm and "all" not in self.output_names:
@@ -98,9 +99,11 @@ class Explainer:
         if errors not in ("raise", "return"):
             raise UsageError(f"errors must be 'raise' or 'return', not {errors!r}")
 
-    def objective_code(self, objective, contrast):
-        """What the engines differentiate: the objective, or "vs:K" for a contrast with output K."""
-        return objective if contrast is None else f"vs:{self.output_index(contrast)}"
+    def objective_for(self, objective, contrast) -> Objective:
+        """What the engines differentiate, built once: the objective (a kind's name or an Objective),
+        against output `contrast` (a label, by name or index) if given."""
+        objective = Objective.of(objective)
+        return objective if contrast is None else replace(objective, against=self.output_index(contrast))
 
     def targets(self, ids, target, position):
         """[(position, class)] rows for one text; class -1 = the model's own prediction there."""
@@ -142,7 +145,7 @@ class Explainer:
         self.check_options(objective, position, target, errors)
         if self.is_tagger and position is None:  # a tagger: every position, unless one is asked for
             position = "all"
-        code = self.objective_code(objective, contrast)
+        objective = self.objective_for(objective, contrast)
         results = [None] * len(texts)
         jobs = []  # (text index, tokens, [(position, class)])
         for i, text in enumerate(texts):
@@ -156,9 +159,9 @@ class Explainer:
         rows = [(job, r) for job in jobs for r in job[2]]
         def attempt(chunk):
             try:
-                return list(zip(chunk, self.run_rows(chunk, method, code, progress, vectors)))
+                return list(zip(chunk, self.run_rows(chunk, method, objective, progress, vectors)))
             except SaliencyError:
-                return self.rows_one_by_one(chunk, method, code, results, vectors)
+                return self.rows_one_by_one(chunk, method, objective, results, vectors)
 
         outputs = {}
         scope = getattr(self.engine, "parallel_scope", lambda: None)()
@@ -172,7 +175,7 @@ class Explainer:
         params = method.params()
         for i, tokens, _ in jobs:
             if results[i] is None:
-                results[i] = self.build(texts[i], tokens, outputs[i], method, params, objective, vectors,
+                results[i] = self.build(texts[i], tokens, outputs[i], method, params, objective.kind, vectors,
                                         position if target != "all" else "classes")
                 self.describe(results[i], contrast, top)
         if errors == "raise":
@@ -241,7 +244,7 @@ class Explainer:
                                                    self.unk_id, progress, vectors)).numpy()
         logits = attr.logits if logits is None else logits
         classes = self.resolve(classes, logits, positions)
-        at = logits[np.arange(len(chunk)), positions] if logits.ndim == 3 else logits
+        at = outputs_at(logits, positions)
         probs = softmax(at.astype(np.float64))
         tags = tag_probabilities(logits, lengths) if self.is_tagger else None
         out = []
@@ -259,8 +262,7 @@ class Explainer:
 
     @staticmethod
     def resolve(classes, logits, positions):
-        at = logits[np.arange(len(classes)), positions] if logits.ndim == 3 else logits
-        return np.where(classes < 0, at.argmax(-1), classes)
+        return resolve_classes(outputs_at(logits, positions), classes)
 
     def build(self, text, tokens, outs, method, params, objective, vectors, position):
         names = self.output_names

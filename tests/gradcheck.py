@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from saliency.attribution.base import objective_of
+from saliency.objective import Objective
 
 
 def objective(engine, x, lengths, positions, classes, objective_name="logit"):
-    return objective_of(engine.forward(x, lengths), positions, classes, objective_name)
+    return Objective.of(objective_name).values(engine.forward(x, lengths), positions, classes)
 
 
 def check_input_gradient(engine, x, lengths, positions, classes, objective_name="logit", dx=None,

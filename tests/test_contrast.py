@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from saliency import InputError, UsageError, explain
 from saliency.modelfile import checkpoint
+from saliency.objective import Objective
 from saliency.cli import app
 
 from .conftest import ARCHITECTURES, arch_id, explainer64, tiny_model_file
@@ -63,7 +64,7 @@ def test_contrast_objective_matches_central_differences(arch):
 
     mf = tiny_model_file(**arch)
     engine = TorchEngine(mf, "float64")
-    check_input_gradient(engine, *padded_inputs(mf, engine), objective_name="vs:1")
+    check_input_gradient(engine, *padded_inputs(mf, engine), objective_name=Objective(against=1))
 
 
 def test_the_numpy_engine_differentiates_the_contrast_as_torch_does():
@@ -73,8 +74,8 @@ def test_the_numpy_engine_differentiates_the_contrast_as_torch_does():
     mf = tiny_model_file("lstm", 2, True, "lm")
     torch_engine, numpy_engine = TorchEngine(mf, "float64"), NumpyEngine(mf, "float64")
     inputs = padded_inputs(mf, torch_engine)
-    _, v1, g1 = torch_engine.gradient(*inputs, "vs:3")
-    _, v2, g2 = numpy_engine.gradient(*inputs, "vs:3")
+    _, v1, g1 = torch_engine.gradient(*inputs, Objective(against=3))
+    _, v2, g2 = numpy_engine.gradient(*inputs, Objective(against=3))
     np.testing.assert_allclose(v1, v2, rtol=1e-10)
     np.testing.assert_allclose(g1, g2, rtol=1e-9, atol=1e-12)
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from saliency import load_model
-from saliency.attribution.arrays import native, to_numpy
+from saliency.arrays import native, to_numpy
 from saliency.attribution.base import Batch
 from saliency.attribution.integrated_gradients import AUTO_CAP, AUTO_START, refine_locally, worst_intervals
 from saliency.cli import app

@@ -71,3 +71,18 @@ def test_pyproject_lists_every_package_folder():
         if "__init__.py" in files:
             folders.add(".".join(os.path.relpath(folder, ROOT).split(os.sep)))
     assert listed == folders
+
+
+def test_engines_import_nothing_of_the_methods_or_the_renderer():
+    # Engines run the network for an Objective (saliency/objective.py); the methods sit above them.
+    offenders = sorted((m, i) for m, p in library() if m.startswith("saliency.engines")
+                       for i in imports(m, p) if i.startswith(("saliency.attribution", "saliency.render")))
+    assert offenders == []
+
+
+def test_the_reader_sees_an_engine_importing_a_method(tmp_path):
+    # The rule above must be able to fail: torch_engine.py once took the contrast's parser from
+    # attribution/base.py.
+    probe = tmp_path / "torch_engine.py"
+    probe.write_text("from ..attribution.base import Batch\n", encoding="utf-8")
+    assert "saliency.attribution.base" in imports("saliency.engines.torch_engine", str(probe))

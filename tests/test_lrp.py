@@ -13,6 +13,7 @@ from saliency.attribution import recorded
 from saliency.attribution.lrp import relevance
 from saliency.attribution.recorded import network_of
 from saliency.errors import UsageError
+from saliency.objective import Objective
 
 from .conftest import explainer64, tiny_model_file
 
@@ -81,7 +82,7 @@ def test_bias_factor_0_keeps_the_bias_and_stabiliser_shares(arch):
     R, held, F = relevance(network_of(engine), x, lengths, positions, classes, "logit", 0.001, 0.0)
     assert np.all(np.abs(R.sum((1, 2)) + held - F) > 1e-6)
     assert np.all(held == 0.0)  # zero initial states get nothing but shares
-    R, held, F = relevance(network_of(engine), x, lengths, positions, classes, "vs:0", 0.001, 1.0)
+    R, held, F = relevance(network_of(engine), x, lengths, positions, classes, Objective(against=0), 0.001, 1.0)
     logits = engine.forward(x, lengths)
     at = logits[np.arange(len(x)), positions] if logits.ndim == 3 else logits
     np.testing.assert_allclose(F, at[np.arange(len(x)), classes] - at[:, 0], atol=1e-10)

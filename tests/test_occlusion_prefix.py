@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from saliency.attribution import occlusion
-from saliency.attribution.arrays import native
+from saliency.arrays import native
 from saliency.attribution.base import Batch
 from saliency.attribution.occlusion import Occlusion
 from saliency.engines.choose import load_engine

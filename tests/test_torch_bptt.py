@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from saliency.engines.torch_engine import TorchEngine, select_objective
+from saliency.engines.torch_engine import TorchEngine
+from saliency.objective import Objective
 
 from .conftest import TEXTS, tiny_model_file
 from .test_gradients import padded_inputs
@@ -27,13 +28,13 @@ def by_autograd(engine, x, lengths, positions, classes, objective):
     logits = engine.model(x, torch.tensor(lengths))
     at = logits[torch.arange(len(x)), torch.tensor(positions)] if logits.dim() == 3 else logits
     classes = torch.where(torch.tensor(classes) < 0, at.argmax(-1), torch.tensor(classes))
-    values = select_objective(logits, torch.tensor(positions), classes, objective)
+    values = Objective.of(objective).values(logits, torch.tensor(positions), classes)
     (dx,) = torch.autograd.grad(values.sum(), x)
     return logits.detach().numpy(), values.detach().numpy(), dx.numpy()
 
 
 @pytest.mark.parametrize("arch", CASES, ids=lambda a: "-".join(str(v) for v in a.values()))
-@pytest.mark.parametrize("objective", ["logit", "logprob", "vs:0"])
+@pytest.mark.parametrize("objective", ["logit", "logprob", Objective(against=0)])
 def test_by_hand_equals_autograd(arch, objective):
     model_file = tiny_model_file(**arch)
     engine = TorchEngine(model_file, "float64")

@@ -13,7 +13,8 @@ from saliency.attribution.recorded import network_of
 from saliency.modelfile.checkpoint import ModelFile
 from saliency.modelfile.config import ModelConfig
 from saliency.errors import ModelError
-from saliency.engines.torch_engine import RNNModel, TorchEngine, select_objective
+from saliency.engines.torch_engine import RNNModel, TorchEngine
+from saliency.objective import Objective
 from saliency.engines.numpy_engine import NumpyEngine
 from saliency.tokenize import Tokenizer
 
@@ -41,7 +42,7 @@ def autograd_dx(engine, x, positions, classes):
     """RNNModel's own forward differentiated by autograd (not torch_bptt)."""
     x = torch.tensor(x, requires_grad=True)
     logits = engine.model(x, torch.tensor(LENGTHS))
-    select_objective(logits, torch.tensor(positions), torch.tensor(classes), "logit").sum().backward()
+    Objective().values(logits, torch.tensor(positions), torch.tensor(classes)).sum().backward()
     return logits.detach().numpy(), x.grad.numpy()
 
 
@@ -87,7 +88,7 @@ def test_mlp_head_every_engine_agrees_and_matches_finite_differences(cell, pooli
     np.testing.assert_allclose(t_logits, logits, rtol=0, atol=1e-10)
     np.testing.assert_allclose(t_dx, dx, rtol=0, atol=1e-10)
     check_input_gradient(torch_engine, x, LENGTHS, positions, np.array([1, 2, 0]))
-    check_input_gradient(numpy_engine, x, LENGTHS, positions, np.array([1, 2, 0]), "vs:1")
+    check_input_gradient(numpy_engine, x, LENGTHS, positions, np.array([1, 2, 0]), Objective(against=1))
 
 
 def test_config_checks_and_files_without_the_new_fields_are_unchanged():

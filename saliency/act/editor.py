@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UsageError
+from ..objective import Objective
 from ..pipeline import LM_TOP, softmax
 
 CHUNK_ELEMENTS = 1 << 22  # positions x vocabulary estimates held at once (32 MB in float64)
@@ -120,7 +121,7 @@ class Editor:
         x = np.repeat(x, len(classes), axis=0)
         n = len(ids)
         positions = np.full(len(classes), n - 1 if self.is_lm else 0)
-        _, _, dx = self.engine.gradient(x, np.full(len(classes), n), positions, np.array(classes), "logit")
+        _, _, dx = self.engine.gradient(x, np.full(len(classes), n), positions, np.array(classes), Objective())
         dx = np.asarray(dx, dtype=np.float64)
         return dx[0] if minus is None else dx[0] - dx[1]
 

@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from ..errors import UsageError
-from .arrays import amax, concatenate, einsum, is_numpy, like, to_numpy
+from ..objective import Objective
+from ..arrays import amax, concatenate, einsum, is_numpy, like, to_numpy
 
 METHODS = {}
 # Path points, noise samples or occluded copies go through the network in chunks of at most
@@ -29,11 +30,14 @@ class Batch:
     x: np.ndarray  # (B, T, E) embedded inputs
     positions: np.ndarray  # (B,) language model: the position explained; classifier: 0
     classes: np.ndarray  # (B,) the output explained at that position
-    objective: str = "logit"  # logit | logprob
+    objective: Objective = Objective()  # the scalar F explained (saliency/objective.py)
     pad_id: int = 0  # the tokenizer's <pad> and <unk>: what occlusion and baselines put in a token's place
     unk_id: int = 1
     progress: object = None  # called with (done, total) network evaluations as chunks finish
     vectors: bool = True  # whether Attributions.vectors is wanted: a method may skip work only it needs
+
+    def __post_init__(self):
+        self.objective = Objective.of(self.objective)  # "logit" or "logprob" also name one
 
     def mask(self) -> np.ndarray:
         return np.arange(self.ids.shape[1])[None, :] < self.lengths[:, None]  # (B, T)
@@ -135,28 +139,6 @@ def check_reduce(how: str):
         raise UsageError(f"unknown --reduce {how!r} (choose l2, l1 or max)")
 
 
-def contrast_class(objective: str):
-    """The K of a contrast objective "vs:K", F = logit(class) - logit(K): "why this rather than
-    that". Log-probabilities give the same difference (the normaliser cancels). Else None."""
-    return int(objective[3:]) if objective.startswith("vs:") else None
-
-
-def objective_of(logits, positions, classes, objective: str):
-    """The explained scalar from (B, C) or (B, T, V) logits, as the engines select it."""
-    against = contrast_class(objective)
-    if against is not None:
-        return objective_of(logits, positions, classes, "logit") - objective_of(
-            logits, positions, np.full_like(np.asarray(classes), against), "logit")
-    if objective == "logprob":
-        if is_numpy(logits):
-            shifted = logits - logits.max(-1, keepdims=True)
-            logits = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-        else:
-            logits = logits.log_softmax(-1)
-    rows = np.arange(logits.shape[0])
-    return logits[rows, positions, classes] if logits.ndim == 3 else logits[rows, classes]
-
-
 def chunk_rows(T: int) -> int:
     return max(1, CHUNK_POSITIONS // max(1, T))
 
@@ -190,5 +172,5 @@ def objective_at(engine, batch: Batch, x, owners, lengths=None):
     for i in range(0, len(x), rows):
         o = owners[i:i + rows]
         logits = engine.forward(x[i:i + rows], lengths[i:i + rows])
-        out.append(objective_of(logits, batch.positions[o], batch.classes[o], batch.objective))
+        out.append(batch.objective.values(logits, batch.positions[o], batch.classes[o]))
     return concatenate(out)

@@ -6,7 +6,7 @@ model x_t is one-hot, so this is the gradient's coordinate of the character actu
 
 from dataclasses import dataclass
 
-from .arrays import einsum
+from ..arrays import einsum
 from .base import Attributions, Method, register
 
 

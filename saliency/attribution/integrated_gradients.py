@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UsageError
-from .arrays import add_by_owner, concatenate, einsum, like, to_numpy, zeros
+from ..arrays import add_by_owner, concatenate, einsum, like, to_numpy, zeros
 from .base import (Attributions, Method, check_count, chunk_rows, gradient_at, objective_at, pair_chunks,
                    register)
 

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UsageError
-from .arrays import to_numpy
-from .base import Attributions, Method, contrast_class, register
+from ..arrays import to_numpy
+from ..objective import Objective
+from .base import Attributions, Method, register
 from .recorded import network_of
 
 PER_POSITION_HEADS = ("lm", "tagger")  # heads that read the outputs at one position (no pooling)
@@ -95,9 +96,9 @@ def head_relevance(net, out, lengths, positions, classes, objective, eps, bias_f
     """The explained score F (B,) and its relevance on the top layer's outputs (B, T, D*H)."""
     cfg, rows = net.config, np.arange(len(out))
     w, b = net.head_w[classes], net.head_b[classes]  # F = w . v + b, one output unit per row
-    against = contrast_class(objective)
-    if against is not None:  # F = logit(class) - logit(against): still one linear unit
-        w, b = w - net.head_w[against], b - net.head_b[against]
+    objective = Objective.of(objective)
+    if objective.against is not None:  # F = logit(class) - logit(against): still one linear unit
+        w, b = w - net.head_w[objective.against], b - net.head_b[objective.against]
     v = out[rows, positions] if cfg.head in PER_POSITION_HEADS else net.pool(out, lengths)
     F = (v * w).sum(-1) + b
     q, s = ratios(F, F, eps)  # the relevance at the output is F itself
@@ -122,12 +123,13 @@ def head_relevance(net, out, lengths, positions, classes, objective, eps, bias_f
     return F, R_out
 
 
-def relevance(net, x, lengths, positions, classes, objective="logit", eps=0.001, bias_factor=0.0):
+def relevance(net, x, lengths, positions, classes, objective=Objective(), eps=0.001, bias_factor=0.0):
     """(R_x (B, T, E), R_init (B,), F (B,)): relevance on each input component, relevance
     held by the zero initial states (h and c, every layer and direction), and F."""
     from ..engines.numpy_engine import reverse_within_length
 
-    if contrast_class(objective) is None and objective != "logit":
+    objective = Objective.of(objective)
+    if objective.uses_logprob:
         raise UsageError("lrp explains a logit (or, with --contrast, a difference of two): "
                          "--objective logprob is not a linear map of the last layer")
     x, lengths = np.asarray(x, np.float64), np.asarray(lengths)

@@ -18,8 +18,8 @@ import numpy as np
 
 from ..errors import InputError, UsageError
 from ..engines.prefix import Prefix, can_resume, running_summaries
-from .arrays import is_numpy, native, to_numpy
-from .base import CHUNK_POSITIONS, Attributions, Method, chunk_rows, objective_at, objective_of, register
+from ..arrays import is_numpy, native, to_numpy
+from .base import CHUNK_POSITIONS, Attributions, Method, chunk_rows, objective_at, register
 
 MODES = ("unk", "pad", "delete", "zero")  # zero: the token's input vector set to zeros (no character at all)
 # False: every copy runs from step 0 even where the engine could reuse the prefix (the tests
@@ -147,7 +147,7 @@ def occluded_by_reuse(engine, batch, mode, owners, where, values):
             logits = engine.resume(x, n, initial, prefix)
             # A per-position head's explained position is the suffix's last step.
             explained = n - 1 if positional else batch.positions[o]
-            occluded[chunk] = to_numpy(objective_of(logits, explained, batch.classes[o], batch.objective))
+            occluded[chunk] = to_numpy(batch.objective.values(logits, explained, batch.classes[o]))
             del x, initial, logits
             start += len(chunk)
             batch.report(done + start, len(owners))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UsageError
-from .arrays import add_by_owner, like, zeros
+from ..arrays import add_by_owner, like, zeros
 from .base import Attributions, Method, check_count, check_reduce, gradient_at, pair_chunks, reduce_vectors, register
 
 

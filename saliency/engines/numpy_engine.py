@@ -13,7 +13,7 @@ Shapes: B batch, T time, I layer input, H hidden, G gates * H.
 
 import numpy as np
 
-from ..attribution.base import contrast_class
+from ..objective import Objective, resolve_classes
 from .prefix import pool_after
 from .threads import blas_single_threaded, fitted_blas
 
@@ -209,7 +209,7 @@ class NumpyEngine:
         return dfeatures
 
     @fitted_blas
-    def gradient(self, x, lengths, positions, classes, objective="logit"):
+    def gradient(self, x, lengths, positions, classes, objective=Objective()):
         """(logits, values, dx): as TorchEngine.gradient, by backpropagation through time."""
         cfg, H = self.config, self.config.top_size
         x = np.asarray(x, self.dtype)
@@ -224,19 +224,19 @@ class NumpyEngine:
             pooled = self._pool(out, mask, lengths)
             logits, head_cache = self._top(pooled)  # (B, C)
             at = logits
-        classes = np.where(np.asarray(classes) < 0, at.argmax(-1), classes)
+        objective = Objective.of(objective)
+        classes = resolve_classes(at, classes)
         dlogit = np.zeros_like(at)
         dlogit[rows, classes] = 1.0
-        if objective == "logprob":
+        if objective.uses_logprob:
             e = np.exp(at - at.max(-1, keepdims=True))
             dlogit -= e / e.sum(-1, keepdims=True)
             values = at[rows, classes] - np.log(e.sum(-1)) - at.max(-1)
         else:
             values = at[rows, classes]
-        against = contrast_class(objective)
-        if against is not None:  # F = logit(class) - logit(against)
-            dlogit[:, against] -= 1.0
-            values = values - at[:, against]
+        if objective.against is not None:  # F = logit(class) - logit(against)
+            dlogit[:, objective.against] -= 1.0
+            values = values - at[:, objective.against]
         dpool = dlogit @ self.head_w  # (B, D*H), or the last hidden head layer's size
         if not cfg.per_position:
             dpool = self._top_backward(dpool, head_cache)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..attribution.arrays import amax, is_numpy, like
+from ..arrays import amax, is_numpy, like
 
 
 @dataclass

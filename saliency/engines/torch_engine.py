@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from ..attribution.base import contrast_class
 from ..modelfile.config import ModelConfig
+from ..objective import Objective, outputs_at, resolve_classes
 from .threads import fitted_threads, single_threaded, stop_if_abandoned
 from .torch_bptt import masked_for_max, pool_backward, valid_steps
 
@@ -179,21 +179,6 @@ def _expand(state, B: int):
     return state.expand(-1, B, -1).contiguous()
 
 
-def select_objective(logits, positions, classes, objective):
-    """The scalar explained for each example: a logit or a log-probability, at a position for an LM;
-    or the difference of two logits (a contrast, see attribution.base.contrast_class)."""
-    against = contrast_class(objective)
-    if against is not None:
-        return (select_objective(logits, positions, classes, "logit")
-                - select_objective(logits, positions, torch.full_like(classes, against), "logit"))
-    if objective == "logprob":
-        logits = logits.log_softmax(dim=-1)
-    rows = torch.arange(logits.shape[0], device=logits.device)
-    if logits.dim() == 3:
-        return logits[rows, positions, classes]
-    return logits[rows, classes]
-
-
 class TorchEngine:
     """Around RNNModel, the interface every attribution method uses. Numpy arrays in, numpy out
     (tests, the Python API); tensors in, tensors on the engine's device out (the methods' own
@@ -246,10 +231,10 @@ class TorchEngine:
         with self._threads():
             return self._out(x, self.model(self._tensor(x).to(self.torch_dtype), self._tensor(lengths)))
 
-    def gradient(self, x, lengths, positions, classes, objective="logit"):
+    def gradient(self, x, lengths, positions, classes, objective=Objective()):
         """(logits, values (B,), dx (B, T, E)): each example's objective F and dF/dx_t.
 
-        A class of -1 means the predicted (argmax) output at that position. One backward over
+        A class of PREDICTION (-1) means the predicted (argmax) output at that position. One backward over
         the sum: examples are independent, so each gets exactly its own gradient. On the CPU the
         recurrent layers' backward is written for dx alone (torch_bptt); autograd differentiates
         only the head, whose gradient with respect to the outputs starts it.
@@ -273,9 +258,8 @@ class TorchEngine:
             else:
                 start = x.requires_grad_(True)
                 logits = self.model(start, lengths)
-            at = logits[torch.arange(len(x), device=self.device), positions] if logits.dim() == 3 else logits
-            classes = torch.where(classes < 0, at.argmax(-1), classes)
-            values = select_objective(logits, positions, classes, objective)
+            classes = resolve_classes(outputs_at(logits, positions), classes)
+            values = Objective.of(objective).values(logits, positions, classes)
             (grad,) = torch.autograd.grad(values.sum(), start)
         if by_hand:
             if not self.config.per_position:

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..attribution.base import contrast_class
 from ..errors import InputError, UsageError
+from ..objective import Objective, outputs_at, resolve_classes
 from ..tokenize import Token
 
 HEADS = ("classifier", "lm", "tagger")  # lm and tagger: an output per position
@@ -198,20 +198,17 @@ class ModuleEngine:
                     outs[b] = out[k, : lengths[b]] if out.ndim == 3 else out[k]
         return _pad_outputs(outs, x.shape[1])
 
-    def gradient(self, x, lengths, positions, classes, objective="logit"):
+    def gradient(self, x, lengths, positions, classes, objective=Objective()):
         lengths = np.asarray(lengths)
         logits, values, dx = [None] * len(lengths), np.zeros(len(lengths)), np.zeros_like(np.asarray(x))
-        against = contrast_class(objective)
+        objective = Objective.of(objective)
         for rows, L in self._groups(x, lengths):
             inputs = self._tensor(x[rows, :L]).requires_grad_(True)
             with torch.enable_grad():
                 out = self._outputs(inputs, lengths[rows])
-                at = out[torch.arange(len(rows)), torch.as_tensor(positions[rows])] if out.dim() == 3 else out
-                cls = torch.as_tensor(classes[rows], device=at.device)
-                cls = torch.where(cls < 0, at.argmax(-1), cls)
-                scores = at.log_softmax(-1) if objective == "logprob" else at
-                picked = scores.gather(1, cls[:, None])[:, 0]
-                value = picked - scores[:, against] if against is not None else picked
+                at = outputs_at(out, positions[rows])  # (B, C): per-position outputs at the explained one
+                cls = resolve_classes(at, classes[rows])
+                value = objective.values(at, None, cls)
                 # One backward over the sum: texts are independent, so each gets its own gradient.
                 (grad,) = torch.autograd.grad(value.sum(), inputs)
             out, value, grad = out.detach().cpu().numpy(), value.detach().cpu().numpy(), grad.cpu().numpy()
