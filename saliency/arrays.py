@@ -28,11 +28,6 @@ def like(ref, a, dtype=None):
     return torch.as_tensor(np.asarray(a), device=ref.device).to(dtype)
 
 
-def native(engine, a):
-    """Numpy ids or indices as the engine's own array (engines without one work in numpy)."""
-    return engine.asarray(a) if hasattr(engine, "asarray") else np.asarray(a)
-
-
 def einsum(spec, *operands):
     if is_numpy(operands[0]):
         return np.einsum(spec, *operands)

@@ -11,11 +11,12 @@ from dataclasses import replace
 import numpy as np
 
 from .attribution import DEFAULT_METHOD, Batch, make_method
-from .arrays import native, to_numpy
+from .arrays import to_numpy
 from .errors import InputError, RecordUsageError, SaliencyError, UsageError
 from .explanation import Explanation, Explanations
 from .objective import Objective, outputs_at, resolve_classes
 from .tagging import given_tokens, tag_probabilities, tagger_prediction, tagger_targets
+from .engines.base import Unsupported
 from .engines.threads import side_by_side
 
 LM_TOP = 10
@@ -67,10 +68,10 @@ class Explainer:
     def torch_module(self):
         """The torch.nn.Module that is explained (a model file's RNNModel, or your own module).
         The numpy engine has none: load with engine="torch" to get one."""
-        module = getattr(self.engine, "model", None) or getattr(self.engine, "module", None)
-        if module is None:
-            raise UsageError(f"the {self.engine.name} engine has no torch module (load_model(..., engine='torch'))")
-        return module
+        try:
+            return self.engine.torch_module()
+        except Unsupported as e:
+            raise UsageError(f"{e} (load_model(..., engine='torch'))") from None
 
     # -- targets ---------------------------------------------------------------------------
     def output_index(self, target) -> int:
@@ -164,7 +165,7 @@ class Explainer:
                 return self.rows_one_by_one(chunk, method, objective, results, vectors)
 
         outputs = {}
-        scope = getattr(self.engine, "parallel_scope", lambda: None)()
+        scope = self.engine.parallel_scope()
         if scope is None or progress is not None:  # progress counts one batch's evaluations at a time
             each_chunk = map(attempt, self.chunks(rows))
         else:
@@ -235,7 +236,7 @@ class Explainer:
             ids[b, : lengths[b]] = [t.id for t in job[1]]
         positions = np.array([r[0] for _, r in chunk])
         classes = np.array([r[1] for _, r in chunk])
-        x = self.engine.embed(native(self.engine, ids))  # the engine's own array, on its device
+        x = self.engine.embed(self.engine.asarray(ids))  # the engine's own array, on its device
         logits = None
         if not method.evaluates_input:
             logits = to_numpy(self.engine.forward(x, lengths))

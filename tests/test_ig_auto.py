@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from saliency import load_model
-from saliency.arrays import native, to_numpy
+from saliency.arrays import to_numpy
 from saliency.attribution.base import Batch
 from saliency.attribution.integrated_gradients import AUTO_CAP, AUTO_START, refine_locally, worst_intervals
 from saliency.cli import app
@@ -70,7 +70,7 @@ def tiny_batch(explainer, texts):
     ids = [[t.id for t in explainer.tokenize(text)] for text in texts]
     lengths = np.array([len(i) for i in ids])
     padded = np.array([i + [explainer.pad_id] * (lengths.max() - len(i)) for i in ids])
-    x = explainer.engine.embed(native(explainer.engine, padded))
+    x = explainer.engine.embed(explainer.engine.asarray(padded))
     zero = np.zeros(len(texts), np.int64)
     return Batch(padded, lengths, x, zero, zero, "logit", explainer.pad_id, explainer.unk_id)
 
@@ -92,7 +92,7 @@ def test_each_text_is_exactly_the_midpoint_rule_on_its_final_intervals(engine):
         widths |= set(np.round(hi - lo, 12))
         # Direct: the network's gradient at each interval's midpoint, weighted by its width.
         n, L = len(lo), lengths[b]
-        points = native(explainer.engine, ((lo + hi) / 2)[:, None, None] * x[b:b + 1, :L])
+        points = explainer.engine.asarray(((lo + hi) / 2)[:, None, None] * x[b:b + 1, :L])
         _, values, grads = explainer.engine.gradient(points, np.full(n, L), np.zeros(n, np.int64),
                                                      np.zeros(n, np.int64), "logit")
         integral = np.einsum("k,kte->te", hi - lo, to_numpy(grads))
@@ -104,7 +104,7 @@ def test_each_text_is_exactly_the_midpoint_rule_on_its_final_intervals(engine):
         assert r.completeness["steps"] == n
         # The stop rule, from F at the interval ends evaluated here.
         ends = np.r_[lo, 1.0][:, None, None] * x[b:b + 1, :L]
-        f = to_numpy(explainer.engine.forward(native(explainer.engine, ends), np.full(n + 1, L)))[:, 0]
+        f = to_numpy(explainer.engine.forward(explainer.engine.asarray(ends), np.full(n + 1, L)))[:, 0]
         errors = (hi - lo) * np.einsum("te,kte->k", x[b, :L], to_numpy(grads)) - np.diff(f)
         assert np.abs(errors).sum() / abs(f[-1] - f[0]) <= tolerance or n == AUTO_CAP
         assert r.completeness["delta"] == pytest.approx(errors.sum(), abs=1e-10)

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from saliency.attribution import occlusion
-from saliency.arrays import native
 from saliency.attribution.base import Batch
 from saliency.attribution.occlusion import Occlusion
 from saliency.engines.choose import load_engine
@@ -37,7 +36,7 @@ def make_batch(model_file, engine, texts=TEXTS, positional=False):
     classes = np.ones(len(rows), int)
     if model_file.config.head == "lm":
         classes = ids[np.arange(len(rows)), np.minimum(positions + 1, lengths - 1)]
-    return Batch(ids, lengths, engine.embed(native(engine, ids)), positions, classes, "logit", PAD_ID, UNK_ID)
+    return Batch(ids, lengths, engine.embed(engine.asarray(ids)), positions, classes, "logit", PAD_ID, UNK_ID)
 
 
 def both_paths(monkeypatch, engine, batch, mode):

@@ -139,7 +139,7 @@ class Editor:
         and each token itself get -inf."""
         ids = np.asarray(ids)
         # A one-hot model's table is the identity: grad_t . e_v is grad_t[v], no (V, V) matrix needed.
-        one_hot = getattr(self.engine.config, "embedding_dim", None) == 0
+        one_hot = self.engine.config.embedding_dim == 0
         table = None if one_hot else self.table
         current = grad[np.arange(len(ids)), ids] if one_hot else np.einsum("te,te->t", grad, table[ids])
         positions = np.flatnonzero(allowed)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InputError, UsageError
 from ..engines.prefix import Prefix, can_resume, running_summaries
-from ..arrays import is_numpy, native, to_numpy
+from ..arrays import is_numpy, to_numpy
 from .base import CHUNK_POSITIONS, Attributions, Method, chunk_rows, objective_at, register
 
 MODES = ("unk", "pad", "delete", "zero")  # zero: the token's input vector set to zeros (no character at all)
@@ -101,10 +101,10 @@ def occluded_from_start(engine, batch, mode, owners, where):
     for start in range(0, len(owners), rows):
         o, w = owners[start:start + rows], where[start:start + rows]
         if mode == "zero":  # for models without <unk>/<pad>: the input vector itself goes
-            x = engine.embed(native(engine, batch.ids[o]))
+            x = engine.embed(engine.asarray(batch.ids[o]))
             x[np.arange(len(o)), w] = 0
         else:
-            x = engine.embed(native(engine, occluded_ids(batch, o, w, mode)))
+            x = engine.embed(engine.asarray(occluded_ids(batch, o, w, mode)))
         chunk = to_numpy(objective_at(engine, batch, x, o, batch.lengths[o] - shorter))
         del x
         if occluded is None:
@@ -128,7 +128,7 @@ def occluded_by_reuse(engine, batch, mode, owners, where, values):
         examples = slice(first, first + group)
         states = engine.states(batch.x[examples], batch.lengths[examples])  # per layer (h, c): (b, T+1, H)
         summaries = None if positional else running_summaries(engine.config.pooling, states[-1][0])
-        index = np.asarray if is_numpy(states[-1][0]) else lambda a: native(engine, a)  # states' own kind
+        index = np.asarray if is_numpy(states[-1][0]) else engine.asarray  # states' own kind
         mine = (owners >= first) & (owners < first + group)
         todo = np.flatnonzero(mine & (where < ends))
         done += int(mine.sum()) - len(todo)
@@ -138,7 +138,7 @@ def occluded_by_reuse(engine, batch, mode, owners, where, values):
             width = bucket(int(runs[order[start]]))
             chunk = order[start:start + max(1, CHUNK_POSITIONS // max(1, width))]  # positions bounded, as today
             o, s, n = owners[chunk], where[chunk], runs[chunk]
-            x = engine.embed(native(engine, suffix_ids(batch, o, s, n, width, mode)))
+            x = engine.embed(engine.asarray(suffix_ids(batch, o, s, n, width, mode)))
             if mode == "zero":
                 x[:, 0] = 0  # every copy's suffix starts at its occluded token
             at = (index(o - first), index(s))  # a suffix from step s starts from the state entering step s

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engines.base import Unsupported
 from ..errors import UsageError
 
 
@@ -140,23 +141,17 @@ def network_of(engine) -> Network:
     afresh at each call (a copy of the weights, milliseconds), so weights changed in place
     since the engine was loaded are the ones explained."""
     cfg = engine.config
-    if getattr(cfg, "head_hidden", ()):
-        raise UsageError("lrp has no rule here for a classifier's hidden head layers (an MLP head: "
-                         f"{', '.join(f'{n} {a}' for n, a in cfg.head_hidden)}); use another method")
-    model = getattr(engine, "model", None)
-    if model is not None and hasattr(model, "weights"):  # torch engine: RNNModel, tensors under file names
-        w = {k: np.asarray(v, np.float64) for k, v in model.weights().items()}
-        layers = [[Direction(cfg.cells[layer], cfg.nonlinearity, *(w[f"rnn.{p}_l{layer}{s}"]
-                                                           for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
-                   for s in ("", "_reverse")[:cfg.directions]] for layer in range(cfg.layers)]
-        head_w, head_b = w["head.weight"], w["head.bias"]
-    elif hasattr(engine, "layers") and hasattr(engine, "head_w"):  # numpy engine: its own arrays
-        layers = [[Direction(d.cell, d.nonlinearity, *(np.asarray(a, np.float64)
-                                                       for a in (d.w_ih, d.w_hh, d.b_ih, d.b_hh)))
-                   for d in layer] for layer in engine.layers]
-        head_w, head_b = np.asarray(engine.head_w, np.float64), np.asarray(engine.head_b, np.float64)
-    else:
+    try:
+        weights = engine.weights()  # the engine's arrays under the model file's names
+    except Unsupported:
         raise UsageError("lrp needs the recurrent cell's internals (gates and cell states), which only a saliency "
                          "model file exposes (trained, imported, or written by save_model); "
-                         "use another method for your own torch module")
-    return Network(cfg, layers, head_w, head_b)
+                         "use another method for your own torch module") from None
+    if cfg.head_hidden:
+        raise UsageError("lrp has no rule here for a classifier's hidden head layers (an MLP head: "
+                         f"{', '.join(f'{n} {a}' for n, a in cfg.head_hidden)}); use another method")
+    w = {k: np.asarray(v, np.float64) for k, v in weights.items()}
+    layers = [[Direction(cfg.cells[layer], cfg.nonlinearity, *(w[f"rnn.{p}_l{layer}{s}"]
+                                                       for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+               for s in ("", "_reverse")[:cfg.directions]] for layer in range(cfg.layers)]
+    return Network(cfg, layers, w["head.weight"], w["head.bias"])

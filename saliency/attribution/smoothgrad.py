@@ -16,7 +16,7 @@ from .base import Attributions, Method, check_count, check_reduce, gradient_at, 
 
 
 def embedding_spread(engine) -> float:
-    if getattr(engine.config, "embedding_dim", None) == 0:
+    if engine.config.embedding_dim == 0:
         return 1.0  # one-hot inputs: 0 to 1 (and no V x V table made to find it out)
     table = engine.embed(np.arange(engine.config.vocab_size)[None, :])
     return float(table.max() - table.min())

@@ -14,6 +14,7 @@ Shapes: B batch, T time, I layer input, H hidden, G gates * H.
 import numpy as np
 
 from ..objective import Objective, resolve_classes
+from .base import Engine
 from .prefix import pool_after
 from .threads import blas_single_threaded, fitted_blas
 
@@ -114,8 +115,12 @@ def reverse_within_length(X, lengths):
     return np.take_along_axis(X, index[..., None], axis=1)
 
 
-class NumpyEngine:
+class NumpyEngine(Engine):
+    """The engine contract (engines/base.py) in numpy: every capability but a torch module."""
+
     name = "numpy"
+    device = "cpu"
+    resumable = True
 
     def __init__(self, model_file, dtype="float32"):
         cfg = self.config = model_file.config
@@ -143,6 +148,19 @@ class NumpyEngine:
             starts.append((hs[:, 0], c))  # c = f c_prev + i g for an LSTM; unused otherwise
             out = hs
         return starts
+
+    def weights(self) -> dict:
+        """Its arrays (in its dtype) under the model file's names."""
+        w = {"head.weight": self.head_w, "head.bias": self.head_b}
+        if self.embedding is not None:
+            w["embedding.weight"] = self.embedding
+        for layer, directions in enumerate(self.layers):
+            for d, s in zip(directions, ("", "_reverse")):
+                w.update({f"rnn.weight_ih_l{layer}{s}": d.w_ih, f"rnn.weight_hh_l{layer}{s}": d.w_hh,
+                          f"rnn.bias_ih_l{layer}{s}": d.b_ih, f"rnn.bias_hh_l{layer}{s}": d.b_hh})
+        for k, (weight, bias, _) in enumerate(self.hidden):
+            w.update({f"head_hidden.{k}.weight": weight, f"head_hidden.{k}.bias": bias})
+        return w
 
     @staticmethod
     def parallel_scope():

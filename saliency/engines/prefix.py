@@ -8,8 +8,9 @@ original's states before t. An engine with this capability offers two methods:
   lengths, run from per-layer states `initial` [(h, c or None), each (R, H)]. A classifier's
   pooled summary combines the suffix's outputs with the prefix's (`Prefix`, below); a per-position
   head (prefix None) gives (R, T', V), one row per suffix step.
-Both engines (numpy_engine.NumpyEngine, model.TorchEngine) have it; engines without it (a user's
-own module, saliency/engines/user_module.py) and bidirectional models run every copy from step 0.
+Both engines (numpy_engine.NumpyEngine, torch_engine.TorchEngine) have it (`resumable`, engines/base.py);
+engines without it (a user's own module, saliency/engines/user_module.py) and bidirectional models
+run every copy from step 0.
 """
 
 from dataclasses import dataclass
@@ -29,8 +30,7 @@ class Prefix:
 
 
 def can_resume(engine) -> bool:
-    config = getattr(engine, "config", None)
-    return hasattr(engine, "resume") and config is not None and not config.bidirectional
+    return engine.resumable and not engine.config.bidirectional
 
 
 def running_summaries(pooling, h_top):

@@ -16,6 +16,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from ..modelfile.config import ModelConfig
 from ..objective import Objective, outputs_at, resolve_classes
+from .base import Engine
 from .threads import fitted_threads, single_threaded, stop_if_abandoned
 from .torch_bptt import masked_for_max, pool_backward, valid_steps
 
@@ -179,12 +180,13 @@ def _expand(state, B: int):
     return state.expand(-1, B, -1).contiguous()
 
 
-class TorchEngine:
-    """Around RNNModel, the interface every attribution method uses. Numpy arrays in, numpy out
-    (tests, the Python API); tensors in, tensors on the engine's device out (the methods' own
-    path, so path points and copies never leave the device until the results do)."""
+class TorchEngine(Engine):
+    """Around RNNModel, the engine contract (engines/base.py) with every capability. Numpy arrays
+    in, numpy out (tests, the Python API); tensors in, tensors on the engine's device out (the
+    methods' own path, so path points and copies never leave the device until the results do)."""
 
     name = "torch"
+    resumable = True
 
     def __init__(self, model_file, dtype="float32", device="cpu"):
         self.config = model_file.config
@@ -294,6 +296,12 @@ class TorchEngine:
             if prefix is None:  # lm, tagger: every step's output
                 return self._out(x, self.model.head(out))
             return self._out(x, self.model.top(pool_after(self.config.pooling, out, np.asarray(lengths), prefix)))
+
+    def weights(self) -> dict:
+        return self.model.weights()
+
+    def torch_module(self):
+        return self.model
 
     @property
     def layers(self):

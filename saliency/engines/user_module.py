@@ -15,7 +15,7 @@ together must give what each gives alone (to 1e-5) for "padded", or the two cut 
 for "length"; else texts run one at a time from then on.
 """
 
-from types import SimpleNamespace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from torch import nn
 
 from ..errors import InputError, UsageError
 from ..objective import Objective, outputs_at, resolve_classes
+from .base import Engine
 from ..tokenize import Token
 
 HEADS = ("classifier", "lm", "tagger")  # lm and tagger: an output per position
@@ -64,8 +65,22 @@ def takes_three(call) -> bool:
     return len(positional) >= 3 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
-class ModuleEngine:
-    """The engine interface (embed, forward, gradient) over a user's nn.Module."""
+@dataclass(frozen=True)
+class ModuleConfig:
+    """What the methods read of a user's module (a model file's ModelConfig has these and more)."""
+
+    head: str  # classifier | lm | tagger
+    vocab_size: int
+    embedding_dim: int  # its nn.Embedding's width; 0: the module takes one-hot vectors
+
+    @property
+    def per_position(self) -> bool:
+        return self.head != "classifier"
+
+
+class ModuleEngine(Engine):
+    """The engine contract (engines/base.py) over a user's nn.Module: embed, forward, gradient and
+    its torch module; no stored states (prefix reuse) and no model-file weights (LRP)."""
 
     name = "torch-module"
 
@@ -92,7 +107,15 @@ class ModuleEngine:
                 raise UsageError("inputs='one-hot' needs the vocabulary size: a tokenizer with a vocab list, "
                                  "or vocab_size=")
             self.weight = next(module.parameters(), torch.zeros(()))  # its dtype and device
-        self.config = SimpleNamespace(head=head, vocab_size=vocab_size, per_position=head != "classifier")
+        self.config = ModuleConfig(head, vocab_size, self.embedding.embedding_dim if inputs == "ids" else 0)
+        self.device = self.weight.device
+        try:
+            self.dtype = torch.zeros((), dtype=self.weight.dtype).numpy().dtype
+        except TypeError:  # bfloat16 has no numpy dtype
+            self.dtype = None
+
+    def torch_module(self):
+        return self.module
 
     def embed(self, ids):
         ids = torch.as_tensor(np.asarray(ids), device=self.weight.device)

@@ -65,7 +65,7 @@ def randomization_check(model_file, explainer, items, settings, progress=None) -
     from ..pipeline import Explainer
 
     engine = explainer.engine
-    device = str(getattr(engine, "device", "cpu"))
+    device = str(engine.device)
     out = {m: [] for m in settings.methods}
     by_class = {}
     for item in items:
