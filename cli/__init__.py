@@ -6,6 +6,10 @@ import sys
 # Before numpy loads: the numpy engine multiplies small matrices one timestep at a time, where
 # OpenBLAS's thread hand-off costs far more than the arithmetic (measured: 23 ms vs 0.05 ms for a
 # (9, 1024) x (1024, 128) product on 2 cores). A user's own setting wins.
+# It stays here, not beside the numpy engine that needs it: OpenBLAS reads it once, as numpy first
+# loads, and `import saliency` loads numpy (tokenize, explanation) before any engine is chosen; set
+# by the library it would also cut a Python user's own numpy work to one thread. Processes the CLI
+# starts (Ray's local workers) inherit it. Per call, threads.fitted_blas cuts BLAS to the free cores.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from typing import Annotated  # noqa: E402

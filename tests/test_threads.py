@@ -67,6 +67,25 @@ def test_torch_threads_and_the_flag_are_put_back(two_cores):
     assert torch.get_num_threads() == before and explainer.engine.side_by_side is False
 
 
+def test_side_by_side_is_the_callers_context_not_a_flag_on_the_engine(two_cores):
+    # A thread of the user's own, started while batches run side by side, is not in their scope.
+    explainer = explainer64(tiny_model_file(), batch_size=4)
+    engine, original, seen = explainer.engine, explainer.engine.gradient, []
+
+    def spy(*args, **kwargs):
+        other = []
+        thread = threading.Thread(target=lambda: other.append(engine.side_by_side))
+        thread.start()
+        thread.join()
+        seen.append((engine.side_by_side, other[0]))
+        return original(*args, **kwargs)
+
+    engine.gradient = spy
+    explainer.explain(MANY[:8])
+    assert seen == [(True, False)] * 2
+    assert not {"side_by_side", "_side_by_side_runs"} & set(vars(engine)) and engine.side_by_side is False
+
+
 @pytest.mark.parametrize("engine", ["torch", "numpy"])
 @pytest.mark.parametrize("method", ["gradient", "integrated-gradients", "smoothgrad", "occlusion"])
 def test_side_by_side_equals_one_batch_at_a_time(two_cores, monkeypatch, engine, method):
@@ -156,7 +175,7 @@ def test_overlapping_scopes_from_two_threads_put_the_settings_back():
     torch.set_num_threads(2)
     try:
         with threadpool_limits(2, user_api="blas"):
-            a, b = threads.single_threaded(torch, engine), threads.single_threaded(torch, engine)
+            a, b = threads.single_threaded(torch), threads.single_threaded(torch)
             c, d = threads.blas_single_threaded(), threads.blas_single_threaded()
             for scope in (a, c, b, d):
                 scope.__enter__()

@@ -15,6 +15,7 @@ threads on one batch (their Python work, tokens and results, overlaps the other'
 """
 
 import contextlib
+import contextvars
 import functools
 import os
 import threading
@@ -78,19 +79,27 @@ def fitted_threads(torch):
         yield
 
 
+# How many side-by-side scopes the running code is inside: set by the caller's scope, seen by its
+# workers (side_by_side runs each item in a copy of the caller's context), so an engine knows its
+# batch runs on a single-threaded worker without a flag written onto the engine object. A count,
+# not a flag: scopes of one thread may close out of order (test_threads: A in, B in, A out).
+_side_by_side_scopes = contextvars.ContextVar("side_by_side_scopes", default=0)
+
+
+def running_side_by_side() -> bool:
+    """Whether this code runs inside a side-by-side scope (torch already on one thread)."""
+    return _side_by_side_scopes.get() > 0
+
+
 @contextlib.contextmanager
-def single_threaded(torch, engine):
-    """Torch on one thread, and the engine's side_by_side flag set, for the body."""
+def single_threaded(torch):
+    """Torch on one thread, and running_side_by_side() true in this context, for the body."""
     with _shared_setting(torch.get_num_threads, torch.set_num_threads, 1):
-        with _setting_lock:
-            engine._side_by_side_runs = getattr(engine, "_side_by_side_runs", 0) + 1
-            engine.side_by_side = True
+        _side_by_side_scopes.set(_side_by_side_scopes.get() + 1)
         try:
             yield
         finally:
-            with _setting_lock:
-                engine._side_by_side_runs -= 1
-                engine.side_by_side = engine._side_by_side_runs > 0
+            _side_by_side_scopes.set(_side_by_side_scopes.get() - 1)
 
 
 # Torch's thread count and BLAS's are process-wide: two threads that each saved and restored
@@ -209,7 +218,7 @@ def side_by_side(fn, items, scope=contextlib.nullcontext):
             _worker.abandoned = None
 
     with scope():
-        futures = [_workers().submit(run, item) for item in items]
+        futures = [_workers().submit(contextvars.copy_context().run, run, item) for item in items]
         try:
             for future in futures:
                 yield future.result()

@@ -17,7 +17,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from ..modelfile.config import ModelConfig
 from ..objective import Objective, outputs_at, resolve_classes
 from .base import Engine
-from .threads import fitted_threads, single_threaded, stop_if_abandoned
+from .threads import fitted_threads, running_side_by_side, single_threaded, stop_if_abandoned
 from .torch_bptt import masked_for_max, pool_backward, valid_steps
 
 RNN_CLASSES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -210,12 +210,16 @@ class TorchEngine(Engine):
             return contextlib.nullcontext()
         return fitted_threads(torch)
 
-    side_by_side = False  # True while batches run side by side, one single-threaded worker per core
+    @property
+    def side_by_side(self) -> bool:
+        """True in a batch run side by side, on one single-threaded worker per core (a context
+        variable of threads.py, not a flag on the engine: other callers' batches are their own)."""
+        return running_side_by_side()
 
     def parallel_scope(self):
         """The scope for batches side by side (threads.side_by_side), or None on a GPU, where
         one batch at a time keeps the device busy."""
-        return None if self.device.type != "cpu" else lambda: single_threaded(torch, self)
+        return None if self.device.type != "cpu" else lambda: single_threaded(torch)
 
     @staticmethod
     def _out(like, *tensors):
