@@ -9,7 +9,7 @@ import sys
 # It stays here, not beside the numpy engine that needs it: OpenBLAS reads it once, as numpy first
 # loads, and `import saliency` loads numpy (tokenize, explanation) before any engine is chosen; set
 # by the library it would also cut a Python user's own numpy work to one thread. Processes the CLI
-# starts (Ray's local workers) inherit it. Per call, threads.fitted_blas cuts BLAS to the free cores.
+# starts inherit it. Per call, threads.fitted_blas cuts BLAS to the free cores.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from typing import Annotated  # noqa: E402

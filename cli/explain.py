@@ -109,12 +109,10 @@ def auto_engine(model_file, device, text, options) -> str:
     """--engine auto: one TEXT is weighed by its work, as batch weighs its input (a long occlusion
     goes to torch); stdin lines, of unknown number, go to numpy (it answers the first sooner)."""
     from saliency.attribution import DEFAULT_METHOD, make_method
-    from saliency.engines.choose import engine_for_text
+    from saliency.engines.choose import LIVE, choose_engine, engine_for_text
 
-    if device != "cpu":
-        return "torch"
-    if text is None or text == "-":
-        return "numpy"
+    if device != "cpu" or text is None or text == "-":  # nothing to weigh: a GPU, or stdin's lines
+        return choose_engine("auto", device, LIVE)
     parameters = {k: v for k, v in options.items() if k not in EXPLAIN_OPTIONS}
     methods = [make_method(name, **parameters) for name in method_names(options["method"] or DEFAULT_METHOD)]
     return engine_for_text(device, len(model_file.tokenizer.encode(text)), CostOfAll(methods))

@@ -51,5 +51,6 @@ def flip(
 
 
 def auto_engine(engine, device):
-    # numpy starts in a fraction of torch's import time; torch for CUDA
-    return ("numpy" if device == "cpu" else "torch") if engine == "auto" else engine
+    from saliency.engines.choose import LIVE, choose_engine
+
+    return choose_engine(engine, device, LIVE)  # one text: numpy answers first on the CPU; torch for CUDA

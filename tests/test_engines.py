@@ -99,3 +99,16 @@ def test_a_one_hot_module_reports_one_hot_inputs():
     own.forward(own.embed(np.array([[1, 2]])), np.array([2]))  # sizes the lazy layer
     assert own.config.embedding_dim == 0 and own.config.vocab_size == 6
     np.testing.assert_array_equal(own.embed(np.array([[1, 5]]))[0], np.eye(6)[[1, 5]])
+
+
+def test_auto_is_decided_in_one_place():
+    from saliency.engines.choose import LIVE, TORCH_FROM_WORK, choose_engine, load_engine
+
+    assert choose_engine("numpy", "cpu", 10 * TORCH_FROM_WORK) == "numpy"  # a named engine is kept
+    assert choose_engine("torch", "cpu", LIVE) == "torch"
+    assert choose_engine("auto", "cpu", LIVE) == "numpy"  # a pipe's lines, one edited text
+    assert choose_engine("auto", "cpu", TORCH_FROM_WORK - 1) == "numpy"
+    assert choose_engine("auto", "cpu", TORCH_FROM_WORK) == "torch"
+    assert choose_engine("auto", "cpu") == "torch"  # work not weighed: the library's default
+    assert choose_engine("auto", "cuda", LIVE) == choose_engine("auto", "auto", LIVE) == "torch"
+    assert load_engine(tiny_model_file(), "auto").name == "torch"

@@ -1,4 +1,8 @@
-"""Choosing an engine: torch (any device, training, batch work) or numpy (fast start-up)."""
+"""Choosing an engine: torch (any device, training, batch work) or numpy (fast start-up).
+
+`--engine auto` (and the library's engine="auto") is decided here and nowhere else, by
+`choose_engine`; callers only say how much work lies ahead (`input_work`, `text_work`, `LIVE`).
+"""
 
 import os
 import stat
@@ -13,11 +17,27 @@ ENGINES = ("auto", "torch", "numpy")
 TORCH_FROM_WORK = 150_000
 BYTES_PER_TOKEN = {"word": 5, "char": 1}  # SST-2: 103 characters for 19.6 word tokens
 TOKENS_PER_TEXT = 20  # for a method whose cost grows with the text (occlusion)
+# The work of lines answered as they come (a live pipe) or of one text edited (flip, reduce,
+# prototype): what counts is the first answer, and numpy gives it in a fraction of torch's start-up.
+LIVE = 0
+
+
+def choose_engine(engine: str, device: str, work=None) -> str:
+    """The engine to run: `engine` itself unless it is "auto". Auto: torch on a GPU; on the CPU,
+    torch for work of at least TORCH_FROM_WORK token-gradients, numpy for less; torch where the
+    work is not weighed (None: the library's load_model, evaluate, decay). An unknown name is
+    returned as it is: load_engine refuses it."""
+    if engine != "auto":
+        return engine
+    if device != "cpu" or work is None:
+        return "torch"
+    return "torch" if work >= TORCH_FROM_WORK else "numpy"
 
 
 def load_engine(model_file, engine="auto", device="cpu", dtype="float32"):
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r} (choose {', '.join(ENGINES)})")
+    engine = choose_engine(engine, device)
     if engine == "numpy" and device != "cpu":
         raise UsageError("the numpy engine runs on the CPU only")
     if engine == "numpy":
@@ -43,26 +63,28 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
-def engine_for_input(device: str, level: str, size: int, method) -> str:
-    """What `--engine auto` runs a batch on: torch on a GPU, or for work of at least
-    TORCH_FROM_WORK token-gradients (size bytes of input, each text costing the method's
-    gradient evaluations); numpy for less, or for an input of unknown size (a live pipe, whose
-    lines are answered as they come: numpy answers the first in a fraction of torch's start-up)."""
-    if device != "cpu":
-        return "torch"
+def input_work(level: str, size: int, method):
+    """Token-gradients in size bytes of input, each text costing the method's gradient
+    evaluations; LIVE for an input of unknown size (a pipe, whose lines are answered as they come)."""
     if size is None:
-        return "numpy"
-    work = size / BYTES_PER_TOKEN[level] * method.cost(TOKENS_PER_TEXT)
-    return "torch" if work >= TORCH_FROM_WORK else "numpy"
+        return LIVE
+    return size / BYTES_PER_TOKEN[level] * method.cost(TOKENS_PER_TEXT)
+
+
+def text_work(tokens: int, method):
+    """Token-gradients of one text of `tokens` tokens (occlusion of 2,000 words: 1.3 million,
+    where numpy took 92 s and torch 29 s)."""
+    return tokens * method.cost(tokens)
+
+
+def engine_for_input(device: str, level: str, size: int, method) -> str:
+    """What `batch --engine auto` runs on (size bytes of input, or None)."""
+    return choose_engine("auto", device, input_work(level, size, method))
 
 
 def engine_for_text(device: str, tokens: int, method) -> str:
-    """What `explain --engine auto` runs one text of `tokens` tokens on, weighed as a batch is:
-    torch from TORCH_FROM_WORK token-gradients (occlusion of 2,000 words: 1.3 million, where
-    numpy took 92 s and torch 29 s), numpy below it (it answers a short text before torch loads)."""
-    if device != "cpu":
-        return "torch"
-    return "torch" if tokens * method.cost(tokens) >= TORCH_FROM_WORK else "numpy"
+    """What `explain --engine auto` runs one text of `tokens` tokens on, weighed as a batch is."""
+    return choose_engine("auto", device, text_work(tokens, method))
 
 
 def input_size(paths, stdin_fd=0):
