@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from saliency.attribution import base
+from saliency.engines.base import Engine
 
 from .conftest import explainer64, tiny_model_file
 
@@ -29,8 +30,9 @@ def test_small_chunks_give_the_same_numbers(monkeypatch, engine, method, options
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
-class Recorder:
-    """An engine wrapper that records the size of every batch of inputs it is given."""
+class Recorder(Engine):
+    """An engine wrapper that records the size of every batch of inputs it is given (the contract's
+    defaults, engines/base.py, give it the rest: numpy arrays, one batch at a time, no prefix reuse)."""
 
     def __init__(self, engine):
         self.engine, self.config, self.sizes = engine, engine.config, []

@@ -240,10 +240,10 @@ class TorchEngine(Engine):
     def gradient(self, x, lengths, positions, classes, objective=Objective()):
         """(logits, values (B,), dx (B, T, E)): each example's objective F and dF/dx_t.
 
-        A class of PREDICTION (-1) means the predicted (argmax) output at that position. One backward over
-        the sum: examples are independent, so each gets exactly its own gradient. On the CPU the
-        recurrent layers' backward is written for dx alone (torch_bptt); autograd differentiates
-        only the head, whose gradient with respect to the outputs starts it.
+        A class of PREDICTION (-1) means the predicted (argmax) output at that position. One
+        backward over the sum: examples are independent, so each gets exactly its own gradient. On
+        the CPU the recurrent layers' backward is written for dx alone (torch_bptt); autograd
+        differentiates only the head, whose gradient with respect to the outputs starts it.
         """
         like = x
         x = self._tensor(x).to(self.torch_dtype).detach()

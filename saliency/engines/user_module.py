@@ -23,8 +23,8 @@ from torch import nn
 
 from ..errors import InputError, UsageError
 from ..objective import Objective, outputs_at, resolve_classes
-from .base import Engine
 from ..tokenize import Token
+from .base import Engine
 
 HEADS = ("classifier", "lm", "tagger")  # lm and tagger: an output per position
 INPUTS = ("ids", "one-hot")
