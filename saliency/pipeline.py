@@ -134,9 +134,10 @@ class Explainer:
         target: a label (name or index), "all" (a classifier: one row per class), or None for the
         prediction. position: a language model's or tagger's position, or "all" (a tagger's default:
         one row per position, each explaining the tag predicted there unless target names one).
-        contrast: a label; explains F = logit(target) - logit(contrast). top: record the k
-        strongest tokens' indices (JSON "top"). errors="return": a text that fails gives
-        its SaliencyError in its place instead of raising. Any other keyword is a method
+        objective: "logit", "logprob", or a saliency.objective.Objective (else built here, once,
+        from these options). contrast: a label; explains F = logit(target) - logit(contrast).
+        top: record the k strongest tokens' indices (JSON "top"). errors="return": a text that
+        fails gives its SaliencyError in its place instead of raising. Any other keyword is a method
         parameter (steps, baseline, samples, noise, seed, reduce, occlude); unknown ones raise.
         `progress(done, total)`, if given, hears how far the network evaluations of the batch at
         work have got.
