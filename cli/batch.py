@@ -75,7 +75,7 @@ def batch(
     device: DeviceOpt = "cpu",
 ):
     """Explain every record of FILES (or stdin) and stream the results to stdout."""
-    from saliency.records import io
+    from saliency.records import readers as io
     from saliency.records.batch import explain_windows, parse_shard, read_inputs, write_results
     from saliency.render import export
 
@@ -240,7 +240,7 @@ class Output(Sink):
     """Results to stdout: a JSONL/CSV/TSV writer, or rendered text above the progress bar."""
 
     def __init__(self, output_format, summary, top, progress):
-        from saliency.records import io
+        from saliency.records import readers as io
         from saliency.evaluation.summary import TokenSummary
 
         from saliency.render import recording_console
@@ -298,7 +298,7 @@ class BatchProgress(Progress):
 
 
 def shard_total(files, shard):
-    from saliency.records.io import Record
+    from saliency.records.readers import Record
 
     total = count_lines(files)
     if total is not None and shard:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .records import io
+from .records import readers as io
 from .modelfile.checkpoint import ModelFile
 from .modelfile.config import ModelConfig
 from .errors import InputError, UsageError

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from saliency import load_model
 from saliency.modelfile import checkpoint
-from saliency.records import io
+from saliency.records import readers as io
 from saliency.cli import app
 from saliency.evaluation.decay import bucket, bucket_range, decay, reach
 from saliency.evaluation.evaluate import read_limited

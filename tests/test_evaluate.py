@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from saliency.records import io
+from saliency.records import readers as io
 from saliency.cli import app
 from saliency.evaluation.evaluate import EvalSettings, Item, evaluate, faithfulness, read_limited
 from saliency.evaluation.metrics import (average_precision, kendall_tau, perturb, rankdata, rationale_labels, spearman,

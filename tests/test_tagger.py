@@ -13,7 +13,7 @@ from saliency.modelfile import checkpoint
 from saliency.modelfile.checkpoint import ModelFile
 from saliency.cli import app
 from saliency.modelfile.config import ModelConfig
-from saliency.records.io import read_records
+from saliency.records.readers import read_records
 from saliency.engines.torch_engine import RNNModel
 from saliency.records.tagged import Words, gold_sentences, looks_tagged
 from saliency.tokenize import PAD, UNK, Tokenizer
@@ -337,7 +337,7 @@ def _sentences(tmp_path):
 def test_words_survive_pickling_and_ray_packing():
     import pickle
 
-    from saliency.records.io import Record
+    from saliency.records.readers import Record
     from saliency.records.ray import pack, unpack
 
     words = Words(["New", "York-based", "n't"])

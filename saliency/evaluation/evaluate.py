@@ -264,7 +264,7 @@ def read_limited(path, input_format=None, text_field=None, limit=None):
     file (or '-'), read with batch's readers; the whole list is kept, as evaluation revisits it."""
     from itertools import islice
 
-    from ..records import io
+    from ..records import readers as io
 
     records, skipped = [], []
     for record in islice(io.read_records(path, input_format, text_field), check_limit(limit)):

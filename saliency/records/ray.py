@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from .batch import WINDOW, RecordResult, as_records, block, describe, explain_window, held_until_text
 from .. import errors
 from ..errors import UsageError
-from .io import JsonlWriter, Record, windows
+from .readers import JsonlWriter, Record, windows
 from .tagged import Words
 from .whole_writes import write_whole
 

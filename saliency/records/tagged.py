@@ -11,7 +11,7 @@ import json
 import os
 
 from ..errors import InputError, UsageError
-from .io import TAGGED_FORMATS, Record, check_text, detect_format, open_text, read_records, undecodable, _lines
+from .readers import TAGGED_FORMATS, Record, check_text, detect_format, open_text, read_records, undecodable, _lines
 
 TOKENS_FIELD, TAGS_FIELD = "tokens", "tags"
 
