@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .records import readers as io
+from .records import readers
 from .modelfile.checkpoint import ModelFile
 from .modelfile.config import ModelConfig
 from .errors import InputError, UsageError
@@ -171,7 +171,7 @@ def _step(model, optim, loss):
 def read_pairs(path, text_field, label_field, progress):
     """(text, label) pairs of a file; unusable records are counted and named by line on stderr."""
     dropped = []
-    pairs = list(io.read_labelled(path, text_field=text_field, label_field=label_field, dropped=dropped))
+    pairs = list(readers.read_labelled(path, text_field=text_field, label_field=label_field, dropped=dropped))
     if dropped:
         where = ", ".join(f"{os.path.basename(source) + ' ' if os.path.isdir(path) else ''}line {line} ({error})"
                           for source, line, error in dropped[:5])
@@ -247,9 +247,9 @@ def _train_classifier(data, opts, valid, test, text_field, label_field, progress
 
 
 def _read_stream(path):
-    with io.open_text(path) as f:
+    with readers.open_text(path) as f:
         text = f.read()
-    if io.undecodable(text):
+    if readers.undecodable(text):
         raise InputError(f"{path} is not valid UTF-8")
     return text
 

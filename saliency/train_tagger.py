@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .records import tagged
+from .records.readers import gold_sentences, require_sentences
 from .modelfile.checkpoint import ModelFile
 from .modelfile.config import ModelConfig
 from .errors import InputError, UsageError
@@ -26,7 +27,7 @@ IGNORE = -100  # cross_entropy's ignore_index: padding, and tags the training da
 
 def read_sentences(path, progress):
     dropped = []
-    pairs = tagged.require_sentences(list(tagged.gold_sentences(path, dropped=dropped)), path)
+    pairs = require_sentences(list(gold_sentences(path, dropped=dropped)), path)
     if dropped:
         where = ", ".join(f"line {line} ({error})" for _, line, error in dropped[:5])
         more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""

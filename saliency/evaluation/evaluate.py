@@ -264,10 +264,10 @@ def read_limited(path, input_format=None, text_field=None, limit=None):
     file (or '-'), read with batch's readers; the whole list is kept, as evaluation revisits it."""
     from itertools import islice
 
-    from ..records import readers as io
+    from ..records.readers import read_records
 
     records, skipped = [], []
-    for record in islice(io.read_records(path, input_format, text_field), check_limit(limit)):
+    for record in islice(read_records(path, input_format, text_field), check_limit(limit)):
         if record.error:
             skipped.append((record.index, record.error))
         else:

@@ -20,7 +20,8 @@ from itertools import chain
 from typing import Iterable, Iterator
 
 from ..errors import InputError, OutputError, RecordUsageError, SaliencyError, UsageError
-from .readers import TEXT_COLUMNS, Record, check_text, read_records, windows
+from .readers import TEXT_COLUMNS, read_records, windows
+from .record import Record, check_text
 
 # At most this many records are explained together: enough to batch by length, bounded memory.
 WINDOW = 512

@@ -1,4 +1,4 @@
-"""Readers and writers shared by the CLI and the Python API.
+"""Readers shared by the CLI and the Python API (writers.py holds the writers).
 
 Readers yield one Record per input record, in order, reading incrementally. A record that
 cannot be used (undecodable bytes, malformed JSON, a missing field, empty text) is yielded
@@ -8,94 +8,24 @@ UTF-8 byte-order mark is dropped by every reader.
 """
 
 import csv
-import io
 import itertools
-import json
-import math
 import os
 import queue
-import re
 import sys
 import threading
-from dataclasses import dataclass, field
 
 from .. import safe_json
 from ..errors import InputError, UsageError
-from .whole_writes import write_whole
+from .record import TAGGED_FORMATS, Record, check_text, detect_format, open_text, read_lines, undecodable
+from .tagged import TAGS_FIELD, Words, read_tagged, words_record
 
-TAGGED_FORMATS = ("conllu", "tags")  # tagged sentences (tagged.py): CoNLL-U, token<TAB>tag lines
-INPUT_FORMATS = ("txt", "csv", "tsv", "jsonl") + TAGGED_FORMATS
-EXTENSIONS = {".txt": "txt", ".text": "txt", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
-              ".ndjson": "jsonl", ".json": "jsonl", ".conllu": "conllu", ".conll": "tags", ".tags": "tags",
-              ".bio": "tags", ".iob": "tags"}
 TEXT_COLUMNS = ("text", "sentence")
-BOM = "\ufeff"
 csv.field_size_limit(sys.maxsize)
-
-
-@dataclass
-class Record:
-    index: int  # 0-based position in the input
-    text: str = None
-    fields: dict = field(default_factory=dict)  # the record's other fields, passed through
-    error: str = None
-    source: str = ""
-    missing_field: str = None  # the error is an object without this text field
-    line: int = 0  # 1-based line of the input where the record ends, for messages
-
-
-def detect_format(path: str, override: str = None) -> str:
-    if override:
-        if override not in INPUT_FORMATS:
-            raise UsageError(f"unknown input format {override!r} (expected one of {', '.join(INPUT_FORMATS)})")
-        return override
-    if path == "-":
-        return "sniff"  # decided by the first line: a JSON object means jsonl, anything else txt
-    return EXTENSIONS.get(os.path.splitext(path)[1].lower(), "txt")
-
-
-def open_text(path: str):
-    """A text stream that never fails on bad bytes: they become lone surrogates, found per record."""
-    if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape", newline="")
-    try:
-        return open(path, encoding="utf-8", errors="surrogateescape", newline="")
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror}") from None
-
-
-def undecodable(s: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in s)
-
-
-def lone_surrogate(s: str) -> int:
-    """Index of the first surrogate code point in s (not valid Unicode; JSON's "\\ud800"), else -1."""
-    match = SURROGATE.search(s)
-    return match.start() if match else -1
-
-
-SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def check_text(record: Record) -> Record:
-    if record.error:
-        return record
-    if not isinstance(record.text, str):
-        record.error = "text is not a string"
-    elif undecodable(record.text):
-        record.error = "text is not valid UTF-8"
-    elif lone_surrogate(record.text) >= 0:
-        record.error = f"text holds a lone surrogate at character {lone_surrogate(record.text)} (not valid Unicode)"
-    elif not record.text.strip():
-        record.error = "empty text"
-    return record
 
 
 def read_records(path: str, input_format: str = None, text_field: str = None):
     """Yield Records from a txt, csv, tsv or jsonl file, or stdin for '-' (format sniffed); from
     CoNLL-U or token<TAB>tag files, one per sentence (tagged.py: pre-tokenized, with gold tags)."""
-    from .tagged import read_tagged, words_record
-
     fmt = detect_format(path, input_format)
     if fmt in TAGGED_FORMATS:
         yield from read_tagged(path, fmt)
@@ -105,7 +35,7 @@ def read_records(path: str, input_format: str = None, text_field: str = None):
     source = "<stdin>" if path == "-" else path
     with stream:
         counted = [0]  # lines read so far: a record's readers have just read its last line
-        lines = _lines(stream, counted)
+        lines = read_lines(stream, counted)
         if fmt == "sniff":
             first = next(lines, "")
             fmt = "jsonl" if _json_object(first) else "txt"
@@ -128,17 +58,6 @@ def check_text_field(path: str, fmt: str, text_field: str = None):
     if text_field and fmt == "txt":
         what = "stdin is plain text (its first line is not a JSON object)" if path == "-" else f"{path} is plain text"
         raise UsageError(f"--text-field {text_field!r}: {what}; give --input-format csv, tsv or jsonl")
-
-
-def _lines(stream, counted=None):
-    """The stream's lines, without a leading byte-order mark (it would become a token or a column name)."""
-    first = True
-    for line in stream:
-        if counted is not None:
-            counted[0] += 1
-        if first:
-            line, first = line.removeprefix(BOM), False
-        yield line
 
 
 def _json_object(line: str) -> bool:
@@ -222,6 +141,24 @@ def read_labelled(path: str, input_format: str = None, text_field: str = None, l
         yield r.text.strip(), str(r.fields[label_field])
 
 
+def gold_sentences(path: str, input_format: str = None, dropped: list = None):
+    """(words, tags) for training and scoring: every usable sentence that has a tag per word.
+    Unusable ones go to `dropped` as (source, line, error)."""
+    for record in read_records(path, input_format):
+        tags = record.fields.get(TAGS_FIELD) if not record.error else None
+        if record.error or not isinstance(record.text, Words) or tags is None:
+            if dropped is not None:
+                dropped.append((record.source, record.line, record.error or "no tokens and tags"))
+            continue
+        yield list(record.text.words), list(tags)
+
+
+def require_sentences(pairs, path):
+    if not pairs:
+        raise InputError(f"{path}: no tagged sentences (CoNLL-U, token<TAB>tag lines, or JSONL tokens and tags)")
+    return pairs
+
+
 def _dropped(record: Record, dropped) -> bool:
     if record.error and dropped is not None and record.error != "empty text":
         dropped.append((record.source, record.line, record.error))
@@ -269,126 +206,3 @@ def _get_nowait(q):
         return q.get_nowait()
     except queue.Empty:
         return None
-
-
-# -- writers ----------------------------------------------------------------------------------
-TOKEN_COLUMNS = ["record", "source", "token_index", "token", "start", "end", "score", "unk",
-                 "prediction", "probability", "target", "method"]
-# A tagger's table: one row per (explained position, token); the position's word, its predicted tag
-# and probability, and the target explained there come first.
-TAGGER_COLUMNS = ["record", "source", "position", "word", "tag", "probability", "target", "token_index", "token",
-                  "start", "end", "score", "unk", "method"]
-
-
-def record_header(record: Record) -> dict:
-    return {"record": record.index, "source": record.source}
-
-
-class JsonlWriter:
-    """One JSON object per input record: the explain schema plus record, source and fields.
-
-    A failed record is written in its place as {record, source, error, fields}.
-    """
-
-    def __init__(self, stream):
-        self.stream = stream
-
-    def write(self, record: Record, explanation=None, error: str = None):
-        # The whole line is made before anything is written, so a record that cannot be
-        # serialised (a lone surrogate, a value JSON lacks) fails alone and writes nothing.
-        line = self.format(record, explanation, error)
-        write_whole(self.stream, line)  # all of the line or none: an interrupted run leaves only complete lines
-
-    @staticmethod
-    def format(record: Record, explanation=None, error: str = None) -> str:
-        obj = record_header(record)
-        if explanation is not None:
-            obj.update(explanation.to_dict())
-            obj["fields"] = record.fields
-            # allow_nan=False: a bare NaN is not JSON; encode() raises for lone surrogates
-            line = json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n"
-            line.encode("utf-8")
-            return line
-        obj["error"], obj["fields"] = error, record.fields
-        return error_line(obj)
-
-
-def error_line(obj: dict) -> str:
-    """An error object as one line that can always be written, whatever the record's fields hold."""
-    return json.dumps(_plain(obj), ensure_ascii=False, allow_nan=False) + "\n"
-
-
-def _plain(value):
-    """value with lone surrogates as U+FFFD, NaN/Infinity and types JSON lacks as their repr."""
-    if isinstance(value, str):
-        return SURROGATE.sub("\ufffd", value)
-    if isinstance(value, dict):
-        return {_plain(str(k)): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (bool, int)) or (isinstance(value, float) and math.isfinite(value)):
-        return value
-    return _plain(repr(value))
-
-
-class TableWriter:
-    """One CSV or TSV row per token; passed-through fields as extra columns (from the first record)."""
-
-    def __init__(self, stream, delimiter=","):
-        self.stream, self.delimiter = stream, delimiter
-        self.extra = None
-
-    def write(self, record: Record, explanation=None, error: str = None):
-        if explanation is None:
-            return  # failures are reported on stderr; a token table has no row for them
-        tagger = explanation.rows is not None and "tags" in explanation.prediction
-        if self.extra is None:
-            self.columns = TAGGER_COLUMNS if tagger else TOKEN_COLUMNS
-            self.extra = [k for k in record.fields if k not in self.columns]
-            self._row(self.columns + self.extra)
-        if tagger != (self.columns is TAGGER_COLUMNS):
-            raise InputError("a tagger's rows and other rows cannot share one table")
-        if tagger:
-            return self._tagger_rows(record, explanation)
-        head = [record.index, record.source]
-        tail = [explanation.prediction["label"], explanation.prediction["probability"],
-                explanation.target["label"], explanation.method]
-        tail += [_cell(record.fields.get(k, "")) for k in self.extra]
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter=self.delimiter, lineterminator="\n")
-        for i, t in enumerate(explanation.tokens):
-            writer.writerow(head + [i, t.text, t.start, t.end, repr(t.score), int(t.unk)] + tail)
-        rows = buffer.getvalue()
-        rows.encode("utf-8")  # a record that cannot be written fails alone, before any of it is written
-        write_whole(self.stream, rows)  # the whole record, or none of it
-
-    def _tagger_rows(self, record: Record, exp):
-        tail = [exp.method] + [_cell(record.fields.get(k, "")) for k in self.extra]
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter=self.delimiter, lineterminator="\n")
-        tags, probs = exp.prediction["tags"], exp.prediction["probabilities"]
-        for row in exp.rows:
-            p = row["position"]
-            head = [record.index, record.source, p, exp.tokens[p].text, tags[p], probs[p][tags[p]], row["target"]]
-            for i, (t, score) in enumerate(zip(exp.tokens, row["scores"])):
-                writer.writerow(head + [i, t.text, t.start, t.end, repr(score), int(t.unk)] + tail)
-        rows = buffer.getvalue()
-        rows.encode("utf-8")
-        self.stream.write(rows)
-
-    def _row(self, values):
-        buffer = io.StringIO()
-        csv.writer(buffer, delimiter=self.delimiter, lineterminator="\n").writerow(values)
-        self.stream.write(buffer.getvalue())
-
-
-def _cell(value):
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
-
-
-def make_writer(output_format: str, stream):
-    if output_format == "jsonl":
-        return JsonlWriter(stream)
-    if output_format in ("csv", "tsv"):
-        return TableWriter(stream, "," if output_format == "csv" else "\t")
-    raise UsageError(f"unknown output format {output_format!r}")
