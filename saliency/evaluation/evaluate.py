@@ -173,7 +173,7 @@ def record_rationale(record, tokens, name):
 
 
 def evaluate(explainer, records, settings: EvalSettings, model_file=None, progress=None) -> Evaluation:
-    """Score every method (and the random floor) over `records` (io.Record with text set)."""
+    """Score every method (and the random floor) over `records` (Records with text set)."""
     settings.check()
     if explainer.is_lm:
         raise UsageError("evaluate needs a classifier (for a language model try `saliency decay`)")
