@@ -264,12 +264,12 @@ class Output(Sink):
         if self.writer:
             self.writer.write(record, explanation, result.error)
         elif explanation is not None:
-            from saliency.render import explanation_text
+            from saliency.render import explanation_text, flip_text
 
             self.console.print(f"record {record.index} ({record.source})", style="dim", markup=False)
             self.console.print(explanation_text(explanation, self.top))
             if explanation.flip is not None:
-                self.console.print(explanation.flip)
+                self.console.print(flip_text(explanation.flip))
         if self.tally and explanation is not None:
             self.tally.add(explanation)
         if self.flips and explanation is not None:

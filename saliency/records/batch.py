@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Iterable, Iterator
 
+from .. import notebook
 from ..errors import InputError, OutputError, RecordUsageError, SaliencyError, UsageError
 from .readers import TEXT_COLUMNS, read_records, windows
 from .record import Record, check_text
@@ -42,9 +43,7 @@ class RecordResult:
 
     def _repr_html_(self) -> str:
         """A notebook cell's view: the record's explanation, or its error."""
-        from ..render.html import results_html
-
-        return results_html([self])
+        return notebook.results_html([self])
 
 
 def parse_shard(shard) -> tuple:
