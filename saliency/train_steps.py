@@ -6,6 +6,7 @@ train.py and train_tagger.py both build on this module; neither imports the othe
 
 import torch
 
+from .batching import padded
 from .tokenize import PAD_ID
 
 
@@ -18,11 +19,9 @@ def batches_by_length(ids, batch_size, rng):
 
 
 def pad(seqs):
-    lengths = torch.tensor([len(s) for s in seqs])
-    out = torch.full((len(seqs), int(lengths.max())), PAD_ID, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        out[i, : len(s)] = torch.tensor(s)
-    return out, lengths
+    """((B, T) long ids padded with <pad>, (B,) lengths) as torch tensors."""
+    ids, lengths = padded(seqs, PAD_ID)
+    return torch.from_numpy(ids), torch.from_numpy(lengths)
 
 
 def restore_best(model, best_state, half):
