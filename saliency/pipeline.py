@@ -36,7 +36,7 @@ class Row:
     """One batch row: a text's tokens and one (position, class) of it to explain; a text explained
     at every position, or for every class, is many rows."""
 
-    text: int  # the text's index in the list given to explain()
+    index: int  # which text: its place in the list given to explain()
     tokens: list
     position: int  # a language model's or tagger's position; a classifier: 0
     cls: int  # the output explained there; -1: the model's own prediction
@@ -198,7 +198,7 @@ class Explainer:
             each_chunk = side_by_side(attempt, self.chunks(rows), scope)
         for pairs in each_chunk:
             for row, out in pairs:
-                outputs.setdefault(row.text, []).append(out)
+                outputs.setdefault(row.index, []).append(out)
         params = method.params()
         for i, tokens in tokenized.items():
             if results[i] is None:
@@ -231,7 +231,7 @@ class Explainer:
             try:
                 pairs.append((row, self.run_rows([row], method, objective, vectors=vectors)[0]))
             except SaliencyError as e:
-                results[row.text] = e
+                results[row.index] = e
         return pairs
 
     def tokenize(self, text):
