@@ -1,7 +1,8 @@
 """One input record, and what every reader does to one: the format a path names, the stream it
 opens, the lines it reads (no byte-order mark), the checks on a record's text.
 
-readers.py and tagged.py both build on this module, so neither imports the other's caller.
+readers.py and tagged.py both build on this module: readers.py reads tagged files through tagged.py,
+and tagged.py needs nothing of readers.py (no import circle).
 """
 
 import io
