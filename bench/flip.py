@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 
 from saliency import load_model  # noqa: E402
 from saliency.act.flip import flip  # noqa: E402
-from saliency.records.io import read_records  # noqa: E402
+from saliency.records.readers import read_records  # noqa: E402
 
 
 def main():

@@ -75,7 +75,7 @@ def batch(
     device: DeviceOpt = "cpu",
 ):
     """Explain every record of FILES (or stdin) and stream the results to stdout."""
-    from saliency.records import io
+    from saliency.records import readers
     from saliency.records.batch import explain_windows, parse_shard, read_inputs, write_results
     from saliency.render import export
 
@@ -90,9 +90,9 @@ def batch(
     check_choice(output_format, OUTPUT_FORMATS, "--format")
     shard = parse_shard(shard) if shard is not None else None
     for path in files:  # refuse a bad --input-format or --text-field before any work
-        io.check_text_field(path, io.detect_format(path, input_format), text_column)
+        readers.check_text_field(path, readers.detect_format(path, input_format), text_column)
         if path != "-":
-            io.open_text(path).close()  # a missing file is said before the model (and torch) loads
+            readers.open_text(path).close()  # a missing file is said before the model (and torch) loads
     options = dict(method=one_method(method), target=target, contrast=contrast, position=parse_position(position),
                    objective=objective, vectors=vectors, top=top, rule=rule,
                    **method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance, epsilon,
@@ -240,13 +240,13 @@ class Output(Sink):
     """Results to stdout: a JSONL/CSV/TSV writer, or rendered text above the progress bar."""
 
     def __init__(self, output_format, summary, top, progress):
-        from saliency.records import io
+        from saliency.records import writers
         from saliency.evaluation.summary import TokenSummary
 
         from saliency.render import recording_console
 
         shown = output_format in ("text", "html")
-        self.writer = None if shown else io.make_writer(output_format, sys.stdout)
+        self.writer = None if shown else writers.make_writer(output_format, sys.stdout)
         self.tally = TokenSummary() if summary else None
         self.flips = None  # batch --flip --summary: a hotflip.FlipTally
         self.progress, self.top = progress, 3 if top is None else top
@@ -264,12 +264,12 @@ class Output(Sink):
         if self.writer:
             self.writer.write(record, explanation, result.error)
         elif explanation is not None:
-            from saliency.render import explanation_text
+            from saliency.render import explanation_text, flip_text
 
             self.console.print(f"record {record.index} ({record.source})", style="dim", markup=False)
             self.console.print(explanation_text(explanation, self.top))
             if explanation.flip is not None:
-                self.console.print(explanation.flip)
+                self.console.print(flip_text(explanation.flip))
         if self.tally and explanation is not None:
             self.tally.add(explanation)
         if self.flips and explanation is not None:
@@ -298,7 +298,7 @@ class BatchProgress(Progress):
 
 
 def shard_total(files, shard):
-    from saliency.records.io import Record
+    from saliency.records.record import Record
 
     total = count_lines(files)
     if total is not None and shard:

@@ -47,7 +47,9 @@ def flip(
     if output_format == "json":
         typer.echo(result.to_json())
     else:
-        stdout_console().print(result)
+        from saliency.render import flip_text
+
+        stdout_console().print(flip_text(result))
 
 
 def auto_engine(engine, device):

@@ -45,4 +45,6 @@ def prototype(
     if output_format == "json":
         typer.echo(result.to_json())
     else:
-        stdout_console().print(result)
+        from saliency.render import prototype_text
+
+        stdout_console().print(prototype_text(result))

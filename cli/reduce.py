@@ -40,4 +40,6 @@ def reduce(
     if output_format == "json":
         typer.echo(result.to_json())
     else:
-        stdout_console().print(result)
+        from saliency.render import reduce_text
+
+        stdout_console().print(reduce_text(result))

@@ -61,7 +61,7 @@ def explain(model, text, method=None, *, tokenizer=None, labels=None, embedding=
 def explain_records(model, records, *, text_field=None, shard=None, **options):
     """Explain a stream of records: one RecordResult (.record, .explanation, .error) per record, in
     input order. `records`: dicts (text in `text_field`, default text or sentence; the other keys
-    passed through), strings, or saliency.records.io.Record. See saliency.records.batch.explain_records."""
+    passed through), strings, or saliency.records.record.Record. See saliency.records.batch.explain_records."""
     from .records.batch import explain_records as run
 
     return run(model, records, text_field=text_field, shard=shard, **options)

@@ -25,6 +25,7 @@ JSON schema (one object; keys always present unless marked optional):
 import json
 from dataclasses import dataclass, field
 
+from . import notebook
 from .attribution.integrated_gradients import AUTO_CAP
 LARGE_GAP = 0.05  # a completeness gap above this fraction of |F(x) - F(x')| earns a warning
 
@@ -97,31 +98,20 @@ class Explanation:
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, **kwargs)
 
-    def __rich__(self):
-        from .render import explanation_text
-
-        return explanation_text(self, 3 if self.top_k is None else self.top_k)
-
     def _shown_top(self, top):
         return top if top is not None else 3 if self.top_k is None else self.top_k
 
     def _repr_html_(self) -> str:
         """A notebook cell's view: the text coloured by score (hover a token for its score)."""
-        from .render.html import explanation_html
-
-        return explanation_html(self, self._shown_top(None))
+        return notebook.explanation_html(self, self._shown_top(None))
 
     def to_html(self, top: int = None, title: str = "saliency") -> str:
         """A self-contained HTML page (no script, nothing fetched; light or dark as the browser prefers)."""
-        from .render.html import explanation_body, page
-
-        return page(explanation_body(self, self._shown_top(top)), title)
+        return notebook.explanation_page(self, self._shown_top(top), title)
 
     def to_svg(self, top: int = None, theme: str = "dark", title: str = "saliency") -> str:
         """A self-contained SVG image of the terminal view, on a dark or light background."""
-        from .render import explanation_text, export
-
-        return export([explanation_text(self, self._shown_top(top))], "svg", title, theme=theme)
+        return notebook.explanation_svg(self, self._shown_top(top), theme, title)
 
 
 class Explanations(list):
@@ -129,14 +119,10 @@ class Explanations(list):
     that a notebook shows as one HTML view."""
 
     def _repr_html_(self) -> str:
-        from .render.html import results_html
-
-        return results_html(self)
+        return notebook.results_html(self)
 
     def to_html(self, title: str = "saliency") -> str:
-        from .render.html import page, results_body
-
-        return page(results_body(self), title)
+        return notebook.results_page(self, title)
 
 
 def gap_warning(method: str, c: dict) -> str:

@@ -6,12 +6,13 @@ fails raises its SaliencyError; with errors="return" the error takes that text's
 list instead, so batch work can go on.
 """
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .attribution import DEFAULT_METHOD, Batch, make_method
 from .arrays import to_numpy
+from .batching import MAX_BATCH_POSITIONS, batches, padded
 from .errors import InputError, RecordUsageError, SaliencyError, UsageError
 from .explanation import Explanation, Explanations
 from .objective import Objective, outputs_at, resolve_classes
@@ -20,7 +21,6 @@ from .engines.base import Unsupported
 from .engines.threads import side_by_side
 
 LM_TOP = 10
-MAX_BATCH_POSITIONS = 8192  # so 64 very long texts never share one batch
 # Backpropagation through time keeps every step's activations, so a text's memory grows with its
 # length (measured: 100,000 word tokens, 2.2 GB; a 1M-character line to the char GRU, past 4 GB
 # and a crash). Longer texts are refused before anything is allocated for them.
@@ -30,6 +30,33 @@ MAX_TOKENS = 20_000
 def softmax(logits):
     e = np.exp(logits - logits.max(-1, keepdims=True))
     return e / e.sum(-1, keepdims=True)
+
+
+@dataclass
+class Row:
+    """One batch row: a text's tokens and one (position, class) of it to explain; a text explained
+    at every position, or for every class, is many rows."""
+
+    index: int  # which text: its place in the list given to explain()
+    tokens: list
+    position: int  # a language model's or tagger's position; a classifier: 0
+    cls: int  # the output explained there; -1: the model's own prediction
+
+
+@dataclass
+class RowResult:
+    """What one row gives: its scores and the figures an Explanation is built from."""
+
+    scores: np.ndarray  # (n,) one per token of the text
+    value: float  # F(x), the objective explained
+    probs: np.ndarray  # (C,) the output probabilities at the explained position
+    cls: int  # the output explained (the prediction resolved)
+    position: int
+    vector: np.ndarray = None  # (n, E) the gradient the scores came from, where wanted and there is one
+    delta: float = None  # the completeness gap and F(baseline), for methods that promise completeness
+    reference: float = None
+    steps: int = None  # integrated gradients, steps="auto": the path points this row used
+    tags: np.ndarray = None  # a tagger: (n, C) the tag probabilities at every position of the text
 
 
 class Explainer:
@@ -149,16 +176,17 @@ class Explainer:
             position = "all"
         objective = self.objective_for(objective, contrast)
         results = [None] * len(texts)
-        jobs = []  # (text index, tokens, [(position, class)])
+        tokenized, rows_of = {}, {}  # text index -> its tokens, its rows
         for i, text in enumerate(texts):
             try:
                 tokens = self.tokenize(text)
-                jobs.append((i, tokens, self.targets([t.id for t in tokens], target, position)))
+                rows_of[i] = [Row(i, tokens, p, k) for p, k in self.targets([t.id for t in tokens], target, position)]
+                tokenized[i] = tokens
             except SaliencyError as e:
                 results[i] = e
-        jobs.sort(key=lambda job: len(job[1]))
-        # Each (text, position) pair is one row; all-positions mode gives a text many rows.
-        rows = [(job, r) for job in jobs for r in job[2]]
+        # Shortest texts first, ties in input order. Each (text, position, class) is one row;
+        # all-positions mode gives a text many rows.
+        rows = [row for i in sorted(tokenized, key=lambda i: len(tokenized[i])) for row in rows_of[i]]
         def attempt(chunk):
             try:
                 return list(zip(chunk, self.run_rows(chunk, method, objective, progress, vectors)))
@@ -172,10 +200,10 @@ class Explainer:
         else:
             each_chunk = side_by_side(attempt, self.chunks(rows), scope)
         for pairs in each_chunk:
-            for (job, _), out in pairs:
-                outputs.setdefault(job[0], []).append(out)
+            for row, out in pairs:
+                outputs.setdefault(row.index, []).append(out)
         params = method.params()
-        for i, tokens, _ in jobs:
+        for i, tokens in tokenized.items():
             if results[i] is None:
                 results[i] = self.build(texts[i], tokens, outputs[i], method, params, objective.kind, vectors,
                                         position if target != "all" else "classes")
@@ -196,15 +224,8 @@ class Explainer:
     def chunks(self, rows):
         """Batches of rows sorted by length: at most batch_size rows and MAX_BATCH_POSITIONS
         (rows x longest length), so long texts come in smaller batches."""
-        chunk = []
-        for row in rows:
-            length = len(row[0][1])
-            if chunk and (len(chunk) == self.batch_size or (len(chunk) + 1) * length > MAX_BATCH_POSITIONS):
-                yield chunk
-                chunk = []
-            chunk.append(row)
-        if chunk:
-            yield chunk
+        for batch in batches([len(row.tokens) for row in rows], self.batch_size, MAX_BATCH_POSITIONS):
+            yield [rows[i] for i in batch]
 
     def rows_one_by_one(self, chunk, method, objective, results, vectors=True):
         """After a batch failed: each row alone, so one bad text fails alone (its error in results)."""
@@ -213,7 +234,7 @@ class Explainer:
             try:
                 pairs.append((row, self.run_rows([row], method, objective, vectors=vectors)[0]))
             except SaliencyError as e:
-                results[row[0][0]] = e
+                results[row.index] = e
         return pairs
 
     def tokenize(self, text):
@@ -228,15 +249,12 @@ class Explainer:
         return tokens
 
     def run_rows(self, chunk, method, objective, progress=None, vectors=True):
-        """Attribute one padded batch of rows; per row (scores, value, probabilities, class, extras).
+        """Attribute one padded batch of rows: a RowResult per row.
         vectors: whether the gradient vectors are wanted (a method may skip work they alone need)."""
-        lengths = np.array([len(job[1]) for job, _ in chunk])
         # Padding is masked out, so any id fills it where the vocabulary has no <pad> (an author's own).
-        ids = np.full((len(chunk), lengths.max()), self.fill_id, dtype=np.int64)
-        for b, (job, _) in enumerate(chunk):
-            ids[b, : lengths[b]] = [t.id for t in job[1]]
-        positions = np.array([r[0] for _, r in chunk])
-        classes = np.array([r[1] for _, r in chunk])
+        ids, lengths = padded([[t.id for t in row.tokens] for row in chunk], self.fill_id)
+        positions = np.array([row.position for row in chunk])
+        classes = np.array([row.cls for row in chunk])
         x = self.engine.embed(self.engine.asarray(ids))  # the engine's own array, on its device
         logits = None
         if not method.evaluates_input:
@@ -250,16 +268,14 @@ class Explainer:
         probs = softmax(at.astype(np.float64))
         tags = tag_probabilities(logits, lengths) if self.is_tagger else None
         out = []
-        for b in range(len(chunk)):
-            extras = {"vector": None if attr.vectors is None else attr.vectors[b, : lengths[b]]}
-            if attr.delta is not None:
-                extras.update(delta=float(attr.delta[b]), reference=float(attr.reference[b]))
-            if attr.steps is not None:  # integrated gradients, steps="auto": the count this row used
-                extras["steps"] = int(attr.steps[b])
-            if tags is not None:  # a tagger: the tag probabilities at every position of the text
-                extras["tags"] = tags[b]
-            out.append((attr.scores[b, : lengths[b]], float(attr.values[b]), probs[b], int(classes[b]),
-                        int(positions[b]), extras))
+        for b, n in enumerate(lengths.tolist()):
+            out.append(RowResult(
+                attr.scores[b, :n], float(attr.values[b]), probs[b], int(classes[b]), int(positions[b]),
+                vector=None if attr.vectors is None else attr.vectors[b, :n],
+                delta=None if attr.delta is None else float(attr.delta[b]),
+                reference=None if attr.delta is None else float(attr.reference[b]),
+                steps=None if attr.steps is None else int(attr.steps[b]),
+                tags=None if tags is None else tags[b]))
         return out
 
     @staticmethod
@@ -270,34 +286,35 @@ class Explainer:
         names = self.output_names
         # The last row is the one shown (all-positions mode: the final position).
         if position == "classes":  # --target all: the row shown is the predicted class's
-            outs = sorted(outs, key=lambda o: o[3] == int(np.argmax(outs[0][2])))
-        scores, value, probs, cls, pos, extras = outs[-1]
+            outs = sorted(outs, key=lambda o: o.cls == int(np.argmax(outs[0].probs)))
+        shown = outs[-1]
+        value, probs, cls, pos = shown.value, shown.probs, shown.cls, shown.position
         best = int(np.argmax(probs))
         order = np.argsort(-probs)[: LM_TOP] if self.is_lm else range(len(probs))
         prediction = {"label": names[best], "probability": float(probs[best]),
                       "probabilities": {names[k]: float(probs[k]) for k in order}}
-        if "tags" in extras:
-            prediction = tagger_prediction(names, extras["tags"], pos)
+        if shown.tags is not None:
+            prediction = tagger_prediction(names, shown.tags, pos)
         target = {"label": names[cls], "index": cls, "value": value}
         if self.is_lm or self.is_tagger:
             target["position"] = pos
         exp = Explanation(
             text, self.name, method.name, dict(params), method.signed, objective, target,
             prediction, tokens)
-        for token, score in zip(tokens, scores.tolist()):  # this call's own tokens: scored in place
+        for token, score in zip(tokens, shown.scores.tolist()):  # this call's own tokens: scored in place
             token.score = score
-        if "delta" in extras:
-            gap = value - extras["reference"]
-            exp.completeness = {"delta": extras["delta"], "reference": extras["reference"],
-                                "relative": abs(extras["delta"]) / max(abs(gap), 1e-12)}
-            if "steps" in extras:
-                exp.completeness["steps"] = extras["steps"]
-        if vectors and extras["vector"] is not None:
-            exp.vectors = extras["vector"].tolist()
+        if shown.delta is not None:
+            gap = value - shown.reference
+            exp.completeness = {"delta": shown.delta, "reference": shown.reference,
+                                "relative": abs(shown.delta) / max(abs(gap), 1e-12)}
+            if shown.steps is not None:
+                exp.completeness["steps"] = shown.steps
+        if vectors and shown.vector is not None:
+            exp.vectors = shown.vector.tolist()
         if position == "all":
-            exp.rows = [{"position": o[4], "target": names[o[3]], "value": o[1], "scores": o[0].tolist()}
+            exp.rows = [{"position": o.position, "target": names[o.cls], "value": o.value, "scores": o.scores.tolist()}
                         for o in outs]
         elif position == "classes":
-            exp.rows = [{"target": names[o[3]], "index": o[3], "value": o[1], "scores": o[0].tolist()}
-                        for o in sorted(outs, key=lambda o: o[3])]
+            exp.rows = [{"target": names[o.cls], "index": o.cls, "value": o.value, "scores": o.scores.tolist()}
+                        for o in sorted(outs, key=lambda o: o.cls)]
         return exp

@@ -16,12 +16,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .records import io
+from .records import readers
 from .modelfile.checkpoint import ModelFile
 from .modelfile.config import ModelConfig
 from .errors import InputError, UsageError
 from .engines.torch_engine import RNNModel
 from .tokenize import PAD_ID, Tokenizer
+from .train_steps import batches_by_length, make_optimizer, optimizer_step, pad, restore_best
 
 
 @dataclass
@@ -71,22 +72,6 @@ def split_by_text(pairs, fractions, seed):
     for pair in pairs:
         parts[part_of.get(pair[0], 0)].append(pair)
     return parts
-
-
-def batches_by_length(ids, batch_size, rng):
-    """Index batches of similar length (less padding), in random order."""
-    order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), rng.random()))
-    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    rng.shuffle(chunks)
-    return chunks
-
-
-def pad(seqs):
-    lengths = torch.tensor([len(s) for s in seqs])
-    out = torch.full((len(seqs), int(lengths.max())), PAD_ID, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        out[i, : len(s)] = torch.tensor(s)
-    return out, lengths
 
 
 def classify_metrics(model, ids, labels, num_labels, batch_size=256):
@@ -149,29 +134,10 @@ def train(data: str, opts: TrainOptions, valid: str = None, test: str = None, te
     return model_file
 
 
-def _restore_best(model, best_state, half):
-    model.load_state_dict(best_state)
-    if half:
-        with torch.no_grad():
-            for p in model.parameters():
-                p.copy_(p.half().float())
-
-
-def _optimizer(model, opts):
-    return torch.optim.Adam(model.parameters(), lr=opts.lr)
-
-
-def _step(model, optim, loss):
-    optim.zero_grad()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-    optim.step()
-
-
 def read_pairs(path, text_field, label_field, progress):
     """(text, label) pairs of a file; unusable records are counted and named by line on stderr."""
     dropped = []
-    pairs = list(io.read_labelled(path, text_field=text_field, label_field=label_field, dropped=dropped))
+    pairs = list(readers.read_labelled(path, text_field=text_field, label_field=label_field, dropped=dropped))
     if dropped:
         where = ", ".join(f"{os.path.basename(source) + ' ' if os.path.isdir(path) else ''}line {line} ({error})"
                           for source, line, error in dropped[:5])
@@ -215,7 +181,7 @@ def _train_classifier(data, opts, valid, test, text_field, label_field, progress
     cfg = ModelConfig(opts.cell, len(tokenizer.vocab), opts.embedding, opts.hidden, opts.layers,
                       opts.bidirectional, "classifier", opts.pooling, len(raw_labels), opts.dropout)
     model = RNNModel(cfg)
-    optim = _optimizer(model, opts)
+    optim = make_optimizer(model, opts)
     rng = random.Random(opts.seed)
     best, best_state, history = -1.0, None, []
     for epoch in range(1, opts.epochs + 1):
@@ -225,7 +191,7 @@ def _train_classifier(data, opts, valid, test, text_field, label_field, progress
             x, lengths = pad([train_ids[i] for i in idx])
             y = torch.tensor([train_y[i] for i in idx])
             loss = F.cross_entropy(model(model.embed(x), lengths), y)
-            _step(model, optim, loss)
+            optimizer_step(model, optim, loss)
             if progress:
                 progress({"epoch": epoch, "step": step, "steps": len(batches), "loss": loss.detach().item()})
         metrics = classify_metrics(model, valid_ids, valid_y, len(raw_labels))
@@ -234,7 +200,7 @@ def _train_classifier(data, opts, valid, test, text_field, label_field, progress
             progress({"epoch": epoch, "valid": metrics})
         if metrics["accuracy"] > best:
             best, best_state = metrics["accuracy"], {k: v.clone() for k, v in model.state_dict().items()}
-    _restore_best(model, best_state, opts.half)
+    restore_best(model, best_state, opts.half)
     figures = {"best_epoch": max(history, key=lambda h: h["valid_accuracy"])["epoch"], "history": history,
                "valid": classify_metrics(model, valid_ids, valid_y, len(raw_labels)),
                "train_records": len(train_ids)}
@@ -247,9 +213,9 @@ def _train_classifier(data, opts, valid, test, text_field, label_field, progress
 
 
 def _read_stream(path):
-    with io.open_text(path) as f:
+    with readers.open_text(path) as f:
         text = f.read()
-    if io.undecodable(text):
+    if readers.undecodable(text):
         raise InputError(f"{path} is not valid UTF-8")
     return text
 
@@ -272,7 +238,7 @@ def _train_lm(data, opts, valid, test, progress):
     cfg = ModelConfig(opts.cell, len(tokenizer.vocab), opts.embedding, opts.hidden, opts.layers,
                       opts.bidirectional, "lm", "last", 1, opts.dropout)
     model = RNNModel(cfg)
-    optim = _optimizer(model, opts)
+    optim = make_optimizer(model, opts)
     rng = random.Random(opts.seed)
     L = opts.seq_len
     best, best_state, history = math.inf, None, []
@@ -286,7 +252,7 @@ def _train_lm(data, opts, valid, test, progress):
             chunk = torch.tensor([train_ids[s:s + L + 1] for s in group])  # (B, L+1)
             logits = model(model.embed(chunk[:, :-1]), torch.full((len(group),), L))
             loss = F.cross_entropy(logits.reshape(-1, cfg.vocab_size), chunk[:, 1:].reshape(-1))
-            _step(model, optim, loss)
+            optimizer_step(model, optim, loss)
             if progress:
                 progress({"epoch": epoch, "step": step, "steps": len(batches), "loss": loss.detach().item()})
         metrics = lm_loss(model, valid_ids, L)
@@ -295,7 +261,7 @@ def _train_lm(data, opts, valid, test, progress):
             progress({"epoch": epoch, "valid": metrics})
         if metrics["loss_nats"] < best:
             best, best_state = metrics["loss_nats"], {k: v.clone() for k, v in model.state_dict().items()}
-    _restore_best(model, best_state, opts.half)
+    restore_best(model, best_state, opts.half)
     figures = {"best_epoch": min(history, key=lambda h: h["valid_loss_nats"])["epoch"], "history": history,
                "valid": lm_loss(model, valid_ids, L), "train_tokens": len(train_ids)}
     if len(test_ids) > 1:

@@ -14,19 +14,20 @@ import torch
 import torch.nn.functional as F
 
 from .records import tagged
+from .records.readers import gold_sentences, require_sentences
 from .modelfile.checkpoint import ModelFile
 from .modelfile.config import ModelConfig
 from .errors import InputError, UsageError
 from .engines.torch_engine import RNNModel
 from .tokenize import PAD, UNK, UNK_ID, Tokenizer
-from .train import _optimizer, _restore_best, _step, batches_by_length, pad
+from .train_steps import batches_by_length, make_optimizer, optimizer_step, pad, restore_best
 
 IGNORE = -100  # cross_entropy's ignore_index: padding, and tags the training data never had
 
 
 def read_sentences(path, progress):
     dropped = []
-    pairs = tagged.require_sentences(list(tagged.gold_sentences(path, dropped=dropped)), path)
+    pairs = require_sentences(list(gold_sentences(path, dropped=dropped)), path)
     if dropped:
         where = ", ".join(f"line {line} ({error})" for _, line, error in dropped[:5])
         more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
@@ -129,7 +130,7 @@ def train_tagger(data, opts, valid=None, test=None, progress=None) -> ModelFile:
     cfg = ModelConfig(opts.cell, len(tokenizer.vocab), opts.embedding, opts.hidden, opts.layers,
                       opts.bidirectional, "tagger", "last", len(names), opts.dropout)
     model = RNNModel(cfg)
-    optim = _optimizer(model, opts)
+    optim = make_optimizer(model, opts)
     rng = random.Random(opts.seed)
     best, best_state, history = -1.0, None, []
     for epoch in range(1, opts.epochs + 1):
@@ -143,7 +144,7 @@ def train_tagger(data, opts, valid=None, test=None, progress=None) -> ModelFile:
                 x = x.masked_fill((torch.rand(x.shape) < opts.word_dropout) & (x > UNK_ID), UNK_ID)
             logits = model(model.embed(x), lengths)  # (B, T, C)
             loss = F.cross_entropy(logits.transpose(1, 2), y, ignore_index=IGNORE)
-            _step(model, optim, loss)
+            optimizer_step(model, optim, loss)
             if progress:
                 progress({"epoch": epoch, "step": step, "steps": len(batches), "loss": loss.detach().item()})
         metrics = tag_metrics(predict(model, valid_ids), valid_y, names)
@@ -152,7 +153,7 @@ def train_tagger(data, opts, valid=None, test=None, progress=None) -> ModelFile:
             progress({"epoch": epoch, "valid": metrics})
         if metrics["accuracy"] > best:
             best, best_state = metrics["accuracy"], {k: v.clone() for k, v in model.state_dict().items()}
-    _restore_best(model, best_state, opts.half)
+    restore_best(model, best_state, opts.half)
     figures = {"best_epoch": max(history, key=lambda h: h["valid_accuracy"])["epoch"], "history": history,
                "valid": tag_metrics(predict(model, valid_ids), valid_y, names),
                "train_records": len(train_ids), "train_tokens": sum(len(i) for i in train_ids)}

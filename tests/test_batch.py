@@ -170,7 +170,7 @@ def test_missing_input_file(model_path):
 
 
 def test_windows_keep_order_and_size():
-    from saliency.records.io import windows
+    from saliency.records.readers import windows
 
     got = list(windows(iter(range(1000)), 7))
     assert [x for w in got for x in w] == list(range(1000))
@@ -179,7 +179,7 @@ def test_windows_keep_order_and_size():
 
 def test_windows_pass_on_a_read_error_after_the_records_before_it():
     from saliency.errors import InputError
-    from saliency.records.io import windows
+    from saliency.records.readers import windows
 
     def broken():
         yield 1

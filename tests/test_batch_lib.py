@@ -10,7 +10,8 @@ import saliency
 from saliency import load_model
 from saliency.records.batch import explain_records, parse_shard, read_inputs
 from saliency.errors import InputError, UsageError
-from saliency.records.io import JsonlWriter, read_records
+from saliency.records.readers import read_records
+from saliency.records.writers import JsonlWriter
 from saliency.cli import app
 
 TINY_MODEL = dict(cell="gru", layers=1, bidirectional=True)  # model_path's model (conftest)

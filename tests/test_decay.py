@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from saliency import load_model
 from saliency.modelfile import checkpoint
-from saliency.records import io
+from saliency.records.record import Record
 from saliency.cli import app
 from saliency.evaluation.decay import bucket, bucket_range, decay, reach
 from saliency.evaluation.evaluate import read_limited
@@ -31,7 +31,7 @@ def test_buckets_double_in_width():
 def test_rows_on_a_tiny_language_model_match_the_gradient_norms():
     ex = explainer64(tiny_model_file("rnn", 1, False, "lm"))
     texts = ["abcdefgh", "bad cafe"]
-    records = [io.Record(i, t) for i, t in enumerate(texts)]
+    records = [Record(i, t) for i, t in enumerate(texts)]
     rows = {r["distance"]: r for r in decay(ex, records)["rows"]}
     scores = [np.array([t.score for t in e.tokens]) for e in ex.explain(texts, "gradient")]  # last position
     assert rows["0"]["mean"] == pytest.approx(np.mean([s[-1] for s in scores]))

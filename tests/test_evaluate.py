@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from saliency.records import io
+from saliency.records.record import Record
 from saliency.cli import app
 from saliency.evaluation.evaluate import EvalSettings, Item, evaluate, faithfulness, read_limited
 from saliency.evaluation.metrics import (average_precision, kendall_tau, perturb, rankdata, rationale_labels, spearman,
@@ -96,7 +96,7 @@ def test_comprehensiveness_and_sufficiency_are_aopc_of_probability_drops():
 
 
 def records(texts, **fields):
-    return [io.Record(i, t, {k: v[i] for k, v in fields.items()}, source="test") for i, t in enumerate(texts)]
+    return [Record(i, t, {k: v[i] for k, v in fields.items()}, source="test") for i, t in enumerate(texts)]
 
 
 def test_evaluate_schema_loo_and_plausibility_on_a_tiny_model():

@@ -13,7 +13,7 @@ from io import BytesIO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from saliency.records import io
+from saliency.records import readers
 
 from .hostile import run, stderr_lines
 
@@ -49,13 +49,13 @@ def test_every_json_line_is_one_record_with_a_text_or_an_error(records):
     with tempfile.NamedTemporaryFile("wb", suffix=".jsonl") as f:
         f.write(data)
         f.flush()
-        read = list(io.read_records(f.name))
+        read = list(readers.read_records(f.name))
     expected = [line for line in records if line.strip(" \t\r\n")]
     assert [r.index for r in read] == list(range(len(expected)))
     assert all(r.error is not None or isinstance(r.text, str) and r.text.strip() for r in read)
     if records[0].lstrip().startswith("{") and records[0].rstrip().endswith("}"):  # stdin, sniffed: the same JSON
         with monkeypatch_stdin(data):
-            sniffed = list(io.read_records("-"))
+            sniffed = list(readers.read_records("-"))
         assert [(r.text, r.error) for r in sniffed] == [(r.text, r.error) for r in read]
 
 

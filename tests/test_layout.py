@@ -86,3 +86,108 @@ def test_the_reader_sees_an_engine_importing_a_method(tmp_path):
     probe = tmp_path / "torch_engine.py"
     probe.write_text("from ..attribution.base import Batch\n", encoding="utf-8")
     assert "saliency.attribution.base" in imports("saliency.engines.torch_engine", str(probe))
+
+
+# The one library module that reaches the renderer: the notebook's display hooks (`_repr_html_`,
+# `to_html`, `to_svg` on results) call saliency.notebook, which imports saliency.render inside its
+# functions only, when a view is asked for. Results carry data; render/ draws them and may import them.
+RENDER_DOOR = "saliency.notebook"
+
+
+def top_level_imports(dotted, path):
+    """The module names `path` imports when it is imported (not those inside functions)."""
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    shallow = ast.Module(body=[n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))], type_ignores=[])
+    found = set()
+    package = dotted if path.endswith("__init__.py") else dotted.rsplit(".", 1)[0]
+    for node in shallow.body:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        else:
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            found.add(".".join(base + ([node.module] if node.module else [])) if node.level else node.module)
+    return found
+
+
+def imports_render(names):
+    return any(i == "saliency.render" or i.startswith("saliency.render.") for i in names)
+
+
+def test_no_library_module_imports_the_renderer():
+    offenders = [m for m, p in library()
+                 if not m.startswith("saliency.render") and m != RENDER_DOOR and imports_render(imports(m, p))]
+    assert offenders == []
+
+
+def test_the_notebook_door_reaches_the_renderer_lazily_only():
+    path = dict(modules())[RENDER_DOOR]
+    assert imports_render(imports(RENDER_DOOR, path))  # it does reach render (else drop the exception)...
+    assert not imports_render(top_level_imports(RENDER_DOOR, path))  # ...but never when imported
+
+
+def dependencies():
+    """{library module: the library modules it imports}, lazy imports included; importing a
+    submodule imports its packages, which is no edge; the notebook door's way to render is left out."""
+    lib = dict(library())
+    graph = {}
+    for m, p in lib.items():
+        deps = set()
+        for name in imports(m, p):
+            parts = name.split(".")
+            while parts and ".".join(parts) not in lib:  # `from .x import f`: the module x
+                parts.pop()
+            target = ".".join(parts)
+            if parts and target != m and not m.startswith(target + "."):
+                deps.add(target)
+        if m == RENDER_DOOR:
+            deps = {d for d in deps if not imports_render([d])}
+        graph[m] = deps
+    return graph
+
+
+def circles(graph):
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def test_the_circle_finder_finds_circles():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"f"}, "f": {"e"}, "g": set()}
+    assert circles(graph) == [["a", "b", "c"], ["e", "f"]]
+    assert circles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_dependencies_see_lazy_and_package_imports():
+    graph = dependencies()
+    assert "saliency.pipeline" in graph["saliency.evaluation.randomize"]  # imported inside a function
+    assert "saliency.render.text" in graph["saliency.render"]  # a package's __init__ importing its modules
+    assert "saliency.records.record" in graph["saliency.records.readers"]
+
+
+def test_no_import_circles_in_the_library():
+    assert circles(dependencies()) == []

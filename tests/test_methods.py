@@ -271,10 +271,10 @@ def test_long_texts_come_in_smaller_batches(monkeypatch):
     monkeypatch.setattr(pipeline, "MAX_BATCH_POSITIONS", 40)
     explainer = explainer64(tiny_model_file("gru", 1, False), batch_size=64)
     texts = ["a" * 10] * 5 + ["b" * 3] * 20
-    rows = [((i, explainer.tokenize(t), None), (0, -1)) for i, t in enumerate(sorted(texts, key=len))]
+    rows = [pipeline.Row(i, explainer.tokenize(t), 0, -1) for i, t in enumerate(sorted(texts, key=len))]
     sizes = [len(c) for c in explainer.chunks(rows)]
     assert sum(sizes) == 25 and max(sizes) <= 13
-    assert all(len(c[-1][0][1]) * len(c) <= 40 for c in explainer.chunks(rows))
+    assert all(len(c[-1].tokens) * len(c) <= 40 for c in explainer.chunks(rows))
     together = explainer.explain(texts)
     alone = [explainer.explain([t])[0] for t in texts]
     for a, b in zip(together, alone):

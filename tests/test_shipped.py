@@ -128,7 +128,7 @@ def test_ud_pos_tags_a_clear_sentence():
 @pytest.mark.skipif(UD_TEST is None, reason="UD English EWT is not in ../shared/data")
 def test_ud_pos_test_accuracy_is_what_models_readme_says():
     """The figure in the model file and models/README.md, recomputed from the file (forward passes only)."""
-    from saliency.records.io import read_records
+    from saliency.records.readers import read_records
     from saliency.pipeline import Explainer
     from saliency.modelfile.registry import load_model_file
 

@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from saliency.modelfile import checkpoint
-from saliency.records.io import read_records, windows
+from saliency.records.readers import read_records, windows
 
 from .conftest import tiny_model_file
 

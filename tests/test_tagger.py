@@ -13,9 +13,9 @@ from saliency.modelfile import checkpoint
 from saliency.modelfile.checkpoint import ModelFile
 from saliency.cli import app
 from saliency.modelfile.config import ModelConfig
-from saliency.records.io import read_records
+from saliency.records.readers import gold_sentences, read_records
 from saliency.engines.torch_engine import RNNModel
-from saliency.records.tagged import Words, gold_sentences, looks_tagged
+from saliency.records.tagged import Words, looks_tagged
 from saliency.tokenize import PAD, UNK, Tokenizer
 
 from .conftest import explainer64
@@ -337,7 +337,7 @@ def _sentences(tmp_path):
 def test_words_survive_pickling_and_ray_packing():
     import pickle
 
-    from saliency.records.io import Record
+    from saliency.records.record import Record
     from saliency.records.ray import pack, unpack
 
     words = Words(["New", "York-based", "n't"])

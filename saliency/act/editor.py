@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..batching import forward_batches
 from ..errors import UsageError
 from ..objective import Objective
 from ..pipeline import LM_TOP, softmax
@@ -100,17 +101,10 @@ class Editor:
     # -- the model on ids --------------------------------------------------------------------
     def logits(self, id_rows) -> np.ndarray:
         """(B, C) float64 outputs for each id sequence (language models: at its last position)."""
-        lengths = np.array([len(r) for r in id_rows])
         out = []
-        rows = max(1, CHUNK_POSITIONS // max(1, int(lengths.max())))
-        for i in range(0, len(id_rows), rows):
-            chunk, lens = id_rows[i: i + rows], lengths[i: i + rows]
-            ids = np.full((len(chunk), lens.max()), self.explainer.fill_id, dtype=np.int64)
-            for b, r in enumerate(chunk):
-                ids[b, : len(r)] = r
-            logits = self.engine.forward(self.engine.embed(ids), lens)
+        for _, lengths, logits in forward_batches(self.engine, id_rows, self.explainer.fill_id, None, CHUNK_POSITIONS):
             if logits.ndim == 3:
-                logits = logits[np.arange(len(chunk)), lens - 1]
+                logits = logits[np.arange(len(lengths)), lengths - 1]
             out.append(np.asarray(logits, dtype=np.float64))
         return np.concatenate(out)
 

@@ -56,11 +56,6 @@ class FlipResult:
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, **kwargs)
 
-    def __rich__(self):
-        from ..render import flip_text
-
-        return flip_text(self)
-
 
 def flip(explainer, text, to=None, max_swaps=1, keep=(), candidates=32) -> FlipResult:
     """The swap (up to `max_swaps`, greedily) that most lowers the predicted label's margin, or

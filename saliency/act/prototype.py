@@ -61,11 +61,6 @@ class PrototypeResult:
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, **kwargs)
 
-    def __rich__(self):
-        from ..render import prototype_text
-
-        return prototype_text(self)
-
 
 def prototype(explainer, to, start=None, length=8, seed=None, candidates=32, max_steps=100) -> PrototypeResult:
     """Raise the logit of label `to` (language model: of next token `to` after the text) by

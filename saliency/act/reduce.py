@@ -51,11 +51,6 @@ class ReduceResult:
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, **kwargs)
 
-    def __rich__(self):
-        from ..render import reduce_text
-
-        return reduce_text(self)
-
 
 def reduce(explainer, text, method="gradient", candidates=5, **method_options) -> ReduceResult:
     """The shortest text, found by dropping least salient tokens, that the model still gives

@@ -11,23 +11,14 @@ each text's total sum(|dx_t|) that falls in it, averaged over texts (shares sum 
 import numpy as np
 
 from ..errors import InputError
-
-
-def bucket(distance: int) -> int:
-    """0 -> 0, 1 -> 1, 2-3 -> 2, 4-7 -> 3, ...: bucket b covers [2^(b-1), 2^b - 1]."""
-    return int(distance).bit_length()
-
-
-def bucket_range(b: int):
-    return (0, 0) if b == 0 else (1 << (b - 1), (1 << b) - 1)
+from .buckets import add_by_bucket, bucket, bucket_range
+from .decay_tagger import tagger_decay
 
 
 def decay(explainer, records, objective="logit", progress=None, window=256) -> dict:
-    """{records, skipped, rows: [{distance, from, to, tokens, mean, share}]} over io.Records
+    """{records, skipped, rows: [{distance, from, to, tokens, mean, share}]} over Records
     (a tagger: by signed distance from every explained position, decay_tagger.py)."""
     if getattr(explainer, "is_tagger", False):
-        from .decay_tagger import tagger_decay
-
         return tagger_decay(explainer, records, objective, progress, window)
     sums, counts, shares = {}, {}, {}
     done, skipped = 0, []
@@ -56,15 +47,6 @@ def decay(explainer, records, objective="logit", progress=None, window=256) -> d
         rows.append({"distance": str(lo) if lo == hi else f"{lo}-{hi}", "from": lo, "to": hi, "tokens": counts[b],
                      "mean": sums[b] / counts[b], "share": shares[b] / done})
     return {"records": done, "rows": rows, "skipped": skipped}
-
-
-def add_by_bucket(sums, counts, shares, scores, buckets, total):
-    """Add one explained position's |dx_t| to the per-bucket sums, counts and shares of its total."""
-    for b in np.unique(buckets).tolist():  # ints, not numpy's: they end up in JSON
-        in_b = scores[buckets == b]
-        sums[b] = sums.get(b, 0.0) + float(in_b.sum())
-        counts[b] = counts.get(b, 0) + len(in_b)
-        shares[b] = shares.get(b, 0.0) + (float(in_b.sum() / total) if total > 0 else 0.0)
 
 
 def reach(rows, fraction=0.9) -> int:

@@ -10,8 +10,8 @@ falls in it, averaged over positions (shares sum to 1).
 
 import numpy as np
 
-from .decay import add_by_bucket, bucket, bucket_range
 from ..errors import InputError
+from .buckets import add_by_bucket, bucket, bucket_range
 
 
 def signed_bucket(d: int) -> int:

@@ -24,10 +24,12 @@ from ..option_checks import check_limit, check_seed
 from .metrics import (AOPC_PERCENTS, REMOVALS, average_precision, kendall_tau, perturb, ranking, rationale_labels,
                       spearman, token_f1, top_count)
 from .evaluate_tagger import perturbed, position_items, tagging_accuracy
-from ..pipeline import MAX_BATCH_POSITIONS, softmax
+from ..batching import forward_batches
+from ..pipeline import softmax
 
 RANDOM = "random"
 WINDOW = 256  # records explained together: enough for length batching, bounded memory
+EVAL_ROWS = 256  # perturbed texts in one forward pass, at most (and MAX_BATCH_POSITIONS positions)
 
 
 @dataclass
@@ -76,21 +78,14 @@ def class_probabilities(engine, sequences, classes, pad_id, positions=None) -> n
     """p(class | sequence) for each id list, batched by length; an empty list is one <pad>.
     A tagger's: at each sequence's `positions` entry."""
     sequences = [s if s else [pad_id] for s in sequences]
-    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    order = np.array(sorted(range(len(sequences)), key=lambda i: len(sequences[i])), dtype=np.int64)
     out = np.empty(len(sequences))
-    start = 0
-    while start < len(order):
-        longest = len(sequences[order[min(len(order), start + 256) - 1]])
-        rows = order[start:start + max(1, min(256, MAX_BATCH_POSITIONS // longest))]
-        lengths = np.array([len(sequences[i]) for i in rows])
-        ids = np.full((len(rows), lengths.max()), pad_id, dtype=np.int64)
-        for b, i in enumerate(rows):
-            ids[b, : lengths[b]] = sequences[i]
-        probs = softmax(engine.forward(engine.embed(ids), lengths).astype(np.float64))
+    for batch, _, logits in forward_batches(engine, [sequences[i] for i in order], pad_id, EVAL_ROWS):
+        rows = order[batch]
+        probs = softmax(logits.astype(np.float64))
         if probs.ndim == 3:  # a tagger: (B, T, C), read at each row's position
             probs = probs[np.arange(len(rows)), np.asarray(positions)[rows]]
         out[rows] = probs[np.arange(len(rows)), np.asarray(classes)[rows]]
-        start += len(rows)
     return out
 
 
@@ -173,7 +168,7 @@ def record_rationale(record, tokens, name):
 
 
 def evaluate(explainer, records, settings: EvalSettings, model_file=None, progress=None) -> Evaluation:
-    """Score every method (and the random floor) over `records` (io.Record with text set)."""
+    """Score every method (and the random floor) over `records` (Records with text set)."""
     settings.check()
     if explainer.is_lm:
         raise UsageError("evaluate needs a classifier (for a language model try `saliency decay`)")
@@ -264,10 +259,10 @@ def read_limited(path, input_format=None, text_field=None, limit=None):
     file (or '-'), read with batch's readers; the whole list is kept, as evaluation revisits it."""
     from itertools import islice
 
-    from ..records import io
+    from ..records.readers import read_records
 
     records, skipped = [], []
-    for record in islice(io.read_records(path, input_format, text_field), check_limit(limit)):
+    for record in islice(read_records(path, input_format, text_field), check_limit(limit)):
         if record.error:
             skipped.append((record.index, record.error))
         else:

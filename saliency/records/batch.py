@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Iterable, Iterator
 
+from .. import notebook
 from ..errors import InputError, OutputError, RecordUsageError, SaliencyError, UsageError
-from .io import TEXT_COLUMNS, Record, check_text, read_records, windows
+from .readers import TEXT_COLUMNS, read_records, windows
+from .record import Record, check_text
 
 # At most this many records are explained together: enough to batch by length, bounded memory.
 WINDOW = 512
@@ -41,9 +43,7 @@ class RecordResult:
 
     def _repr_html_(self) -> str:
         """A notebook cell's view: the record's explanation, or its error."""
-        from ..render.html import results_html
-
-        return results_html([self])
+        return notebook.results_html([self])
 
 
 def parse_shard(shard) -> tuple:

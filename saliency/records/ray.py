@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from .batch import WINDOW, RecordResult, as_records, block, describe, explain_window, held_until_text
 from .. import errors
 from ..errors import UsageError
-from .io import JsonlWriter, Record, windows
+from .readers import windows
+from .record import Record
+from .writers import JsonlWriter
 from .tagged import Words
 from .whole_writes import write_whole
 

@@ -3,15 +3,15 @@
 A tagged sentence is given already split into words, and those words are the tokens: they are
 never re-tokenized. Its text is the words joined by single spaces (a `Words` string, which
 remembers the words), so token offsets index that text. Readers yield one `Record` per
-sentence, in order; a sentence that cannot be used comes with `error` set, as io's readers do.
+sentence, in order; a sentence that cannot be used comes with `error` set, as readers.py's do.
 Gold tags, where the file has them, travel in `Record.fields["tags"]`.
 """
 
 import json
 import os
 
-from ..errors import InputError, UsageError
-from .io import TAGGED_FORMATS, Record, check_text, detect_format, open_text, read_records, undecodable, _lines
+from ..errors import UsageError
+from .record import TAGGED_FORMATS, Record, check_text, detect_format, open_text, read_lines, undecodable
 
 TOKENS_FIELD, TAGS_FIELD = "tokens", "tags"
 
@@ -46,7 +46,7 @@ def read_tagged(path: str, fmt: str):
     parse = _conllu_sentence if fmt == "conllu" else _two_column_sentence
     with open_text(path) as stream:
         index = 0
-        for line_number, lines in _sentences(_lines(stream)):
+        for line_number, lines in _sentences(read_lines(stream)):
             record = parse(lines)
             record.index, record.source, record.line = index, source, line_number
             index += 1
@@ -131,18 +131,6 @@ def words_record(record: Record) -> Record:
     return check_text(Record(record.index, Words(tokens), fields, source=record.source, line=record.line))
 
 
-def gold_sentences(path: str, input_format: str = None, dropped: list = None):
-    """(words, tags) for training and scoring: every usable sentence that has a tag per word.
-    Unusable ones go to `dropped` as (source, line, error)."""
-    for record in read_records(path, input_format):
-        tags = record.fields.get(TAGS_FIELD) if not record.error else None
-        if record.error or not isinstance(record.text, Words) or tags is None:
-            if dropped is not None:
-                dropped.append((record.source, record.line, record.error or "no tokens and tags"))
-            continue
-        yield list(record.text.words), list(tags)
-
-
 def looks_tagged(path: str, input_format: str = None) -> bool:
     """Whether a file holds tagged sentences (for `train`'s task detection): a CoNLL-U or
     two-column file, or JSONL whose first object has `tokens` and `tags` lists."""
@@ -160,9 +148,3 @@ def looks_tagged(path: str, input_format: str = None) -> bool:
     if not isinstance(obj, dict):
         return False
     return isinstance(obj.get(TOKENS_FIELD), list) and isinstance(obj.get(TAGS_FIELD), list)
-
-
-def require_sentences(pairs, path):
-    if not pairs:
-        raise InputError(f"{path}: no tagged sentences (CoNLL-U, token<TAB>tag lines, or JSONL tokens and tags)")
-    return pairs

@@ -8,8 +8,9 @@ summaries (evaluate and decay), exports (HTML and SVG). Callers import from here
 # tables first: it imports rich.console, rich.table, rich.text in the order the single render module did
 from .tables import console, simple_table
 from .colours import ADDED, NEGATIVE, NEUTRAL, POSITIVE, REMOVED, SEQUENTIAL, mix, score_style
-from .text import (KEEP, ExplanationView, explanation_text, field, fmt_score, header_fields, legend_fields, packed,
+from .text import (KEEP, ExplanationView, field, fmt_score, header_fields, legend_fields, packed,
                    rows_view, scored_text, token_shown, top_table, wrapped)
+from .views import explanation_text
 from .progress import WorkProgress, record_progress, training_progress
 from .edits import (PlainAware, flip_group, flip_text, marked_text, prediction_text, prototype_text, reduce_group,
                     reduce_text, shown_label, shown_token)

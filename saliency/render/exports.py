@@ -5,6 +5,9 @@ images are rich's recording of the terminal view, with the ramp of the image's t
 default, as rich draws a terminal; light on request).
 """
 
+from .html import explanation_body, page
+from .text import ExplanationView
+
 EXPORT_WIDTH = 100  # columns of an exported page: wider than a terminal, still one screen
 
 
@@ -24,10 +27,36 @@ def rich_recorder(width: int = EXPORT_WIDTH, theme: str = "light"):
 def recording_console(fmt: str = "html", theme: str = None):
     """What a command prints into for export(): an HtmlRecorder for HTML, a rich recorder for SVG."""
     if fmt == "html":
-        from .html import HtmlRecorder
-
         return HtmlRecorder(EXPORT_WIDTH)
     return rich_recorder(EXPORT_WIDTH, theme or "dark")
+
+
+class HtmlRecorder:
+    """What a command prints, collected for one page: explanations as HTML (hover titles, light
+    and dark ramps), anything else (headings, tables) through rich's own HTML export."""
+
+    def __init__(self, width: int = 100):
+        self.parts, self.width, self.rich = [], width, None
+
+    def print(self, item="", **kwargs):
+        if isinstance(item, ExplanationView):
+            self._flush()
+            self.parts.append(explanation_body(item.exp, item.top))
+            return
+        if self.rich is None:
+            self.rich = rich_recorder(self.width, "light")
+        self.rich.print(item, **kwargs)
+
+    def _flush(self):
+        if self.rich is not None:
+            code = self.rich.export_html(inline_styles=True, code_format="{code}")
+            if code.strip():
+                self.parts.append(f"<pre>{code.rstrip()}</pre>")
+            self.rich = None
+
+    def page(self, title: str) -> str:
+        self._flush()
+        return page("\n".join(self.parts), title)
 
 
 def svg_theme(theme: str):

@@ -195,35 +195,3 @@ def page(body: str, title: str) -> str:
             f'content="light dark">\n<title>{escape(title)}</title>\n{STYLE}\n<style>body {{ margin: 0; }} '
             f'.saliency {{ min-height: 100vh; }}</style>\n</head>\n<body>\n<div class="saliency">\n{body}\n</div>\n'
             "</body>\n</html>\n")
-
-
-class HtmlRecorder:
-    """What a command prints, collected for one page: explanations as HTML (hover titles, light
-    and dark ramps), anything else (headings, tables) through rich's own HTML export."""
-
-    def __init__(self, width: int = 100):
-        self.parts, self.width, self.rich = [], width, None
-
-    def print(self, item="", **kwargs):
-        from .text import ExplanationView
-
-        if isinstance(item, ExplanationView):
-            self._flush()
-            self.parts.append(explanation_body(item.exp, item.top))
-            return
-        if self.rich is None:
-            from .exports import rich_recorder
-
-            self.rich = rich_recorder(self.width, "light")
-        self.rich.print(item, **kwargs)
-
-    def _flush(self):
-        if self.rich is not None:
-            code = self.rich.export_html(inline_styles=True, code_format="{code}")
-            if code.strip():
-                self.parts.append(f"<pre>{code.rstrip()}</pre>")
-            self.rich = None
-
-    def page(self, title: str) -> str:
-        self._flush()
-        return page("\n".join(self.parts), title)

@@ -215,14 +215,6 @@ def method_notes(console, exp, width: int, k: int, plain: bool, theme: str = "da
             yield from wrapped(console, Text.assemble((row["method"] + ": ", "dim"), note), width)
 
 
-def explanation_text(exp, top: int = 3):
-    if "tags" in exp.prediction:  # a tagger: its own compact view
-        from .tagger import TaggerView
-
-        return TaggerView(exp, top)
-    return ExplanationView(exp, top)
-
-
 def top_table(exp, k: int) -> Table:
     rows = []
     for rank, i in enumerate(exp.top(k), 1):
