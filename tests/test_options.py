@@ -15,7 +15,7 @@ import pytest
 from typer.main import get_command
 
 from saliency.attribution import DEFAULT_METHOD, METHODS
-from saliency.cli import app, batch, explain
+from saliency.cli import app, batch, explain, train
 from saliency.cli.options import Group, ModelOptions, grouped
 from saliency.cli.output import Results
 
@@ -112,12 +112,14 @@ def test_reduce_takes_the_methods_options(model_path):
                    "--noise must be between 0 and 100")
 
 
-def test_batch_and_explain_take_their_options_in_groups():
+def test_batch_explain_and_train_take_their_options_in_groups():
     # the Python signatures; typer sees each group's options one by one
     assert len(inspect.signature(inspect.unwrap(batch.batch)).parameters) < 12
     assert len(inspect.signature(inspect.unwrap(explain.explain)).parameters) < 8
+    assert len(inspect.signature(inspect.unwrap(train.train)).parameters) < 8
     assert len(COMMANDS["batch"].params) == 37  # FILES and 36 flat options, as before the groups
     assert len(COMMANDS["explain"].params) == 23
+    assert len(COMMANDS["train"].params) == 30  # DATA and 29 options
 
 
 def test_grouped_hands_the_command_one_object_per_group_and_refuses_a_flag_twice():
