@@ -12,7 +12,8 @@ from saliency.pipeline import Explainer
 from saliency.modelfile.registry import load_model_file
 
 from . import app
-from .common import check_choice, fail, one_line, require_stdout, stdin_is_piped, stdin_lines, text_argument, user_errors, warn
+from .common import (check_choice, fail, one_line, require_stdout, stdin_is_piped, stdin_lines, text_argument,
+                     user_errors, warn)
 from .options import Group, MethodOptions, ModelOptions, TopOpt, VectorsOpt, grouped
 from .output import JSON, PAGES, Results
 

@@ -42,7 +42,8 @@ def inspect(
                       "vocab_size": len(mf.tokenizer.vocab), "first": mf.tokenizer.vocab[:12]},
         "labels": mf.labels, "held_out": held_out(mf.info, mf.tokenizer.level), "info": mf.info,
     }
-    Results(output_format).show(view=lambda: report_table(report, mf), json=lambda: json.dumps(report, ensure_ascii=False))
+    Results(output_format).show(view=lambda: report_table(report, mf),
+                                json=lambda: json.dumps(report, ensure_ascii=False))
 
 
 def report_table(report, mf):

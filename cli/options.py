@@ -50,12 +50,17 @@ class Group:
         self.cls, self.names, self.defaults = cls, [n for n in names if n not in without], defaults
 
     def parameters(self):
+        """The named fields as keyword parameters, typed as the fields are (typer reads the Annotated option)."""
         declared = {f.name: f for f in fields(self.cls)}
         return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=declared[name].type,
-                                  default=self.defaults.get(name, declared[name].default)) for name in self.names]
+                                  default=self.defaults.get(name, default_of(declared[name]))) for name in self.names]
 
     def build(self, values: dict):
         return self.cls(**{**self.defaults, **values})
+
+
+def default_of(f):
+    return inspect.Parameter.empty if f.default is MISSING else f.default
 
 
 def grouped(command):
@@ -67,7 +72,8 @@ def grouped(command):
         flat += groups[p.name].parameters() if p.name in groups else [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)]
     names = [p.name for p in flat]
     if len(set(names)) != len(names):
-        raise TypeError(f"{command.__name__}: an option is listed twice: {sorted(n for n in names if names.count(n) > 1)}")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise TypeError(f"{command.__name__}: an option is listed twice: {', '.join(twice)}")
 
     @functools.wraps(command)
     def run(**values):
@@ -177,4 +183,5 @@ MethodOptions = make_dataclass(
     + [(name, method_flag(f, owners), field(default=None if f.default is MISSING else f.default))
        for name, (f, owners) in method_parameters().items()],
     bases=(MethodChoice,))
+MethodOptions.__module__ = __name__
 MethodOptions.__doc__ = "The \"Method options\" panel: --method and every registered method's parameters."
