@@ -7,7 +7,7 @@ import typer
 
 from . import app
 from .common import Progress, check_choice, user_errors, warn
-from .options import DataArg, Group, InputFormatOpt, LimitOpt, ModelOptions, QuietOpt, TextColumnOpt, grouped
+from .options import DataArg, Group, LimitOpt, ModelOptions, QuietOpt, RecordFormat, grouped
 from .output import Results
 
 EXAMPLES = """
@@ -27,8 +27,7 @@ def decay(
     model: ModelOptions = Group(ModelOptions, "model", "objective", "engine", "device"),
     limit: LimitOpt = None,
     output_format: Annotated[str, typer.Option("--format", "-f", metavar="text|json|html", help="text (a bar chart) | json (one object with rows) | html (a self-contained page).")] = "text",
-    input_format: InputFormatOpt = None,
-    text_column: TextColumnOpt = None,
+    read: RecordFormat = Group(RecordFormat),
     quiet: QuietOpt = False,
 ):
     """The vanishing-gradient view: mean |dx_t| (and its share) by distance between t and the explained position.
@@ -44,7 +43,7 @@ def decay(
 
     output_format = check_choice(output_format, ("text", "json", "html"), "--format")
     explainer = load_model(model.model, engine=model.engine, device=model.device)
-    records, skipped = read_limited(data, input_format, text_column, limit)
+    records, skipped = read_limited(data, read.input_format, read.text_column, limit)
     with Progress(quiet, len(records)) as progress:
         result = run(explainer, records, model.objective, progress.advance)
     for number, reason in (skipped + result.pop("skipped"))[:5]:

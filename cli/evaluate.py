@@ -9,8 +9,7 @@ from saliency.errors import InputError
 
 from . import app
 from .common import Progress, check_choice, user_errors, warn
-from .options import (DataArg, Group, InputFormatOpt, LimitOpt, MethodOptions, ModelOptions, QuietOpt, TextColumnOpt,
-                      grouped)
+from .options import DataArg, Group, LimitOpt, MethodOptions, ModelOptions, QuietOpt, RecordFormat, grouped
 from .output import Results
 
 EXAMPLES = """
@@ -42,8 +41,7 @@ def evaluate(
     limit: LimitOpt = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random floor, smoothgrad's noise and the randomised weights.")] = 0,
     output_format: Annotated[str, typer.Option("--format", "-f", metavar="text|json|html", help="text (tables) | json (one object) | html (a self-contained page).")] = "text",
-    input_format: InputFormatOpt = None,
-    text_column: TextColumnOpt = None,
+    read: RecordFormat = Group(RecordFormat),
     quiet: QuietOpt = False,
     model: ModelOptions = Group(ModelOptions, "model", "objective", "engine", "device"),
     method: MethodOptions = Group(MethodOptions, without=("method", "seed")),  # --seed is evaluate's own, above
@@ -65,7 +63,7 @@ def evaluate(
     settings.check()
     model_file = load_model_file(model.model)
     explainer = Explainer.from_model_file(model_file, engine=model.engine, device=model.device)
-    records, skipped = read_limited(data, input_format, text_column, limit)
+    records, skipped = read_limited(data, read.input_format, read.text_column, limit)
     if not records:
         raise InputError(f"{data}: no records to evaluate") if not skipped else InputError(
             f"{data}: no usable record ({skipped[0][1]} at record {skipped[0][0]})")

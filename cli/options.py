@@ -34,10 +34,8 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar."
 EditFormatOpt = Annotated[str, typer.Option("--format", "-f", metavar="text|json", help="text (for people) | json (one object).")]
 CandidatesOpt = Annotated[int, typer.Option("--candidates", help="Per step, the K best first-order swaps plus the best swap at each of the K most promising positions are verified by forward passes (K at most 1000).")]
 
-# evaluate and decay: records read from one file (or stdin), the first N of them.
+# evaluate and decay: records read from one file (or stdin), the first N of them, as RecordFormat says.
 DataArg = Annotated[str, typer.Argument(help="Records to evaluate on (txt, csv, tsv, jsonl; '-' = stdin).", show_default=False)]
-InputFormatOpt = Annotated[Optional[str], typer.Option(metavar="txt|csv|tsv|jsonl|conllu|tags", help="txt | csv | tsv | jsonl | conllu | tags (default: from the extension; stdin: txt).")]
-TextColumnOpt = Annotated[Optional[str], typer.Option("--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")]
 LimitOpt = Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="Only the first N records.")]
 
 
@@ -101,6 +99,14 @@ class ModelOptions:
         """What explainer.explain takes of these: target, contrast, position (parsed), objective."""
         return dict(target=self.target, contrast=self.contrast, position=parse_position(self.position),
                     objective=self.objective)
+
+
+@dataclass
+class RecordFormat:
+    """How evaluate and decay read DATA (batch's own --input-format also detects JSONL on stdin)."""
+
+    input_format: Annotated[Optional[str], typer.Option(metavar="txt|csv|tsv|jsonl|conllu|tags", help="txt | csv | tsv | jsonl | conllu | tags (default: from the extension; stdin: txt).")] = None
+    text_column: Annotated[Optional[str], typer.Option("--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")] = None
 
 
 def parse_position(position):
