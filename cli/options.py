@@ -10,6 +10,7 @@ default and help its dataclass field declares (attribution.base.option).
 
 import functools
 import inspect
+import typing
 from dataclasses import MISSING, dataclass, field, fields, make_dataclass
 from typing import Annotated, Optional
 
@@ -157,7 +158,8 @@ def method_flag(f, owners):
     meta = f.metadata
     when = f" {meta['when']}" if meta.get("when") else ""
     info = dict(help=f"{', '.join(owners)}{when}: {meta.get('help', '')}", rich_help_panel=METHOD_PANEL)
-    kind = f.type
+    # a module with `from __future__ import annotations` holds its fields' types as strings
+    kind = typing.get_type_hints(METHODS[owners[0]])[f.name] if isinstance(f.type, str) else f.type
     if meta.get("choices"):
         info["metavar"] = "|".join(meta["choices"])
     if meta.get("words"):
