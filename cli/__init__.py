@@ -77,7 +77,8 @@ def options(
     """Which input tokens drove this prediction? Gradient saliency for character- and word-level RNNs."""
 
 
-from . import batch, decay, evaluate, explain, flip, inspect, models, prototype, reduce, train  # noqa: E402,F401  (each registers its command on app)
+# Each module registers its command on app; `saliency --help` lists them in this order.
+from . import explain, batch, evaluate, decay, flip, inspect, models, prototype, reduce, train  # noqa: E402,F401,I001
 
 
 def main():

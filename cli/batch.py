@@ -4,6 +4,7 @@ import contextlib
 import os
 import stat
 import sys
+from dataclasses import dataclass
 from typing import Annotated, List, Optional
 
 import typer
@@ -14,11 +15,10 @@ from saliency.pipeline import Explainer
 from saliency.modelfile.registry import load_model_file
 
 from . import app
-from .common import (BaselineOpt, BiasFactorOpt, ContrastOpt, DeviceOpt, EngineOpt, EpsilonOpt, Method, MethodOpt,
-                     ModelOpt, NoiseOpt, ObjectiveOpt, OccludeOpt, PositionOpt, Progress, ReduceOpt, RuleOpt,
-                     SamplesOpt, SeedOpt, StepsOpt, TargetOpt, TopOpt, VectorsOpt, check_choice, fail, method_options,
-                     one_line, one_method, require_stdout, stdin_is_piped, stdout_console, ToleranceOpt, user_errors)
-from .explain import parse_position
+from .common import (Progress, check_choice, fail, one_line, require_stdout, stdin_is_piped, stdout_console,
+                     user_errors)
+from .options import Group, MethodOptions, ModelOptions, QuietOpt, TopOpt, VectorsOpt, grouped
+from .output import Results
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -33,51 +33,51 @@ EXPLAIN_OPTIONS = ("method", "target", "contrast", "position", "objective", "vec
 RAY_PANEL = "Scaling out (Ray)"
 
 
+@dataclass
+class Inputs:
+    input_format: Annotated[Optional[str], typer.Option(metavar="txt|csv|tsv|jsonl|conllu|tags", help="txt | csv | tsv | jsonl | conllu | tags (token<TAB>tag lines) (default: from the extension; stdin: jsonl if its first line is a JSON object, else txt).")] = None
+    text_column: Annotated[Optional[str], typer.Option("--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")] = None
+
+
+@dataclass
+class Outputs:
+    """What is written: the format, a summary, gold labels and flips, progress."""
+
+    output_format: Annotated[Optional[str], typer.Option("--format", "-f", metavar="jsonl|csv|tsv|text|html", help="jsonl (or json; default off a terminal) | csv | tsv | text (default on a terminal) | html (one self-contained page, as text shows it).")] = None
+    summary: Annotated[bool, typer.Option("--summary", help="After the records, the tokens that most often drove the prediction, by predicted label (with gold labels also by gold label and by confusion pair); on stderr unless --format text.")] = False
+    label_field: Annotated[Optional[str], typer.Option("--label-field", metavar="NAME", help="Column or JSON field holding each record's gold label (a label name or index; default: a 'label' column holding the model's labels, said on stderr). Each record gets gold and correct.")] = None
+    errors_only: Annotated[bool, typer.Option("--errors-only", help="Write only the records whose prediction is not the gold label (and failed records).")] = False
+    flip: Annotated[bool, typer.Option("--flip", help="Add each record's best single swap (as saliency flip gives it) to its JSON; --summary then gives the share of records one swap flips, by label.")] = False
+    quiet: QuietOpt = False
+
+
+@dataclass
+class RayOptions:
+    ray: Annotated[bool, typer.Option("--ray", help="Run on Ray Data: a pool of workers, each loading the model once; JSONL in input order. Needs the optional Ray extra (docs/scaling.md).", rich_help_panel=RAY_PANEL)] = False
+    num_workers: Annotated[int, typer.Option("--num-workers", min=1, help="--ray: workers (one CPU, or with --device cuda one GPU, each).", rich_help_panel=RAY_PANEL)] = 2
+    address: Annotated[Optional[str], typer.Option("--address", help="--ray: join this cluster (auto or HOST:PORT); default a local one.", rich_help_panel=RAY_PANEL)] = None
+    output_dir: Annotated[Optional[str], typer.Option("--output-dir", help="--ray: the workers write part-N.jsonl files here (in name order: the whole output) instead of stdout.", rich_help_panel=RAY_PANEL)] = None
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="--output-dir: remove part files of an earlier run there first (else they are refused).", rich_help_panel=RAY_PANEL)] = False
+
+
 @app.command(epilog=EXAMPLES)
 @user_errors
+@grouped
 def batch(
     files: Annotated[Optional[List[str]], typer.Argument(help="Input files (txt, csv, tsv, jsonl); '-' or none with piped stdin: stdin.", show_default=False)] = None,
-    input_format: Annotated[Optional[str], typer.Option(metavar="txt|csv|tsv|jsonl|conllu|tags", help="txt | csv | tsv | jsonl | conllu | tags (token<TAB>tag lines) (default: from the extension; stdin: jsonl if its first line is a JSON object, else txt).")] = None,
-    text_column: Annotated[Optional[str], typer.Option("--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")] = None,
-    output_format: Annotated[Optional[str], typer.Option("--format", "-f", metavar="jsonl|csv|tsv|text|html", help="jsonl (or json; default off a terminal) | csv | tsv | text (default on a terminal) | html (one self-contained page, as text shows it).")] = None,
-    summary: Annotated[bool, typer.Option("--summary", help="After the records, the tokens that most often drove the prediction, by predicted label (with gold labels also by gold label and by confusion pair); on stderr unless --format text.")] = False,
-    label_field: Annotated[Optional[str], typer.Option("--label-field", metavar="NAME", help="Column or JSON field holding each record's gold label (a label name or index; default: a 'label' column holding the model's labels, said on stderr). Each record gets gold and correct.")] = None,
-    errors_only: Annotated[bool, typer.Option("--errors-only", help="Write only the records whose prediction is not the gold label (and failed records).")] = False,
-    flip: Annotated[bool, typer.Option("--flip", help="Add each record's best single swap (as saliency flip gives it) to its JSON; --summary then gives the share of records one swap flips, by label.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    inputs: Inputs = Group(Inputs),
+    out: Outputs = Group(Outputs),
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward/backward pass.")] = 64,
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Only shard K of N (K from 1): every Nth block of 512 records, from block K-1. Records keep their numbers; N processes split the work, and their outputs sorted by record equal one unsharded run.")] = None,
-    ray: Annotated[bool, typer.Option("--ray", help="Run on Ray Data: a pool of workers, each loading the model once; JSONL in input order. Needs the optional Ray extra (docs/scaling.md).", rich_help_panel=RAY_PANEL)] = False,
-    num_workers: Annotated[int, typer.Option("--num-workers", min=1, help="--ray: workers (one CPU, or with --device cuda one GPU, each).", rich_help_panel=RAY_PANEL)] = 2,
-    address: Annotated[Optional[str], typer.Option("--address", help="--ray: join this cluster (auto or HOST:PORT); default a local one.", rich_help_panel=RAY_PANEL)] = None,
-    output_dir: Annotated[Optional[str], typer.Option("--output-dir", help="--ray: the workers write part-N.jsonl files here (in name order: the whole output) instead of stdout.", rich_help_panel=RAY_PANEL)] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="--output-dir: remove part files of an earlier run there first (else they are refused).", rich_help_panel=RAY_PANEL)] = False,
-    model: ModelOpt = None,
-    method: MethodOpt = Method.grad_input,
-    target: TargetOpt = None,
-    contrast: ContrastOpt = None,
-    position: PositionOpt = None,
-    objective: ObjectiveOpt = "logit",
+    ray: RayOptions = Group(RayOptions),
+    model: ModelOptions = Group(ModelOptions),
+    method: MethodOptions = Group(MethodOptions),
     top: TopOpt = None,
-    reduce: ReduceOpt = "l2",
-    steps: StepsOpt = 50,
-    tolerance: ToleranceOpt = 0.01,
-    baseline: BaselineOpt = "zero",
-    rule: RuleOpt = "midpoint",
-    samples: SamplesOpt = 25,
-    noise: NoiseOpt = 0.1,
-    seed: SeedOpt = 0,
-    occlude: OccludeOpt = "unk",
-    epsilon: EpsilonOpt = 0.001,
-    bias_factor: BiasFactorOpt = 0.0,
     vectors: VectorsOpt = False,
-    engine: EngineOpt = "auto",
-    device: DeviceOpt = "cpu",
 ):
     """Explain every record of FILES (or stdin) and stream the results to stdout."""
     from saliency.records import readers
     from saliency.records.batch import explain_windows, parse_shard, read_inputs, write_results
-    from saliency.render import export
 
     require_stdout()
     files = files or []
@@ -85,7 +85,9 @@ def batch(
         if not stdin_is_piped():
             raise UsageError("give input FILES, or pipe records on stdin (see --help)")
         files = ["-"]
-    output_format = output_format or ("text" if sys.stdout.isatty() else "jsonl")
+    input_format, text_column, label_field, errors_only = (inputs.input_format, inputs.text_column, out.label_field,
+                                                           out.errors_only)
+    output_format = out.output_format or ("text" if sys.stdout.isatty() else "jsonl")
     output_format = "jsonl" if output_format == "json" else output_format
     check_choice(output_format, OUTPUT_FORMATS, "--format")
     shard = parse_shard(shard) if shard is not None else None
@@ -93,18 +95,16 @@ def batch(
         readers.check_text_field(path, readers.detect_format(path, input_format), text_column)
         if path != "-":
             readers.open_text(path).close()  # a missing file is said before the model (and torch) loads
-    options = dict(method=one_method(method), target=target, contrast=contrast, position=parse_position(position),
-                   objective=objective, vectors=vectors, top=top, rule=rule,
-                   **method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance, epsilon,
-                                    bias_factor))
-    if flip and (output_format in ("csv", "tsv") or ray):
+    options = dict(method=method.one(), **model.target_options(), vectors=vectors, top=top, **method.parameters())
+    if out.flip and (output_format in ("csv", "tsv") or ray.ray):
         raise UsageError("--flip adds to each JSON record: use --format jsonl or text, without --ray")
     records = read_inputs(files, input_format, text_column)
-    model_file, engine = batch_engine(model, engine, device, files, options, remote=address is not None)
-    if ray or output_dir or address:
-        check_ray_options(ray, output_format, shard, summary or label_field or errors_only)
-        done, failed = on_ray(model, records, num_workers, address, output_dir,
-                              dict(engine=engine, device=device, batch_size=batch_size), options, overwrite)
+    device = model.device
+    model_file, engine = batch_engine(model.model, model.engine, device, files, options, remote=ray.address is not None)
+    if ray.ray or ray.output_dir or ray.address:
+        check_ray_options(ray.ray, output_format, shard, out.summary or label_field or errors_only)
+        done, failed = on_ray(model.model, records, ray.num_workers, ray.address, ray.output_dir,
+                              dict(engine=engine, device=device, batch_size=batch_size), options, ray.overwrite)
         if not done:
             raise InputError(NO_RECORDS)
         if failed:
@@ -112,25 +112,24 @@ def batch(
         return
     explainer = Explainer.from_model_file(model_file, engine=engine, device=device, batch_size=batch_size)
     records, gold_field = gold_labels(records, model_file, label_field, errors_only)
-    with Output(output_format, summary, top, BatchProgress(quiet, files, shard)) as output:
-        if flip and summary:
+    with Output(output_format, out.summary, top, BatchProgress(out.quiet, files, shard)) as output:
+        if out.flip and out.summary:
             from saliency.act.flip import FlipTally
 
             output.flips = FlipTally()
-        results = explain_windows(explainer, records, shard=shard, follow=live_stdin(files), flip=flip, **options)
+        results = explain_windows(explainer, records, shard=shard, follow=live_stdin(files), flip=out.flip, **options)
         if gold_field:
             from saliency.records.gold import with_gold
 
             results = with_gold(results, gold_field, model_file.labels, errors_only)
         done, failed = write_results(results, output)
-    if summary:
-        show_summary(output.tally, to_stdout=output_format == "text",
-                     to=output.console if output_format == "html" else None)
+    page = output.results.console if output_format == "html" else None
+    if out.summary:
+        show_summary(output.tally, to_stdout=output_format == "text", to=page)
     if output.flips:
-        show_flip_summary(output.flips, to_stdout=output_format == "text",
-                          to=output.console if output_format == "html" else None)
-    if output_format == "html":  # what text shows, recorded for one page at the end
-        sys.stdout.write(export([], "html", "saliency batch", recorder=output.console))
+        show_flip_summary(output.flips, to_stdout=output_format == "text", to=page)
+    if output.results:  # html: what text shows, recorded for one page at the end
+        output.results.close()
     if not done and shard is None:  # as explain and evaluate: empty input is bad input (exit 3); a shard may be empty
         raise InputError(NO_RECORDS)
     if shard and not done:
@@ -237,20 +236,20 @@ def stdout_for_results_only():
 
 
 class Output(Sink):
-    """Results to stdout: a JSONL/CSV/TSV writer, or rendered text above the progress bar."""
+    """Results to stdout: a JSONL/CSV/TSV writer, or rendered text (above the progress bar, or on a page)."""
 
     def __init__(self, output_format, summary, top, progress):
         from saliency.records import writers
         from saliency.evaluation.summary import TokenSummary
-
-        from saliency.render import recording_console
 
         shown = output_format in ("text", "html")
         self.writer = None if shown else writers.make_writer(output_format, sys.stdout)
         self.tally = TokenSummary() if summary else None
         self.flips = None  # batch --flip --summary: a hotflip.FlipTally
         self.progress, self.top = progress, 3 if top is None else top
-        self.console = progress.stdout() if output_format == "text" else recording_console() if shown else None
+        self.results = Results(output_format, "saliency batch",
+                               progress.stdout() if output_format == "text" else None) if shown else None
+        self.console = self.results.console if shown else None
 
     def __enter__(self):
         self.progress.__enter__()

@@ -1,96 +1,22 @@
-"""What the commands share: option definitions, error handling, consoles, stdin."""
+"""What the commands share: error handling, consoles, stdin (their options: options.py; results: output.py)."""
 
 import errno
 import functools
 import os
 import re
 import sys
-from enum import Enum
-from typing import Annotated, Optional
 
 import typer
 
 from saliency.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, InputError, OutputError, SaliencyError, UsageError
 
 
-class Method(str, Enum):
-    gradient = "gradient"
-    grad_input = "grad-input"
-    integrated_gradients = "integrated-gradients"
-    smoothgrad = "smoothgrad"
-    occlusion = "occlusion"
-    lrp = "lrp"
+def editing_engine(engine: str, device: str) -> str:
+    """--engine auto for flip, reduce and prototype: numpy starts in a fraction of torch's import
+    time; torch for CUDA."""
+    from saliency.engines.choose import LIVE, choose_engine
 
-
-class Methods(str):
-    """--method a,b,c (explain: methods side by side); .value as a Method has."""
-
-    @property
-    def value(self) -> str:
-        return str(self)
-
-
-def method_value(value):
-    """--method: one method, or (explain) several joined by commas."""
-    if isinstance(value, Method):
-        return value
-    names = [m.strip() for m in str(value).split(",")]
-    unknown = [m for m in names if m not in Method._value2member_map_]
-    if unknown:
-        raise typer.BadParameter(f"{unknown[0]!r} is not one of {', '.join(m.value for m in Method)}.")
-    return Method(names[0]) if len(names) == 1 else Methods(",".join(names))
-
-
-METHOD_PANEL = "Method options"
-MODEL_PANEL = "Model and target"
-
-# Options shared by `explain` and `batch`, defined once.
-ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Shipped model name (see `saliency models`) or a model file path. Default: sst2-lstm.", rich_help_panel=MODEL_PANEL)]
-MethodOpt = Annotated[str, typer.Option("--method", metavar="NAME", parser=method_value, help="gradient | grad-input | integrated-gradients | smoothgrad | occlusion | lrp (explain: several, comma-separated, side by side).", rich_help_panel=METHOD_PANEL)]
-TargetOpt = Annotated[Optional[str], typer.Option("--target", "-t", help="Output to explain: a label name or index, or 'all' (one row per class; language model: a token). Default: the prediction (language model: the actual next token; tagger: the tag predicted at each position).", rich_help_panel=MODEL_PANEL)]
-ContrastOpt = Annotated[Optional[str], typer.Option("--contrast", help="Explain F = logit(target) - logit(LABEL): why the target rather than LABEL.", metavar="LABEL", rich_help_panel=MODEL_PANEL)]
-PositionOpt = Annotated[Optional[str], typer.Option("--position", help="Language models and taggers: the position whose prediction is explained (language model default: the last; tagger default: all; negative counts from the end), or 'all' for every position.", rich_help_panel=MODEL_PANEL)]
-ObjectiveOpt = Annotated[str, typer.Option("--objective", metavar="logit|logprob", help="F, the scalar explained: 'logit' (default; does not saturate, and cannot rise by lowering other classes) or 'logprob'.", rich_help_panel=MODEL_PANEL)]
-TopOpt = Annotated[Optional[int], typer.Option("--top", "-k", min=0, show_default=False, help="Mark and list the K strongest tokens (text: 3 unless given; JSON: adds their indices as \"top\").")]
-ReduceOpt = Annotated[str, typer.Option("--reduce", metavar="l2|l1|max", help="gradient, smoothgrad: l2 | l1 | max over dx_t's components.", rich_help_panel=METHOD_PANEL)]
-
-
-def steps_value(value):
-    """--steps: a whole number (the library checks its range) or the word auto."""
-    if isinstance(value, int) or value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a whole number or 'auto'.") from None
-
-
-StepsOpt = Annotated[str, typer.Option("--steps", parser=steps_value, metavar="N|auto", help="integrated-gradients: path points, or auto: per text, until the completeness gap is under --tolerance.", rich_help_panel=METHOD_PANEL)]
-ToleranceOpt = Annotated[float, typer.Option("--tolerance", help="integrated-gradients --steps auto: the largest relative completeness gap |delta| / |F(x) - F(x')| to stop at.", rich_help_panel=METHOD_PANEL)]
-RuleOpt = Annotated[str, typer.Option("--rule", metavar="midpoint|gauss-legendre", help="integrated-gradients: midpoint | gauss-legendre, the quadrature along the path.", rich_help_panel=METHOD_PANEL)]
-BaselineOpt = Annotated[str, typer.Option("--baseline", metavar="zero|pad|unk", help="integrated-gradients: zero | pad | unk, what an absent token is.", rich_help_panel=METHOD_PANEL)]
-SamplesOpt = Annotated[int, typer.Option("--samples", help="smoothgrad: noisy copies.", rich_help_panel=METHOD_PANEL)]
-NoiseOpt = Annotated[float, typer.Option("--noise", help="smoothgrad: noise sigma as a fraction of the embeddings' spread.", rich_help_panel=METHOD_PANEL)]
-SeedOpt = Annotated[int, typer.Option("--seed", help="smoothgrad: random seed.", rich_help_panel=METHOD_PANEL)]
-OccludeOpt = Annotated[str, typer.Option("--occlude", metavar="unk|pad|delete|zero", help="occlusion: replace each token by unk or pad, delete it, or zero its input vector.", rich_help_panel=METHOD_PANEL)]
-EpsilonOpt = Annotated[float, typer.Option("--epsilon", help="lrp: stabiliser of the epsilon rule.", rich_help_panel=METHOD_PANEL)]
-BiasFactorOpt = Annotated[float, typer.Option("--bias-factor", help="lrp: 0 (biases keep their relevance) to 1 (handed down: relevance is conserved).", rich_help_panel=METHOD_PANEL)]
-VectorsOpt = Annotated[bool, typer.Option("--vectors", help="Add each token's raw gradient vector to JSON.", rich_help_panel=METHOD_PANEL)]
-EngineOpt = Annotated[str, typer.Option("--engine", metavar="auto|torch|numpy", help="auto | torch | numpy (auto picks by command and work: docs/performance.md).", rich_help_panel=MODEL_PANEL)]
-DeviceOpt = Annotated[str, typer.Option("--device", metavar="cpu|cuda|auto", help="cpu | cuda | auto (torch engine).", rich_help_panel=MODEL_PANEL)]
-
-
-def method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance=None, epsilon=None,
-                   bias_factor=None) -> dict:
-    return dict(reduce=reduce, steps=steps, baseline=baseline, samples=samples, noise=noise, seed=seed,
-                occlude=occlude, tolerance=tolerance, epsilon=epsilon, bias_factor=bias_factor)
-
-
-def one_method(method) -> str:
-    """The method's name, where a command takes one method at a time."""
-    if isinstance(method, Methods):
-        raise UsageError(f"--method {method}: one method at a time here (`saliency explain` shows several)")
-    return method.value
+    return choose_engine(engine, device, LIVE)  # one text: numpy answers first on the CPU; torch for CUDA
 
 
 def user_errors(func):

@@ -1,15 +1,14 @@
 """saliency decay: how far back the model still looks, |dx_t| against the distance to the output."""
 
 import json
-import sys
 from typing import Annotated
 
 import typer
 
 from . import app
-from .common import DeviceOpt, EngineOpt, ModelOpt, ObjectiveOpt, check_choice, stdout_console, user_errors, warn
-from .common import Progress
-from .evaluate import DataArg, InputFormatOpt, LimitOpt, QuietOpt, TextColumnOpt
+from .common import Progress, check_choice, user_errors, warn
+from .options import DataArg, Group, LimitOpt, ModelOptions, QuietOpt, RecordFormat, grouped
+from .output import Results
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -22,17 +21,14 @@ EXAMPLES = """
 
 @app.command(epilog=EXAMPLES)
 @user_errors
+@grouped
 def decay(
     data: DataArg,
-    model: ModelOpt = None,
+    model: ModelOptions = Group(ModelOptions, "model", "objective", "engine", "device"),
     limit: LimitOpt = None,
     output_format: Annotated[str, typer.Option("--format", "-f", metavar="text|json|html", help="text (a bar chart) | json (one object with rows) | html (a self-contained page).")] = "text",
-    objective: ObjectiveOpt = "logit",
-    input_format: InputFormatOpt = None,
-    text_column: TextColumnOpt = None,
+    read: RecordFormat = Group(RecordFormat),
     quiet: QuietOpt = False,
-    engine: EngineOpt = "auto",
-    device: DeviceOpt = "cpu",
 ):
     """The vanishing-gradient view: mean |dx_t| (and its share) by distance between t and the explained position.
 
@@ -43,19 +39,16 @@ def decay(
     from saliency import load_model
     from saliency.evaluation.decay import decay as run
     from saliency.evaluation.evaluate import read_limited
-    from saliency.render import decay_chart, export
+    from saliency.render import decay_chart
 
     output_format = check_choice(output_format, ("text", "json", "html"), "--format")
-    explainer = load_model(model, engine=engine, device=device)
-    records, skipped = read_limited(data, input_format, text_column, limit)
+    explainer = load_model(model.model, engine=model.engine, device=model.device)
+    records, skipped = read_limited(data, read.input_format, read.text_column, limit)
     with Progress(quiet, len(records)) as progress:
-        result = run(explainer, records, objective, progress.advance)
+        result = run(explainer, records, model.objective, progress.advance)
     for number, reason in (skipped + result.pop("skipped"))[:5]:
         warn(f"record {number} skipped: {reason}")
     result = {"model": explainer.name, **result}
-    if output_format == "json":
-        typer.echo(json.dumps(result))
-    elif output_format == "html":
-        sys.stdout.write(export([decay_chart(result, explainer.name)], "html", f"saliency decay {data}"))
-    else:
-        stdout_console().print(decay_chart(result, explainer.name))
+    results = Results(output_format, f"saliency decay {data}")
+    results.show(view=lambda: decay_chart(result, explainer.name), json=lambda: json.dumps(result))
+    results.close()

@@ -1,17 +1,16 @@
 """saliency evaluate: faithfulness, plausibility, agreement and the randomisation sanity check."""
 
 import json
-import sys
 from typing import Annotated, Optional
 
 import typer
 
-from saliency.errors import InputError, UsageError
+from saliency.errors import InputError
 
 from . import app
-from .common import (BaselineOpt, BiasFactorOpt, DeviceOpt, EngineOpt, EpsilonOpt, ModelOpt, NoiseOpt, ObjectiveOpt,
-                     OccludeOpt, Progress, ReduceOpt, SamplesOpt, StepsOpt, ToleranceOpt, check_choice, method_options,
-                     stdout_console, user_errors, warn)
+from .common import Progress, check_choice, user_errors, warn
+from .options import DataArg, Group, LimitOpt, MethodOptions, ModelOptions, QuietOpt, RecordFormat, grouped
+from .output import Results
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -21,11 +20,6 @@ EXAMPLES = """
   saliency evaluate data.jsonl --rationale-field why -f json | jq .methods
   saliency evaluate dev.tsv --format html > evaluation.html
 """
-DataArg = Annotated[str, typer.Argument(help="Records to evaluate on (txt, csv, tsv, jsonl; '-' = stdin).", show_default=False)]
-InputFormatOpt = Annotated[Optional[str], typer.Option(metavar="txt|csv|tsv|jsonl|conllu|tags", help="txt | csv | tsv | jsonl | conllu | tags (default: from the extension; stdin: txt).")]
-TextColumnOpt = Annotated[Optional[str], typer.Option("--text-field", help="CSV/TSV column or JSON field holding the text (default text or sentence).")]
-LimitOpt = Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="Only the first N records.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
 def parse_methods(spec):
@@ -36,9 +30,9 @@ def parse_methods(spec):
 
 @app.command(epilog=EXAMPLES)
 @user_errors
+@grouped
 def evaluate(
     data: DataArg,
-    model: ModelOpt = None,
     methods: Annotated[Optional[str], typer.Option("--methods", help="Comma-separated methods to score (default: every method); a random ranking is always scored as the floor.")] = None,
     removal: Annotated[str, typer.Option("--removal", metavar="delete|unk", help="How a token is removed: delete (from the sequence) | unk (replaced by <unk>).")] = "delete",
     label_field: Annotated[Optional[str], typer.Option("--label-field", metavar="NAME", help="Record field holding the gold label (a label name or index; default: a 'label' column holding the model's labels): adds accuracy, a confusion table and the metrics over right and wrong predictions apart.")] = None,
@@ -47,21 +41,10 @@ def evaluate(
     limit: LimitOpt = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random floor, smoothgrad's noise and the randomised weights.")] = 0,
     output_format: Annotated[str, typer.Option("--format", "-f", metavar="text|json|html", help="text (tables) | json (one object) | html (a self-contained page).")] = "text",
-    input_format: InputFormatOpt = None,
-    text_column: TextColumnOpt = None,
+    read: RecordFormat = Group(RecordFormat),
     quiet: QuietOpt = False,
-    objective: ObjectiveOpt = "logit",
-    reduce: ReduceOpt = "l2",
-    steps: StepsOpt = 50,
-    tolerance: ToleranceOpt = 0.01,
-    baseline: BaselineOpt = "zero",
-    samples: SamplesOpt = 25,
-    noise: NoiseOpt = 0.1,
-    occlude: OccludeOpt = "unk",
-    epsilon: EpsilonOpt = 0.001,
-    bias_factor: BiasFactorOpt = 0.0,
-    engine: EngineOpt = "auto",
-    device: DeviceOpt = "cpu",
+    model: ModelOptions = Group(ModelOptions, "model", "objective", "engine", "device"),
+    method: MethodOptions = Group(MethodOptions, without=("method", "seed")),  # --seed is evaluate's own, above
 ):
     """Can the map be trusted? Score each method's maps over the records of DATA.
 
@@ -75,13 +58,12 @@ def evaluate(
     from saliency.modelfile.registry import load_model_file
 
     output_format = check_choice(output_format, ("text", "json", "html"), "--format")
-    settings = EvalSettings(parse_methods(methods), removal, seed, rationale_field, randomize, objective,
-                            method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance,
-                                           epsilon, bias_factor))
+    settings = EvalSettings(parse_methods(methods), removal, seed, rationale_field, randomize, model.objective,
+                            {**method.parameters(), "seed": seed})
     settings.check()
-    model_file = load_model_file(model)
-    explainer = Explainer.from_model_file(model_file, engine=engine, device=device)
-    records, skipped = read_limited(data, input_format, text_column, limit)
+    model_file = load_model_file(model.model)
+    explainer = Explainer.from_model_file(model_file, engine=model.engine, device=model.device)
+    records, skipped = read_limited(data, read.input_format, read.text_column, limit)
     if not records:
         raise InputError(f"{data}: no records to evaluate") if not skipped else InputError(
             f"{data}: no usable record ({skipped[0][1]} at record {skipped[0][0]})")
@@ -101,15 +83,8 @@ def evaluate(
     if suspicious:
         warn(f"{', '.join(suspicious)}: the map barely changes when the model is randomised "
              "(it does not depend on what the model learned)")
-    show(result.summary, output_format, suspicious, f"saliency evaluate {data}")
+    from saliency.render import evaluation_view
 
-
-def show(summary, output_format, suspicious, title):
-    from saliency.render import evaluation_view, export
-
-    if output_format == "json":
-        typer.echo(json.dumps(summary))
-    elif output_format == "html":
-        sys.stdout.write(export([evaluation_view(summary, suspicious)], "html", title))
-    else:
-        stdout_console().print(evaluation_view(summary, suspicious))
+    results = Results(output_format, f"saliency evaluate {data}")
+    results.show(view=lambda: evaluation_view(result.summary, suspicious), json=lambda: json.dumps(result.summary))
+    results.close()

@@ -12,11 +12,10 @@ from saliency.pipeline import Explainer
 from saliency.modelfile.registry import load_model_file
 
 from . import app
-from .common import (BaselineOpt, BiasFactorOpt, ContrastOpt, DeviceOpt, EngineOpt, EpsilonOpt, Method, MethodOpt,
-                     ModelOpt, NoiseOpt, ObjectiveOpt, OccludeOpt, PositionOpt, ReduceOpt, RuleOpt, SamplesOpt, SeedOpt,
-                     StepsOpt, TargetOpt, ToleranceOpt, TopOpt, VectorsOpt, check_choice, fail, method_options,
-                     one_line, require_stdout, stdin_is_piped, stdin_lines, stdout_console, text_argument, user_errors,
-                     warn)
+from .common import (check_choice, fail, one_line, require_stdout, stdin_is_piped, stdin_lines, text_argument,
+                     user_errors, warn)
+from .options import Group, MethodOptions, ModelOptions, TopOpt, VectorsOpt, grouped
+from .output import JSON, PAGES, Results
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -30,50 +29,30 @@ EXAMPLES = """
   saliency explain "a witty , gorgeous movie" -f svg > explained.svg
   saliency explain --method gradient,grad-input,lrp "a witty , gorgeous movie"
 """
-EXPORTS = ("html", "svg")
 
 
 @app.command(epilog=EXAMPLES)
 @user_errors
+@grouped
 def explain(
     text: Annotated[Optional[str], typer.Argument(help="Text to explain; '-' or nothing with piped stdin: each line.")] = None,
-    model: ModelOpt = None,
-    method: MethodOpt = Method.grad_input,
-    target: TargetOpt = None,
-    contrast: ContrastOpt = None,
-    position: PositionOpt = None,
-    objective: ObjectiveOpt = "logit",
+    model: ModelOptions = Group(ModelOptions),
+    method: MethodOptions = Group(MethodOptions),
     top: TopOpt = None,
     output_format: Annotated[str, typer.Option("--format", "-f", metavar="text|json|html|svg", help="text (for people) | json (one object; JSON Lines for stdin; jsonl is the same) | html | svg (a self-contained page or image, in the terminal's colours).")] = "text",
-    reduce: ReduceOpt = "l2",
-    steps: StepsOpt = 50,
-    tolerance: ToleranceOpt = 0.01,
-    baseline: BaselineOpt = "zero",
-    rule: RuleOpt = "midpoint",
-    samples: SamplesOpt = 25,
-    noise: NoiseOpt = 0.1,
-    seed: SeedOpt = 0,
-    occlude: OccludeOpt = "unk",
-    epsilon: EpsilonOpt = 0.001,
-    bias_factor: BiasFactorOpt = 0.0,
     vectors: VectorsOpt = False,
-    engine: EngineOpt = "auto",
-    device: DeviceOpt = "cpu",
 ):
     """Explain which tokens drove the model's prediction for TEXT."""
-    check_choice(output_format, ("text", "json", "jsonl") + EXPORTS, "--format")
-    pages = [] if output_format in EXPORTS else None  # html/svg: every text on one page, written at the end
+    output_format = check_choice(output_format, ("text", "json", "jsonl") + PAGES, "--format")
+    results = Results(output_format, "saliency explain")  # html/svg: every text on one page, written at the end
     require_stdout()
     if text is None and not stdin_is_piped():
         raise UsageError("give TEXT, or pipe lines on stdin (see --help)")
     if text is not None:
         text_argument(text)
-    position = parse_position(position)
-    options = dict(method=method.value, target=target, contrast=contrast, position=position, objective=objective,
-                   vectors=vectors, top=top, rule=rule,
-                   **method_options(reduce, steps, baseline, samples, noise, seed, occlude, tolerance, epsilon,
-                                    bias_factor))
-    model_file = load_model_file(model)
+    options = dict(method=method.method, **model.target_options(), vectors=vectors, top=top, **method.parameters())
+    model_file = load_model_file(model.model)
+    engine, device = model.engine, model.device
     if engine == "auto":
         engine = auto_engine(model_file, device, text, options)
     explainer = Explainer.from_model_file(model_file, engine=engine, device=device)
@@ -84,8 +63,8 @@ def explain(
         finally:
             if progress:
                 progress.close()
-        show(result, output_format, top, pages)
-        write_export(pages, output_format)
+        show(result, results, top)
+        results.close(empty_page=False)
         return
     failures = last_code = number = 0
     for number, (line, error) in enumerate(stdin_lines(), 1):
@@ -97,8 +76,8 @@ def explain(
             typer.echo(one_line(f"Error: record {number - 1}: {result}"), err=True)  # numbered from 0, as in batch
             continue
         with ctrl_c_after_write():  # Ctrl-C while the line is written: after it, not half way
-            show(result, output_format, top, pages)
-    write_export(pages, output_format)
+            show(result, results, top)
+    results.close(empty_page=False)
     if number == 0:
         raise InputError("no text: stdin was empty (give TEXT, or pipe lines)")
     if failures:
@@ -140,34 +119,9 @@ def work_progress():
     return WorkProgress()
 
 
-def write_export(pages, output_format):
-    if pages:
-        from saliency.render import export
+def show(explanation, results, top):
+    from saliency.render import explanation_text
 
-        sys.stdout.write(export(pages, output_format, "saliency explain"))
-
-
-def parse_position(position):
-    if position is None or position == "all":
-        return position
-    try:
-        return int(position)
-    except ValueError:
-        raise UsageError(f"--position must be an integer or 'all', not {position!r}") from None
-
-
-def show(explanation, output_format, top, pages=None):
-    if pages is not None:
-        from saliency.render import explanation_text
-
-        pages.append(explanation_text(explanation, 3 if top is None else top))
-    elif output_format != "text":
-        from saliency.records.whole_writes import write_whole
-
-        write_whole(sys.stdout, explanation.to_json() + "\n")  # the whole line, even on Ctrl-C
-        if explanation.completeness_warning():
-            warn(explanation.completeness_warning())
-    else:
-        from saliency.render import explanation_text
-
-        stdout_console().print(explanation_text(explanation, 3 if top is None else top))
+    results.show(view=lambda: explanation_text(explanation, 3 if top is None else top), json=explanation.to_json)
+    if results.format in JSON and explanation.completeness_warning():
+        warn(explanation.completeness_warning())

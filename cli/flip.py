@@ -8,7 +8,9 @@ from saliency import load_model
 from saliency.act.flip import flip as find_flip
 
 from . import app
-from .common import DeviceOpt, EngineOpt, ModelOpt, check_choice, stdout_console, user_errors
+from .common import check_choice, editing_engine, user_errors
+from .options import CandidatesOpt, EditFormatOpt, Group, ModelOptions, grouped
+from .output import Results
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -19,22 +21,19 @@ EXAMPLES = """
   saliency flip "it is not bad at all" --keep not --keep bad --format json
 """
 ToOpt = Annotated[Optional[str], typer.Option("--to", help="Reach this label (name or index; language model: the next token) instead of leaving the predicted one.")]
-CandidatesOpt = Annotated[int, typer.Option("--candidates", help="Per step, the K best first-order swaps plus the best swap at each of the K most promising positions are verified by forward passes (K at most 1000).")]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", metavar="text|json", help="text (for people) | json (one object).")]
 
 
 @app.command(epilog=EXAMPLES)
 @user_errors
+@grouped
 def flip(
     text: Annotated[str, typer.Argument(help="The text whose prediction to flip.")],
-    model: ModelOpt = None,
+    model: ModelOptions = Group(ModelOptions, "model", "engine", "device"),
     to: ToOpt = None,
     max_swaps: Annotated[int, typer.Option("--max-swaps", help="Greedy swaps at most (1 to 50); stops once flipped.")] = 1,
     keep: Annotated[Optional[List[str]], typer.Option("--keep", help="A token never swapped (repeat for more).")] = None,
     candidates: CandidatesOpt = 32,
-    output_format: FormatOpt = "text",
-    engine: EngineOpt = "auto",
-    device: DeviceOpt = "cpu",
+    output_format: EditFormatOpt = "text",
 ):
     """Find the swap of one token (or up to --max-swaps) that changes the model's prediction for TEXT.
 
@@ -42,17 +41,12 @@ def flip(
     the best are checked with real forward passes. Language models: the next token after TEXT.
     """
     output_format = check_choice(output_format, ("text", "json"), "--format")
-    explainer = load_model(model, engine=auto_engine(engine, device), device=device)
+    explainer = load_model(model.model, engine=editing_engine(model.engine, model.device), device=model.device)
     result = find_flip(explainer, text, to, max_swaps, keep or (), candidates)
-    if output_format == "json":
-        typer.echo(result.to_json())
-    else:
-        from saliency.render import flip_text
 
-        stdout_console().print(flip_text(result))
+    def view():
+        from saliency.render import flip_text  # rich loads for the terminal view only
 
+        return flip_text(result)
 
-def auto_engine(engine, device):
-    from saliency.engines.choose import LIVE, choose_engine
-
-    return choose_engine(engine, device, LIVE)  # one text: numpy answers first on the CPU; torch for CUDA
+    Results(output_format).show(view=view, json=result.to_json)

@@ -8,7 +8,8 @@ import typer
 
 
 from . import app
-from .common import check_choice, stdout_console, user_errors
+from .common import check_choice, user_errors
+from .output import Results
 
 IMPORT_EXAMPLES = """
 [b]Examples[/b]
@@ -41,9 +42,11 @@ def inspect(
                       "vocab_size": len(mf.tokenizer.vocab), "first": mf.tokenizer.vocab[:12]},
         "labels": mf.labels, "held_out": held_out(mf.info, mf.tokenizer.level), "info": mf.info,
     }
-    if output_format != "text":
-        typer.echo(json.dumps(report, ensure_ascii=False))
-        return
+    Results(output_format).show(view=lambda: report_table(report, mf),
+                                json=lambda: json.dumps(report, ensure_ascii=False))
+
+
+def report_table(report, mf):
     from saliency.render import simple_table
 
     rows = [[key.replace("_", "-"), str(report[key])] for key in ("name", "path", "sha256", "architecture",
@@ -61,8 +64,7 @@ def inspect(
         rows.append(["zero start", "yes: a zero input vector runs before the first token (x<1> = 0)"])
     if mf.info.get("keras_layers"):  # the Keras model's own layers, in order, as its owner named them
         rows.append(["keras layers", " -> ".join(map(str, mf.info["keras_layers"]))])
-    table = simple_table([("", "left"), ("", "left")], rows, header=False)
-    stdout_console().print(table)
+    return simple_table([("", "left"), ("", "left")], rows, header=False)
 
 
 @app.command("import", epilog=IMPORT_EXAMPLES)

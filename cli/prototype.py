@@ -8,8 +8,9 @@ from saliency import load_model
 from saliency.act.prototype import prototype as build_prototype
 
 from . import app
-from .common import DeviceOpt, EngineOpt, ModelOpt, check_choice, stdout_console, user_errors
-from .flip import CandidatesOpt, FormatOpt, auto_engine
+from .common import check_choice, editing_engine, user_errors
+from .options import CandidatesOpt, EditFormatOpt, Group, ModelOptions, grouped
+from .output import Results
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -24,27 +25,27 @@ EXAMPLES = """
 
 @app.command(epilog=EXAMPLES)
 @user_errors
+@grouped
 def prototype(
     to: Annotated[str, typer.Option("--to", help="The label (name or index; language model: the next token) to build an input for.", show_default=False)],
-    model: ModelOpt = None,
+    model: ModelOptions = Group(ModelOptions, "model", "engine", "device"),
     start: Annotated[Optional[str], typer.Option("--from", help="Start from this text (default: --length unknown tokens).")] = None,
     length: Annotated[int, typer.Option("--length", help="Tokens in the starting text (1 to 200).")] = 8,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Start from --length vocabulary tokens drawn with this seed instead of unknown tokens.")] = None,
     candidates: CandidatesOpt = 32,
     max_steps: Annotated[int, typer.Option("--max-steps", help="Swaps at most (1 to 1000).")] = 100,
-    output_format: FormatOpt = "text",
-    engine: EngineOpt = "auto",
-    device: DeviceOpt = "cpu",
+    output_format: EditFormatOpt = "text",
 ):
     """Build the input the model finds most typical of --to: swap tokens, guided by dx_t and
     checked by forward passes, while the target's logit rises (a language model: the context
     that most predicts the next token --to). Deterministic: the same start gives the same result."""
     output_format = check_choice(output_format, ("text", "json"), "--format")
-    explainer = load_model(model, engine=auto_engine(engine, device), device=device)
+    explainer = load_model(model.model, engine=editing_engine(model.engine, model.device), device=model.device)
     result = build_prototype(explainer, to, start, length, seed, candidates, max_steps)
-    if output_format == "json":
-        typer.echo(result.to_json())
-    else:
-        from saliency.render import prototype_text
 
-        stdout_console().print(prototype_text(result))
+    def view():
+        from saliency.render import prototype_text  # rich loads for the terminal view only
+
+        return prototype_text(result)
+
+    Results(output_format).show(view=view, json=result.to_json)

@@ -3,6 +3,7 @@
 import os
 import shlex
 import sys
+from dataclasses import dataclass
 from typing import Annotated, Optional
 
 import typer
@@ -11,6 +12,7 @@ from saliency.errors import UsageError
 
 from . import app
 from .common import user_errors
+from .options import Group, grouped
 
 DATA_PANEL = "Data"
 ARCH_PANEL = "Architecture"
@@ -35,37 +37,59 @@ def parse_label_names(spec: Optional[str]) -> dict:
     return dict(pairs)
 
 
+@dataclass
+class Data:
+    """The "Data" panel: the task, where validation and test texts come from, the vocabulary."""
+
+    task: Annotated[str, typer.Option(metavar="classify|lm|tag|auto", help="classify | lm | tag | auto (tag for CoNLL-U, token<TAB>tag or JSONL tokens+tags data; else classify).", rich_help_panel=DATA_PANEL)] = "auto"
+    level: Annotated[str, typer.Option(metavar="char|word", help="Tokens: char | word.", rich_help_panel=DATA_PANEL)] = "word"
+    valid: Annotated[Optional[str], typer.Option(help="Validation file (default: a split of DATA).", rich_help_panel=DATA_PANEL)] = None
+    valid_split: Annotated[float, typer.Option(min=0.0, max=0.5, help="Fraction of distinct texts held out for validation.", rich_help_panel=DATA_PANEL)] = 0.1
+    test: Annotated[Optional[str], typer.Option(help="Test file, scored once with the best epoch.", rich_help_panel=DATA_PANEL)] = None
+    test_split: Annotated[float, typer.Option(min=0.0, max=0.5, help="Fraction of distinct texts held out for testing.", rich_help_panel=DATA_PANEL)] = 0.0
+    text_column: Annotated[Optional[str], typer.Option("--text-field", help="Text column or field (default text or sentence).", rich_help_panel=DATA_PANEL)] = None
+    label_column: Annotated[str, typer.Option("--label-field", help="Label column or field.", rich_help_panel=DATA_PANEL)] = "label"
+    label_names: Annotated[Optional[str], typer.Option(help="Names for raw labels: 0=neg,1=pos.", rich_help_panel=DATA_PANEL)] = None
+    keep_case: Annotated[bool, typer.Option("--keep-case", help="Keep upper case (default: lowercase).", rich_help_panel=DATA_PANEL)] = False
+    keep_duplicates: Annotated[bool, typer.Option("--keep-duplicates", help="Keep repeated (text, label) pairs.", rich_help_panel=DATA_PANEL)] = False
+    max_vocab: Annotated[int, typer.Option(min=0, help="Keep the most frequent tokens (0: all).", rich_help_panel=DATA_PANEL)] = 0
+    min_count: Annotated[int, typer.Option(min=1, help="Drop tokens seen fewer times.", rich_help_panel=DATA_PANEL)] = 1
+
+
+@dataclass
+class Architecture:
+    """The "Architecture" panel."""
+
+    cell: Annotated[str, typer.Option(metavar="rnn|lstm|gru", help="rnn | lstm | gru", rich_help_panel=ARCH_PANEL)] = "lstm"
+    layers: Annotated[int, typer.Option(min=1, rich_help_panel=ARCH_PANEL)] = 1
+    hidden: Annotated[int, typer.Option(min=1, rich_help_panel=ARCH_PANEL)] = 256
+    embedding: Annotated[int, typer.Option(min=1, rich_help_panel=ARCH_PANEL)] = 128
+    bidirectional: Annotated[bool, typer.Option("--bidirectional", help="Read the text both ways.", rich_help_panel=ARCH_PANEL)] = False
+    pooling: Annotated[str, typer.Option(metavar="last|max|mean", help="Classifier: last | max | mean over time.", rich_help_panel=ARCH_PANEL)] = "max"
+    dropout: Annotated[float, typer.Option(min=0.0, max=0.9, rich_help_panel=ARCH_PANEL)] = 0.5
+    word_dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Tagger: chance a known training word is read as <unk>.", rich_help_panel=ARCH_PANEL)] = 0.0
+
+
+@dataclass
+class Optimisation:
+    """The "Optimisation" panel."""
+
+    epochs: Annotated[int, typer.Option(min=1, rich_help_panel=FIT_PANEL)] = 5
+    lr: Annotated[float, typer.Option(min=0.0, rich_help_panel=FIT_PANEL)] = 2e-3
+    batch_size: Annotated[int, typer.Option(min=1, rich_help_panel=FIT_PANEL)] = 64
+    seq_len: Annotated[int, typer.Option(min=2, help="Language model: tokens per training sequence.", rich_help_panel=FIT_PANEL)] = 128
+    seed: Annotated[int, typer.Option(rich_help_panel=FIT_PANEL)] = 0
+
+
 @app.command(epilog=EXAMPLES)
 @user_errors
+@grouped
 def train(
     data: Annotated[str, typer.Argument(help="Training data: csv/tsv/jsonl with text and label columns, a folder of LABEL.txt files (one text per line), plain text for --task lm, or tagged sentences (CoNLL-U, token<TAB>tag, JSONL tokens+tags) for a tagger.")],
     output: Annotated[str, typer.Option("--output", "-o", help="Model file to write.")] = "model.safetensors",
-    task: Annotated[str, typer.Option(metavar="classify|lm|tag|auto", help="classify | lm | tag | auto (tag for CoNLL-U, token<TAB>tag or JSONL tokens+tags data; else classify).", rich_help_panel=DATA_PANEL)] = "auto",
-    level: Annotated[str, typer.Option(metavar="char|word", help="Tokens: char | word.", rich_help_panel=DATA_PANEL)] = "word",
-    valid: Annotated[Optional[str], typer.Option(help="Validation file (default: a split of DATA).", rich_help_panel=DATA_PANEL)] = None,
-    valid_split: Annotated[float, typer.Option(min=0.0, max=0.5, help="Fraction of distinct texts held out for validation.", rich_help_panel=DATA_PANEL)] = 0.1,
-    test: Annotated[Optional[str], typer.Option(help="Test file, scored once with the best epoch.", rich_help_panel=DATA_PANEL)] = None,
-    test_split: Annotated[float, typer.Option(min=0.0, max=0.5, help="Fraction of distinct texts held out for testing.", rich_help_panel=DATA_PANEL)] = 0.0,
-    text_column: Annotated[Optional[str], typer.Option("--text-field", help="Text column or field (default text or sentence).", rich_help_panel=DATA_PANEL)] = None,
-    label_column: Annotated[str, typer.Option("--label-field", help="Label column or field.", rich_help_panel=DATA_PANEL)] = "label",
-    label_names: Annotated[Optional[str], typer.Option(help="Names for raw labels: 0=neg,1=pos.", rich_help_panel=DATA_PANEL)] = None,
-    keep_case: Annotated[bool, typer.Option("--keep-case", help="Keep upper case (default: lowercase).", rich_help_panel=DATA_PANEL)] = False,
-    keep_duplicates: Annotated[bool, typer.Option("--keep-duplicates", help="Keep repeated (text, label) pairs.", rich_help_panel=DATA_PANEL)] = False,
-    max_vocab: Annotated[int, typer.Option(min=0, help="Keep the most frequent tokens (0: all).", rich_help_panel=DATA_PANEL)] = 0,
-    min_count: Annotated[int, typer.Option(min=1, help="Drop tokens seen fewer times.", rich_help_panel=DATA_PANEL)] = 1,
-    cell: Annotated[str, typer.Option(metavar="rnn|lstm|gru", help="rnn | lstm | gru", rich_help_panel=ARCH_PANEL)] = "lstm",
-    layers: Annotated[int, typer.Option(min=1, rich_help_panel=ARCH_PANEL)] = 1,
-    hidden: Annotated[int, typer.Option(min=1, rich_help_panel=ARCH_PANEL)] = 256,
-    embedding: Annotated[int, typer.Option(min=1, rich_help_panel=ARCH_PANEL)] = 128,
-    bidirectional: Annotated[bool, typer.Option("--bidirectional", help="Read the text both ways.", rich_help_panel=ARCH_PANEL)] = False,
-    pooling: Annotated[str, typer.Option(metavar="last|max|mean", help="Classifier: last | max | mean over time.", rich_help_panel=ARCH_PANEL)] = "max",
-    dropout: Annotated[float, typer.Option(min=0.0, max=0.9, rich_help_panel=ARCH_PANEL)] = 0.5,
-    word_dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Tagger: chance a known training word is read as <unk>.", rich_help_panel=ARCH_PANEL)] = 0.0,
-    epochs: Annotated[int, typer.Option(min=1, rich_help_panel=FIT_PANEL)] = 5,
-    lr: Annotated[float, typer.Option(min=0.0, rich_help_panel=FIT_PANEL)] = 2e-3,
-    batch_size: Annotated[int, typer.Option(min=1, rich_help_panel=FIT_PANEL)] = 64,
-    seq_len: Annotated[int, typer.Option(min=2, help="Language model: tokens per training sequence.", rich_help_panel=FIT_PANEL)] = 128,
-    seed: Annotated[int, typer.Option(rich_help_panel=FIT_PANEL)] = 0,
+    data_options: Data = Group(Data),
+    arch: Architecture = Group(Architecture),
+    fit: Optimisation = Group(Optimisation),
     half: Annotated[bool, typer.Option("--half", help="Store float16 weights (half the file size).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ):
@@ -75,16 +99,17 @@ def train(
     from saliency.modelfile.info import held_out
     from saliency.train import TrainOptions, train as run_training
 
-    if cell not in CELLS or pooling not in POOLINGS or level not in ("char", "word"):
+    d, level = data_options, data_options.level
+    if arch.cell not in CELLS or arch.pooling not in POOLINGS or level not in ("char", "word"):
         raise UsageError(f"choose --cell from {', '.join(CELLS)}, --pooling from {', '.join(POOLINGS)}, "
                          "--level from char, word")
     checkpoint.check_writable(output)  # before training, not after it
-    opts = TrainOptions(task, level, cell, layers, hidden, embedding, bidirectional, pooling, dropout, epochs, lr,
-                        batch_size, seq_len, seed, max_vocab, min_count, not keep_case, valid_split, test_split,
-                        not keep_duplicates,
-                        parse_label_names(label_names), half, word_dropout)
-    with TrainingProgress(epochs, quiet) as progress:
-        model_file = run_training(data, opts, valid, test, text_column, label_column, progress)
+    opts = TrainOptions(d.task, level, arch.cell, arch.layers, arch.hidden, arch.embedding, arch.bidirectional,
+                        arch.pooling, arch.dropout, fit.epochs, fit.lr, fit.batch_size, fit.seq_len, fit.seed,
+                        d.max_vocab, d.min_count, not d.keep_case, d.valid_split, d.test_split, not d.keep_duplicates,
+                        parse_label_names(d.label_names), half, arch.word_dropout)
+    with TrainingProgress(fit.epochs, quiet) as progress:
+        model_file = run_training(data, opts, d.valid, d.test, d.text_column, d.label_column, progress)
     model_file.info["command"] = "saliency train " + shlex.join(sys.argv[2:] if len(sys.argv) > 2 else [data])
     checkpoint.save(model_file, output, dtype="float16" if half else None)
     typer.echo(f"wrote {output} ({os.path.getsize(output) / 1e6:.1f} MB): held-out "

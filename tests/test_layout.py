@@ -191,3 +191,30 @@ def test_the_dependencies_see_lazy_and_package_imports():
 
 def test_no_import_circles_in_the_library():
     assert circles(dependencies()) == []
+
+
+SHARED_CLI = {"saliency.cli", "saliency.cli.common", "saliency.cli.options", "saliency.cli.output"}
+
+
+def test_commands_import_only_the_shared_cli_modules():
+    """A command module (cli/explain.py, cli/batch.py, ...) imports no other command: what two
+    commands share lives in common.py (errors, consoles, stdin), options.py (options and their
+    groups) or output.py (results), and those import no command."""
+    cli = dict((m, p) for m, p in modules() if m.startswith("saliency.cli"))
+    commands = set(cli) - SHARED_CLI - {"saliency.cli.__main__"}
+    assert {"saliency.cli.explain", "saliency.cli.batch", "saliency.cli.reduce"} <= commands
+    offenders = {m: sorted(i for i in imports(m, p) if i in commands and i != m) for m, p in cli.items()
+                 if m != "saliency.cli"}  # the package itself imports every command, to register it
+    assert {m: found for m, found in offenders.items() if found} == {}
+
+
+def test_the_cli_makes_method_options_from_the_registry_alone():
+    """No method's name or parameter is written in cli/: --method's choices and the method flags
+    come from saliency.attribution's registry (a new method is one library file)."""
+    from saliency.attribution import METHODS
+
+    for m, path in modules():
+        if m.startswith("saliency.cli"):
+            text = open(path, encoding="utf-8").read()
+            assert "--epsilon" not in text and "--bias-factor" not in text and "--occlude" not in text, m
+            assert not any(f'"{name}"' in text for name in METHODS if name != "gradient"), m

@@ -1,4 +1,9 @@
-"""One table of cases, run for every attribution method; then each method's own promises."""
+"""One table, a row per registered method, run for every method; then each method's own promises.
+
+Adding a method is one module under saliency/attribution/ and one row in ROWS: the shared cases
+below (batched equals single, tokens index the text, a named target changes the scores) run its
+variants, and tests/test_options.py checks its flags on every command that takes --method.
+"""
 
 from dataclasses import dataclass, field
 
@@ -15,6 +20,27 @@ from .gradcheck import objective
 
 
 @dataclass(frozen=True)
+class Row:
+    """What the suite expects of one method."""
+
+    signed: bool  # scores carry a direction (Method.signed); unsigned scores are never negative
+    variants: tuple = ({},)  # option sets each shared case runs with
+    refused: tuple = ()  # (option, value, what the one-line error says): a value the method refuses, on every command
+
+
+ROWS = {
+    "gradient": Row(False, ({}, {"reduce": "l1"}, {"reduce": "max"}), ("reduce", "l3", "unknown --reduce 'l3'")),
+    "grad-input": Row(True),
+    "integrated-gradients": Row(True, ({"steps": 20}, {"steps": 7, "baseline": "unk"}),
+                                ("rule", "simpson", "unknown --rule 'simpson'")),
+    "smoothgrad": Row(False, ({"samples": 4, "noise": 0.2},), ("samples", "0", "--samples must be between 1")),
+    "occlusion": Row(True, ({}, {"occlude": "pad"}), ("occlude", "all", "unknown --occlude 'all'")),
+    "lrp": Row(True, ({}, {"epsilon": 0.01, "bias_factor": 1.0}),
+               ("bias-factor", "2", "--bias-factor must be between 0 and 1")),
+}
+
+
+@dataclass(frozen=True)
 class Case:
     method: str
     options: dict = field(default_factory=dict)
@@ -23,14 +49,7 @@ class Case:
         return self.method + "".join(f"-{k}={v}" for k, v in self.options.items())
 
 
-CASES = [
-    Case("gradient"), Case("gradient", {"reduce": "l1"}), Case("gradient", {"reduce": "max"}),
-    Case("grad-input"),
-    Case("integrated-gradients", {"steps": 20}), Case("integrated-gradients", {"steps": 7, "baseline": "unk"}),
-    Case("smoothgrad", {"samples": 4, "noise": 0.2}),
-    Case("occlusion"), Case("occlusion", {"occlude": "pad"}),
-    Case("lrp"), Case("lrp", {"epsilon": 0.01, "bias_factor": 1.0}),
-]
+CASES = [Case(name, options) for name, row in ROWS.items() for options in row.variants]
 MODELS = {
     "lstm-bi-max": dict(cell="lstm", layers=1, bidirectional=True, pooling="max"),
     "gru-2L-last": dict(cell="gru", layers=2, bidirectional=False, pooling="last"),
@@ -40,8 +59,17 @@ MODELS = {
 }
 
 
-def test_every_registered_method_is_in_the_table():
-    assert {c.method for c in CASES} == set(METHODS)
+def test_every_registered_method_has_one_row():
+    assert list(ROWS) == list(METHODS)  # the registry's order, too: it is --help's and evaluate's
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_each_method_is_signed_as_its_row_says(name):
+    assert METHODS[name].signed == ROWS[name].signed
+    explainer = explainer64(tiny_model_file("lstm", 1, True))
+    scores = np.concatenate([[t.score for t in r.tokens] for options in ROWS[name].variants
+                             for r in explainer.explain(TEXTS, name, **options)])
+    assert (scores < 0).any() if ROWS[name].signed else (scores >= 0).all()
 
 
 def scores(results):

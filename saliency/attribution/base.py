@@ -5,7 +5,7 @@ embed ids, run the network, and return each example's objective with its gradien
 Methods are plain numpy over that interface, so each is written once for both engines.
 """
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -71,6 +71,15 @@ def register(cls):
     return cls
 
 
+def option(default, help: str, choices=(), words=(), when: str = ""):
+    """A method parameter with what the command line says of it: `help` (the text after the
+    methods' names in --help), the `choices` it takes (its metavar, a|b|c; the method's
+    validate() still checks them), `words` a number may also be (steps: "auto"), and `when`
+    it applies, if not always (said after the methods' names). The CLI makes one flag per
+    parameter name from these (cli/options.py): a new method's parameters need no CLI edit."""
+    return field(default=default, metadata=dict(help=help, choices=tuple(choices), words=tuple(words), when=when))
+
+
 class Method:
     """Base of every method: a dataclass of its parameters plus `attribute`."""
 
@@ -113,6 +122,9 @@ def make_method(name: str, **options) -> Method:
     return cls(**{k: v for k, v in options.items() if k in accepted and v is not None})
 
 
+REDUCTIONS = ("l2", "l1", "max")  # how dx_t's components make one magnitude (gradient, smoothgrad)
+
+
 def reduce_vectors(dx, how: str):
     """One magnitude per timestep from dx_t: l2 norm (default), l1 norm, or max |component|."""
     if how == "l2":
@@ -135,7 +147,7 @@ def check_count(value, option: str, limit: int) -> int:
 
 
 def check_reduce(how: str):
-    if how not in ("l2", "l1", "max"):
+    if how not in REDUCTIONS:
         raise UsageError(f"unknown --reduce {how!r} (choose l2, l1 or max)")
 
 

@@ -6,7 +6,7 @@ Jurafsky 2016, "Visualizing and Understanding Neural Models in NLP" for recurren
 
 from dataclasses import dataclass
 
-from .base import Attributions, Method, check_reduce, reduce_vectors, register
+from .base import REDUCTIONS, Attributions, Method, check_reduce, option, reduce_vectors, register
 
 
 @register
@@ -15,7 +15,7 @@ class Gradient(Method):
     name = "gradient"
     evaluates_input = True
     signed = False
-    reduce: str = "l2"  # l2 | l1 | max over the components of dx_t
+    reduce: str = option("l2", "l2 | l1 | max over dx_t's components.", REDUCTIONS)
 
     def validate(self):
         check_reduce(self.reduce)

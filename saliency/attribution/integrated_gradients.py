@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..arrays import add_by_owner, concatenate, einsum, like, to_numpy, zeros
-from .base import (Attributions, Method, check_count, chunk_rows, gradient_at, objective_at, pair_chunks,
+from .base import (Attributions, Method, check_count, chunk_rows, gradient_at, objective_at, option, pair_chunks,
                    register)
 
 BASELINES = ("zero", "pad", "unk")
@@ -208,10 +208,12 @@ def refine_locally(engine, batch, x0, tolerance) -> Path:
 class IntegratedGradients(Method):
     name = "integrated-gradients"
     signed = True
-    steps: int = 50  # or "auto": per text, until the relative completeness gap is under tolerance
-    baseline: str = "zero"  # zero | pad | unk: what an absent token is
-    rule: str = "midpoint"  # midpoint | gauss-legendre
-    tolerance: float = 0.01  # steps="auto" only
+    steps: int = option(50, "path points, or auto: per text, until the completeness gap is under --tolerance.",
+                        words=(AUTO,))
+    baseline: str = option("zero", "zero | pad | unk, what an absent token is.", BASELINES)
+    rule: str = option("midpoint", "midpoint | gauss-legendre, the quadrature along the path.", RULES)
+    tolerance: float = option(0.01, "the largest relative completeness gap |delta| / |F(x) - F(x')| to stop at.",
+                              when="--steps auto")
 
     def validate(self):
         if isinstance(self.steps, str):

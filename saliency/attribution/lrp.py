@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import UsageError
 from ..arrays import to_numpy
 from ..objective import Objective
-from .base import Attributions, Method, register
+from .base import Attributions, Method, option, register
 from .recorded import network_of
 
 PER_POSITION_HEADS = ("lm", "tagger")  # heads that read the outputs at one position (no pooling)
@@ -156,8 +156,8 @@ def relevance(net, x, lengths, positions, classes, objective=Objective(), eps=0.
 class LRP(Method):
     name = "lrp"
     signed = True
-    epsilon: float = 0.001  # stabiliser of the epsilon rule
-    bias_factor: float = 0.0  # 1: biases' and stabilisers' shares are handed down (conservation)
+    epsilon: float = option(0.001, "stabiliser of the epsilon rule.")
+    bias_factor: float = option(0.0, "0 (biases keep their relevance) to 1 (handed down: relevance is conserved).")
 
     def validate(self):
         for option, value in (("--epsilon", self.epsilon), ("--bias-factor", self.bias_factor)):

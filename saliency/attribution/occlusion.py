@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import InputError, UsageError
 from ..engines.prefix import Prefix, can_resume, running_summaries
 from ..arrays import is_numpy, to_numpy
-from .base import CHUNK_POSITIONS, Attributions, Method, chunk_rows, objective_at, register
+from .base import CHUNK_POSITIONS, Attributions, Method, chunk_rows, objective_at, option, register
 
 MODES = ("unk", "pad", "delete", "zero")  # zero: the token's input vector set to zeros (no character at all)
 # False: every copy runs from step 0 even where the engine could reuse the prefix (the tests
@@ -62,7 +62,7 @@ class Occlusion(Method):
     name = "occlusion"
     signed = True
     needs_gradient = False
-    occlude: str = "unk"  # unk | pad | delete | zero
+    occlude: str = option("unk", "replace each token by unk or pad, delete it, or zero its input vector.", MODES)
 
     def validate(self):
         if self.occlude not in MODES:

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..errors import UsageError
 from ..arrays import add_by_owner, like, zeros
-from .base import Attributions, Method, check_count, check_reduce, gradient_at, pair_chunks, reduce_vectors, register
+from .base import (REDUCTIONS, Attributions, Method, check_count, check_reduce, gradient_at, option, pair_chunks,
+                   reduce_vectors, register)
 
 
 def embedding_spread(engine) -> float:
@@ -31,10 +32,10 @@ MAX_NOISE = 100.0  # sigma 100x the embeddings' spread: already pure noise
 class SmoothGrad(Method):
     name = "smoothgrad"
     signed = False
-    samples: int = 25
-    noise: float = 0.1  # sigma as a fraction of the embeddings' spread
-    seed: int = 0
-    reduce: str = "l2"
+    samples: int = option(25, "noisy copies.")
+    noise: float = option(0.1, "noise sigma as a fraction of the embeddings' spread.")
+    seed: int = option(0, "random seed.")
+    reduce: str = option("l2", "l2 | l1 | max over dx_t's components.", REDUCTIONS)
 
     def cost(self, tokens: int) -> float:
         return self.samples
