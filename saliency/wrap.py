@@ -15,6 +15,7 @@ together must give what each gives alone (to 1e-5) for "padded", or the two cut 
 for "length"; else texts run one at a time from then on.
 """
 
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import numpy as np
@@ -190,44 +191,76 @@ class ModuleEngine:
 
     def forward(self, x, lengths):
         lengths = np.asarray(lengths)
-        outs = [None] * len(lengths)
+        logits = None
+        # no_grad, not inference_mode: a module that makes a buffer on its first call would keep an
+        # inference tensor, which its later gradient calls could not save for backward.
         with torch.no_grad():
             for rows, L in self._groups(x, lengths):
-                out = self._outputs(self._tensor(x[rows, :L]), lengths[rows]).cpu().numpy()
-                for k, b in enumerate(rows):
-                    outs[b] = out[k, : lengths[b]] if out.ndim == 3 else out[k]
-        return _pad_outputs(outs, x.shape[1])
+                out = self._outputs(self._tensor(_rows(x, rows, L)), lengths[rows])
+                logits = _place(logits, rows, out.cpu().numpy(), lengths, x.shape[1])
+        return logits
 
     def gradient(self, x, lengths, positions, classes, objective="logit"):
         lengths = np.asarray(lengths)
-        logits, values, dx = [None] * len(lengths), np.zeros(len(lengths)), np.zeros_like(np.asarray(x))
+        logits, values, dx = None, np.zeros(len(lengths)), np.zeros_like(np.asarray(x))
         against = contrast_class(objective)
-        for rows, L in self._groups(x, lengths):
-            inputs = self._tensor(x[rows, :L]).requires_grad_(True)
-            with torch.enable_grad():
-                out = self._outputs(inputs, lengths[rows])
-                at = out[torch.arange(len(rows)), torch.as_tensor(positions[rows])] if out.dim() == 3 else out
-                cls = torch.as_tensor(classes[rows], device=at.device)
-                cls = torch.where(cls < 0, at.argmax(-1), cls)
-                scores = at.log_softmax(-1) if objective == "logprob" else at
-                picked = scores.gather(1, cls[:, None])[:, 0]
-                value = picked - scores[:, against] if against is not None else picked
-                # One backward over the sum: texts are independent, so each gets its own gradient.
-                (grad,) = torch.autograd.grad(value.sum(), inputs)
-            out, value, grad = out.detach().cpu().numpy(), value.detach().cpu().numpy(), grad.cpu().numpy()
-            for k, b in enumerate(rows):
-                logits[b], values[b] = (out[k, : lengths[b]] if out.ndim == 3 else out[k]), value[k]
-                dx[b, : lengths[b]] = grad[k, : lengths[b]]
-        return _pad_outputs(logits, x.shape[1]), values, dx
+        with frozen(self.module):
+            for rows, L in self._groups(x, lengths):
+                inputs = self._tensor(_rows(x, rows, L)).requires_grad_(True)
+                with torch.enable_grad():
+                    out = self._outputs(inputs, lengths[rows])
+                    at = out[torch.arange(len(rows)), torch.as_tensor(positions[rows])] if out.dim() == 3 else out
+                    cls = torch.as_tensor(classes[rows], device=at.device)
+                    cls = torch.where(cls < 0, at.argmax(-1), cls)
+                    scores = at.log_softmax(-1) if objective == "logprob" else at
+                    picked = scores.gather(1, cls[:, None])[:, 0]
+                    value = picked - scores[:, against] if against is not None else picked
+                    # One backward over the sum: texts are independent, so each gets its own gradient.
+                    (grad,) = torch.autograd.grad(value.sum(), inputs)
+                # Whole arrays at once, no loop over texts: past each text's end stays zero.
+                logits = _place(logits, rows, out.detach().cpu().numpy(), lengths, x.shape[1])
+                values[rows] = value.detach().cpu().numpy()
+                dx[rows, :L] = np.where(_mask(lengths[rows], L)[:, :, None], grad.cpu().numpy(), 0)
+        return logits, values, dx
 
 
-def _pad_outputs(outs, T):
-    if outs[0].ndim == 1:
-        return np.stack(outs)
-    padded = np.zeros((len(outs), T, outs[0].shape[-1]), outs[0].dtype)
-    for b, o in enumerate(outs):
-        padded[b, : len(o)] = o
-    return padded
+@contextmanager
+def frozen(module):
+    """The module's parameters with requires_grad off while it runs, then as they were (even after
+    an error): only dx is wanted, so autograd records no weight-gradient work (autograd.grad skips
+    most of it anyway, but a fused kernel's backward, such as oneDNN's LSTM, computes every
+    gradient its inputs ask for)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def _rows(x, rows, L):
+    """x's rows `rows`, cut to length L (a plain slice, no copy, when they are all rows in order)."""
+    if len(rows) == len(x) and (rows == np.arange(len(x))).all():
+        return x[:, :L]
+    return x[rows, :L]
+
+
+def _mask(lengths, L):
+    return np.arange(L)[None, :] < np.asarray(lengths)[:, None]  # (B, L)
+
+
+def _place(into, rows, out, lengths, T):
+    """One call's outputs out (n, C) or (n, L, C), for the batch's rows `rows`, put into the
+    batch's (B, C) or (B, T, C) array `into` (made on first use), zero past each text's end."""
+    if into is None:
+        into = np.zeros((len(lengths),) + ((T,) if out.ndim == 3 else ()) + out.shape[-1:], out.dtype)
+    if out.ndim == 3:
+        into[rows, : out.shape[1]] = np.where(_mask(lengths[rows], out.shape[1])[:, :, None], out, 0)
+    else:
+        into[rows] = out
+    return into
 
 
 class CallableTokenizer:
