@@ -32,7 +32,7 @@ def timed(cmd):
 def picked(path, extra):
     """The engine auto resolves to for this input (the CLI's own rule, asked in Python)."""
     from saliency.attribution import make_method
-    from saliency.engines import engine_for_input, input_size
+    from saliency.engines.choose import engine_for_input, input_size
 
     method = make_method(extra[1] if extra else "gradient")
     return engine_for_input("cpu", "word", input_size([path]), method)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from saliency import load_model
-from saliency.io import read_records
+from saliency.records.io import read_records
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import padded_batches  # noqa: E402

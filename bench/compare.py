@@ -36,7 +36,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from saliency import load_model
 from saliency.attribution.integrated_gradients import AUTO_CAP
 from saliency.attribution.smoothgrad import embedding_spread
-from saliency.io import read_records
+from saliency.records.io import read_records
 from saliency.tokenize import PAD_ID, UNK_ID
 
 

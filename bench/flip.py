@@ -17,8 +17,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the CLI does: small mat
 import numpy as np  # noqa: E402
 
 from saliency import load_model  # noqa: E402
-from saliency.hotflip import flip  # noqa: E402
-from saliency.io import read_records  # noqa: E402
+from saliency.act.flip import flip  # noqa: E402
+from saliency.records.io import read_records  # noqa: E402
 
 
 def main():

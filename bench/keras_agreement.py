@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 sys.path.insert(0, ".")
 from saliency.importers import import_any
-from saliency.numpy_engine import NumpyEngine
-from saliency.model import TorchEngine
+from saliency.engines.numpy_engine import NumpyEngine
+from saliency.engines.torch_engine import TorchEngine
 
 out = Path(tempfile.mkdtemp())
 subprocess.run([sys.executable, "tests/keras_models.py", str(out)], check=True, capture_output=True)

@@ -11,7 +11,7 @@ import time
 
 from saliency import load_model
 from saliency.attribution import METHODS
-from saliency.io import read_records
+from saliency.records.io import read_records
 
 
 def main():

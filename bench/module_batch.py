@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from saliency import load_model
-from saliency.wrap import frozen, module_explainer
+from saliency.engines.user_module import frozen, module_explainer
 
 
 class Network(nn.Module):

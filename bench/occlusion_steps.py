@@ -1,4 +1,4 @@
-"""Occlusion's recurrent steps with and without prefix reuse (saliency/prefix.py), on long texts.
+"""Occlusion's recurrent steps with and without prefix reuse (saliency/engines/prefix.py), on long texts.
 
 Counts, not times, so the machine's load does not matter: each engine call adds its rows x padded
 width (the steps it runs, per layer); the prediction's forward pass, which `explain` makes

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, ".")
-from saliency.char_rnn import COURSE_VOCAB  # noqa: E402
+from saliency.importers.numpy_layouts import COURSE_VOCAB  # noqa: E402
 from saliency.importers import import_char_rnn  # noqa: E402
-from saliency.numpy_engine import NumpyEngine  # noqa: E402
-from saliency.model import TorchEngine  # noqa: E402
+from saliency.engines.numpy_engine import NumpyEngine  # noqa: E402
+from saliency.engines.torch_engine import TorchEngine  # noqa: E402
 from tests.test_import import train_course_rnn  # noqa: E402
 from tests.test_own_numpy import (course_lstm_forward, course_lstm_params, course_rnn_forward,  # noqa: E402
                                   engine_probabilities, min_char_rnn_forward)

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from saliency.io import read_records
+from saliency.records.io import read_records
 
 SCRIPT = Path(sys.executable).with_name("saliency")
 

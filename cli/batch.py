@@ -8,10 +8,10 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from saliency.batch import Sink, in_shard
+from saliency.records.batch import Sink, in_shard
 from saliency.errors import EXIT_RECORDS_FAILED, InputError, ModelError, UsageError
 from saliency.pipeline import Explainer
-from saliency.registry import load_model_file
+from saliency.modelfile.registry import load_model_file
 
 from . import app
 from .common import (BaselineOpt, BiasFactorOpt, ContrastOpt, DeviceOpt, EngineOpt, EpsilonOpt, Method, MethodOpt,
@@ -75,8 +75,8 @@ def batch(
     device: DeviceOpt = "cpu",
 ):
     """Explain every record of FILES (or stdin) and stream the results to stdout."""
-    from saliency import io
-    from saliency.batch import explain_windows, parse_shard, read_inputs, write_results
+    from saliency.records import io
+    from saliency.records.batch import explain_windows, parse_shard, read_inputs, write_results
     from saliency.render import export
 
     require_stdout()
@@ -114,12 +114,12 @@ def batch(
     records, gold_field = gold_labels(records, model_file, label_field, errors_only)
     with Output(output_format, summary, top, BatchProgress(quiet, files, shard)) as output:
         if flip and summary:
-            from saliency.hotflip import FlipTally
+            from saliency.act.flip import FlipTally
 
             output.flips = FlipTally()
         results = explain_windows(explainer, records, shard=shard, follow=live_stdin(files), flip=flip, **options)
         if gold_field:
-            from saliency.gold import with_gold
+            from saliency.records.gold import with_gold
 
             results = with_gold(results, gold_field, model_file.labels, errors_only)
         done, failed = write_results(results, output)
@@ -149,7 +149,7 @@ def batch_engine(model, engine, device, files, options, remote=False):
     may exist only where the workers run: it is then not needed here (None), and auto, unable to
     read its tokenizer, counts word tokens."""
     from saliency.attribution import make_method
-    from saliency.engines import engine_for_input, input_size
+    from saliency.engines.choose import engine_for_input, input_size
 
     model_file = None
     if not remote or engine == "auto":
@@ -181,7 +181,7 @@ def gold_labels(records, model_file, label_field, errors_only):
     of the first records is used when it holds the model's labels; stderr says which was found."""
     from itertools import chain
 
-    from saliency.gold import detect_field
+    from saliency.records.gold import detect_field
 
     if model_file.config.per_position:
         if label_field or errors_only:
@@ -202,7 +202,7 @@ def gold_labels(records, model_file, label_field, errors_only):
 
 
 def on_ray(model, records, workers, address, output_dir, load_options, options, overwrite=False):
-    from saliency.ray_batch import explain_on_ray, import_ray, write_lines
+    from saliency.records.ray import explain_on_ray, import_ray, write_lines
 
     import_ray()  # before anything starts: without Ray, one line with the install command
     lines = explain_on_ray(model, records, workers=workers, address=address, output_dir=output_dir,
@@ -240,8 +240,8 @@ class Output(Sink):
     """Results to stdout: a JSONL/CSV/TSV writer, or rendered text above the progress bar."""
 
     def __init__(self, output_format, summary, top, progress):
-        from saliency import io
-        from saliency.summary import TokenSummary
+        from saliency.records import io
+        from saliency.evaluation.summary import TokenSummary
 
         from saliency.render import recording_console
 
@@ -298,7 +298,7 @@ class BatchProgress(Progress):
 
 
 def shard_total(files, shard):
-    from saliency.io import Record
+    from saliency.records.io import Record
 
     total = count_lines(files)
     if total is not None and shard:

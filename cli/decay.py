@@ -41,8 +41,8 @@ def decay(
     Distances are bucketed 0, 1, 2-3, 4-7, ...
     """
     from saliency import load_model
-    from saliency.decay import decay as run
-    from saliency.evaluate import read_limited
+    from saliency.evaluation.decay import decay as run
+    from saliency.evaluation.evaluate import read_limited
     from saliency.render import decay_chart, export
 
     output_format = check_choice(output_format, ("text", "json", "html"), "--format")

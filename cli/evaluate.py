@@ -69,10 +69,10 @@ def evaluate(
     between methods, plausibility against human rationales, and with --randomize the cascading
     randomisation check; a random ranking is the floor.
     """
-    from saliency.evaluate import EvalSettings, evaluate as run, read_limited, work_units
+    from saliency.evaluation.evaluate import EvalSettings, evaluate as run, read_limited, work_units
     from saliency.pipeline import Explainer
-    from saliency.randomize import flagged
-    from saliency.registry import load_model_file
+    from saliency.evaluation.randomize import flagged
+    from saliency.modelfile.registry import load_model_file
 
     output_format = check_choice(output_format, ("text", "json", "html"), "--format")
     settings = EvalSettings(parse_methods(methods), removal, seed, rationale_field, randomize, objective,
@@ -86,7 +86,7 @@ def evaluate(
         raise InputError(f"{data}: no records to evaluate") if not skipped else InputError(
             f"{data}: no usable record ({skipped[0][1]} at record {skipped[0][0]})")
     if not model_file.config.per_position:  # a language model is refused by evaluate; a tagger reads its tags
-        from saliency.gold import detect_field
+        from saliency.records.gold import detect_field
 
         settings.label_field, note = detect_field(records, model_file.labels, label_field)
         if note:

@@ -5,11 +5,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from saliency.batch import ctrl_c_after_write
+from saliency.records.batch import ctrl_c_after_write
 from saliency.compare import explain as explain_texts, method_names
 from saliency.errors import EXIT_RECORDS_FAILED, InputError, RecordUsageError, UsageError
 from saliency.pipeline import Explainer
-from saliency.registry import load_model_file
+from saliency.modelfile.registry import load_model_file
 
 from . import app
 from .common import (BaselineOpt, BiasFactorOpt, ContrastOpt, DeviceOpt, EngineOpt, EpsilonOpt, Method, MethodOpt,
@@ -109,7 +109,7 @@ def auto_engine(model_file, device, text, options) -> str:
     """--engine auto: one TEXT is weighed by its work, as batch weighs its input (a long occlusion
     goes to torch); stdin lines, of unknown number, go to numpy (it answers the first sooner)."""
     from saliency.attribution import DEFAULT_METHOD, make_method
-    from saliency.engines import engine_for_text
+    from saliency.engines.choose import engine_for_text
 
     if device != "cpu":
         return "torch"
@@ -164,7 +164,7 @@ def show(explanation, output_format, top, pages=None):
 
         pages.append(explanation_text(explanation, 3 if top is None else top))
     elif output_format != "text":
-        from saliency.whole_writes import write_whole
+        from saliency.records.whole_writes import write_whole
 
         write_whole(sys.stdout, explanation.to_json() + "\n")  # the whole line, even on Ctrl-C
         if explanation.completeness_warning():

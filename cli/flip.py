@@ -5,7 +5,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from saliency import load_model
-from saliency.hotflip import flip as find_flip
+from saliency.act.flip import flip as find_flip
 
 from . import app
 from .common import DeviceOpt, EngineOpt, ModelOpt, check_choice, stdout_console, user_errors

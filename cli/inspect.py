@@ -26,9 +26,9 @@ def inspect(
     output_format: Annotated[str, typer.Option("--format", "-f", metavar="text|json", help="text | json (or jsonl: the same)")] = "text",
 ):
     """Architecture, vocabulary, labels, parameter count, training figures and sha256 of a model."""
-    from saliency.checkpoint import sha256
-    from saliency.models_info import architecture, held_out
-    from saliency.registry import load_model_file
+    from saliency.modelfile.checkpoint import sha256
+    from saliency.modelfile.info import architecture, held_out
+    from saliency.modelfile.registry import load_model_file
 
     check_choice(output_format, ("text", "json", "jsonl"), "--format")
     mf = load_model_file(model)
@@ -78,9 +78,9 @@ def import_model(
     zero_start: Annotated[bool, typer.Option("--zero-start", help="numpy: the model sees a zero input vector before the first character (x<1> = 0), as the Coursera course trains and samples.")] = False,
 ):
     """Convert a Keras text RNN or a numpy character RNN to a model file (no TensorFlow needed)."""
-    from saliency import checkpoint
+    from saliency.modelfile import checkpoint
     from saliency.importers import check_output_apart, import_any
-    from saliency.models_info import architecture
+    from saliency.modelfile.info import architecture
 
     checkpoint.check_writable(output)
     check_output_apart(output, {"the source model": source, "the vocabulary": vocab})

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from saliency.models_info import describe_shipped
+from saliency.modelfile.info import describe_shipped
 
 from . import app
 from .common import check_choice, stdout_console, user_errors

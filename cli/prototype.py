@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from saliency import load_model
-from saliency.prototypes import prototype as build_prototype
+from saliency.act.prototype import prototype as build_prototype
 
 from . import app
 from .common import DeviceOpt, EngineOpt, ModelOpt, check_choice, stdout_console, user_errors

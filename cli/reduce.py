@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from saliency import load_model
-from saliency.reduction import reduce as reduce_input
+from saliency.act.reduce import reduce as reduce_input
 
 from . import app
 from .common import (DeviceOpt, EngineOpt, Method, MethodOpt, ModelOpt, check_choice, one_method, stdout_console,

@@ -70,9 +70,9 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ):
     """Train a classifier, language model or sequence tagger and write it as a model file."""
-    from saliency import checkpoint
-    from saliency.config import CELLS, POOLINGS
-    from saliency.models_info import held_out
+    from saliency.modelfile import checkpoint
+    from saliency.modelfile.config import CELLS, POOLINGS
+    from saliency.modelfile.info import held_out
     from saliency.train import TrainOptions, train as run_training
 
     if cell not in CELLS or pooling not in POOLINGS or level not in ("char", "word"):

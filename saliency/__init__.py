@@ -25,7 +25,7 @@ from .tokenize import Token
 def load_model(name_or_path=None, engine="auto", device="cpu", batch_size=64, dtype="float32"):
     """An Explainer for a shipped model (by name) or a model file (by path)."""
     from .pipeline import Explainer
-    from .registry import load_model_file
+    from .modelfile.registry import load_model_file
 
     return Explainer.from_model_file(load_model_file(name_or_path), engine=engine, device=device,
                                      batch_size=batch_size, dtype=dtype)
@@ -61,8 +61,8 @@ def explain(model, text, method=None, *, tokenizer=None, labels=None, embedding=
 def explain_records(model, records, *, text_field=None, shard=None, **options):
     """Explain a stream of records: one RecordResult (.record, .explanation, .error) per record, in
     input order. `records`: dicts (text in `text_field`, default text or sentence; the other keys
-    passed through), strings, or saliency.io.Record. See saliency.batch.explain_records."""
-    from .batch import explain_records as run
+    passed through), strings, or saliency.records.io.Record. See saliency.records.batch.explain_records."""
+    from .records.batch import explain_records as run
 
     return run(model, records, text_field=text_field, shard=shard, **options)
 
@@ -80,7 +80,7 @@ def _explainer(model, tokenizer=None, labels=None, **module_options):
         return load_model(model)
     if hasattr(model, "explain") and hasattr(model, "engine"):
         return model
-    from .wrap import module_explainer
+    from .engines.user_module import module_explainer
 
     return module_explainer(model, tokenizer, labels, **module_options)
 
@@ -90,8 +90,8 @@ def save_model(module, path, vocab, *, labels=None, level="word", lowercase=True
     """Write a standard PyTorch text RNN (nn.Embedding or one-hot input, one nn.RNN/LSTM/GRU,
     pooling last/max/mean, an nn.Linear head or a small MLP head) as a model file the CLI
     explains, after checking on probe texts that the file's model gives the module's
-    log-probabilities to 1e-5. vocab[k] is the token of the module's id k. See saliency.save_module."""
-    from .save_module import save_model as run
+    log-probabilities to 1e-5. vocab[k] is the token of the module's id k. See saliency.importers.torch_module."""
+    from .importers.torch_module import save_model as run
 
     return run(module, path, vocab, labels, level, lowercase, pooling, head, call, head_activations)
 
@@ -102,7 +102,7 @@ def flip(model, text, to=None, *, max_swaps=1, keep=(), candidates=32, **module_
     `model` as for explain (a module needs a tokenizer with a `vocab` list, e.g.
     saliency.tokenize.Tokenizer). `to`: reach this label instead of leaving the predicted one.
     """
-    from .hotflip import flip as run
+    from .act.flip import flip as run
 
     return run(_explainer(model, **module_options), text, to, max_swaps, keep, candidates)
 
@@ -111,7 +111,7 @@ def reduce(model, text, *, method="gradient", candidates=5, **options):
     """Input reduction (Feng et al. 2018): the shortest text, dropping least salient tokens, that
     keeps the prediction: a ReduceResult. Options: the method's parameters, or for an nn.Module
     tokenizer=, labels=, embedding=, head= as for explain."""
-    from .reduction import reduce as run
+    from .act.reduce import reduce as run
 
     module_options = {k: options.pop(k) for k in ("tokenizer", "labels", "embedding", "head") if k in options}
     module_options.update(_module_options(options))
@@ -121,7 +121,7 @@ def reduce(model, text, *, method="gradient", candidates=5, **options):
 def prototype(model, to, *, start=None, length=8, seed=None, candidates=32, max_steps=100, **module_options):
     """The input label (or language-model next token) `to` responds to most, by verified
     gradient-guided swaps from `start`, `length` unknown tokens, or tokens drawn with `seed`."""
-    from .prototypes import prototype as run
+    from .act.prototype import prototype as run
 
     return run(_explainer(model, **module_options), to, start, length, seed, candidates, max_steps)
 

@@ -13,7 +13,7 @@ from .attribution.arrays import native, to_numpy
 from .errors import InputError, RecordUsageError, SaliencyError, UsageError
 from .explanation import Explanation, Explanations
 from .tagging import given_tokens, tag_probabilities, tagger_prediction, tagger_targets
-from .threads import side_by_side
+from .engines.threads import side_by_side
 
 OBJECTIVES = ("logit", "logprob")
 LM_TOP = 10
@@ -43,7 +43,7 @@ class Explainer:
 
     @classmethod
     def from_model_file(cls, model_file, engine="auto", device="cpu", batch_size=64, dtype="float32"):
-        from .engines import load_engine
+        from .engines.choose import load_engine
 
         return cls(load_engine(model_file, engine, device, dtype), model_file.tokenizer, model_file.output_names,
                    model_file.name, batch_size)

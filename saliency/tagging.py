@@ -8,7 +8,7 @@ at each). Pre-tokenized sentences (tagged.Words) keep their words as the tokens.
 import numpy as np
 
 from .errors import RecordUsageError
-from .tagged import Words
+from .records.tagged import Words
 from .tokenize import UNK_ID, Token
 
 

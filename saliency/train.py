@@ -16,11 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import io
-from .checkpoint import ModelFile
-from .config import ModelConfig
+from .records import io
+from .modelfile.checkpoint import ModelFile
+from .modelfile.config import ModelConfig
 from .errors import InputError, UsageError
-from .model import RNNModel
+from .engines.torch_engine import RNNModel
 from .tokenize import PAD_ID, Tokenizer
 
 
@@ -130,7 +130,7 @@ def train(data: str, opts: TrainOptions, valid: str = None, test: str = None, te
     if opts.task not in ("classify", "lm", "tag", "auto"):
         raise UsageError(f"unknown task {opts.task!r} (expected classify, lm, tag or auto)")
     if opts.task == "auto":
-        from .tagged import looks_tagged
+        from .records.tagged import looks_tagged
 
         opts.task = "tag" if looks_tagged(data) else "classify"
     if opts.epochs < 1:

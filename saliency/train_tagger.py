@@ -13,11 +13,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import tagged
-from .checkpoint import ModelFile
-from .config import ModelConfig
+from .records import tagged
+from .modelfile.checkpoint import ModelFile
+from .modelfile.config import ModelConfig
 from .errors import InputError, UsageError
-from .model import RNNModel
+from .engines.torch_engine import RNNModel
 from .tokenize import PAD, UNK, UNK_ID, Tokenizer
 from .train import _optimizer, _restore_best, _step, batches_by_length, pad
 

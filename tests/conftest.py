@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from saliency import checkpoint
-from saliency.checkpoint import ModelFile
-from saliency.config import ModelConfig
-from saliency.model import RNNModel
+from saliency.modelfile import checkpoint
+from saliency.modelfile.checkpoint import ModelFile
+from saliency.modelfile.config import ModelConfig
+from saliency.engines.torch_engine import RNNModel
 from saliency.pipeline import Explainer
 from saliency.tokenize import PAD, UNK, Tokenizer
 

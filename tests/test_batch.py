@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from typer.testing import CliRunner
 
-from saliency import checkpoint
+from saliency.modelfile import checkpoint
 from saliency.cli import app
 
 from .conftest import tiny_model_file
@@ -170,7 +170,7 @@ def test_missing_input_file(model_path):
 
 
 def test_windows_keep_order_and_size():
-    from saliency.io import windows
+    from saliency.records.io import windows
 
     got = list(windows(iter(range(1000)), 7))
     assert [x for w in got for x in w] == list(range(1000))
@@ -179,7 +179,7 @@ def test_windows_keep_order_and_size():
 
 def test_windows_pass_on_a_read_error_after_the_records_before_it():
     from saliency.errors import InputError
-    from saliency.io import windows
+    from saliency.records.io import windows
 
     def broken():
         yield 1

@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 
 import saliency
 from saliency import load_model
-from saliency.batch import explain_records, parse_shard, read_inputs
+from saliency.records.batch import explain_records, parse_shard, read_inputs
 from saliency.errors import InputError, UsageError
-from saliency.io import JsonlWriter, read_records
+from saliency.records.io import JsonlWriter, read_records
 from saliency.cli import app
 
 TINY_MODEL = dict(cell="gru", layers=1, bidirectional=True)  # model_path's model (conftest)

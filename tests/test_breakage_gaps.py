@@ -12,9 +12,9 @@ import json
 import numpy as np
 import pytest
 
-from saliency import checkpoint
+from saliency.modelfile import checkpoint
 from saliency.errors import ModelError
-from saliency.numpy_engine import NumpyEngine
+from saliency.engines.numpy_engine import NumpyEngine
 
 from .conftest import explainer64, tiny_model_file
 from .test_model_file import tensors_of, write_raw

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from saliency import checkpoint
+from saliency.modelfile import checkpoint
 from saliency.errors import ModelError
 from saliency.pipeline import Explainer
 

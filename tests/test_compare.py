@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from saliency.cli import app
 from saliency.compare import compare
 from saliency.errors import UsageError
-from saliency.registry import shipped_models
+from saliency.modelfile.registry import shipped_models
 
 from .conftest import explainer64, tiny_model_file
 from .test_cli import one_line_error

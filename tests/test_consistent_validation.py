@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from saliency.randomize import cascade
+from saliency.evaluation.randomize import cascade
 
 from .conftest import explainer64, tiny_model_file
 from .hostile import assert_error, run, stderr_lines
@@ -68,7 +68,7 @@ def test_records_are_numbered_from_0_in_every_command(model_path, lm_path, data)
 
 
 def test_an_unknown_target_on_a_character_model_is_one_line_with_the_newline_escaped(tmp_path):
-    from saliency import checkpoint
+    from saliency.modelfile import checkpoint
 
     from saliency.tokenize import Tokenizer
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from saliency import InputError, UsageError, checkpoint, explain
+from saliency import InputError, UsageError, explain
+from saliency.modelfile import checkpoint
 from saliency.cli import app
 
 from .conftest import ARCHITECTURES, arch_id, explainer64, tiny_model_file
@@ -58,7 +59,7 @@ def test_the_contrast_gradient_is_the_difference_of_the_two_gradients(engine):
 
 @pytest.mark.parametrize("arch", ARCHITECTURES, ids=arch_id)
 def test_contrast_objective_matches_central_differences(arch):
-    from saliency.model import TorchEngine
+    from saliency.engines.torch_engine import TorchEngine
 
     mf = tiny_model_file(**arch)
     engine = TorchEngine(mf, "float64")
@@ -66,8 +67,8 @@ def test_contrast_objective_matches_central_differences(arch):
 
 
 def test_the_numpy_engine_differentiates_the_contrast_as_torch_does():
-    from saliency.model import TorchEngine
-    from saliency.numpy_engine import NumpyEngine
+    from saliency.engines.torch_engine import TorchEngine
+    from saliency.engines.numpy_engine import NumpyEngine
 
     mf = tiny_model_file("lstm", 2, True, "lm")
     torch_engine, numpy_engine = TorchEngine(mf, "float64"), NumpyEngine(mf, "float64")
@@ -152,7 +153,7 @@ def test_a_checkout_finds_its_models_when_python_imports_it_from_the_root():
     # As after a plain `pip install .`: from the repository root, `import saliency` is ./saliency,
     # whatever is installed. Drop the editable install's finder to see exactly that.
     code = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
-            "import saliency, saliency.cli; from saliency.registry import shipped_models; "
+            "import saliency, saliency.cli; from saliency.modelfile.registry import shipped_models; "
             "print(saliency.__file__, sorted(shipped_models()))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -1,7 +1,7 @@
 """Ctrl-C while stdout is a pipe nobody is reading: the output still ends in whole lines.
 
 A signal that interrupts a blocked write to a pipe leaves it partly done, and CPython's buffered
-writer then drops the rest (saliency/whole_writes.py). Each test waits until the process is
+writer then drops the rest (saliency/records/whole_writes.py). Each test waits until the process is
 blocked writing to the full pipe (its wchan is pipe_write), sends SIGINT there, then reads all.
 """
 

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from saliency import checkpoint, io, load_model
+from saliency import load_model
+from saliency.modelfile import checkpoint
+from saliency.records import io
 from saliency.cli import app
-from saliency.decay import bucket, bucket_range, decay, reach
-from saliency.evaluate import read_limited
+from saliency.evaluation.decay import bucket, bucket_range, decay, reach
+from saliency.evaluation.evaluate import read_limited
 
 from .conftest import explainer64, tiny_model_file
 

@@ -10,15 +10,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from saliency import io
+from saliency.records import io
 from saliency.cli import app
-from saliency.evaluate import EvalSettings, Item, evaluate, faithfulness, read_limited
-from saliency.metrics import (average_precision, kendall_tau, perturb, rankdata, rationale_labels, spearman,
+from saliency.evaluation.evaluate import EvalSettings, Item, evaluate, faithfulness, read_limited
+from saliency.evaluation.metrics import (average_precision, kendall_tau, perturb, rankdata, rationale_labels, spearman,
                               token_f1, top_count)
-from saliency.model import RNNModel
+from saliency.engines.torch_engine import RNNModel
 from saliency.pipeline import Explainer
-from saliency.randomize import cascade, flagged, randomization_check, stages
-from saliency.registry import load_model_file
+from saliency.evaluation.randomize import cascade, flagged, randomization_check, stages
+from saliency.modelfile.registry import load_model_file
 from saliency.tokenize import Token
 
 from .conftest import explainer64, tiny_model_file

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 import saliency
 from saliency.cli import app
-from saliency.counterfactual import Editor, margin
-from saliency.hotflip import flip
+from saliency.act.editor import Editor, margin
+from saliency.act.flip import flip
 from saliency.tokenize import PAD, UNK, Tokenizer
 
 from .conftest import explainer64, tiny_model_file
@@ -185,7 +185,7 @@ def test_cli_usage_errors_exit_2(model_path, args, fragment):
 
 
 def test_flip_on_every_shipped_model_from_the_cli():
-    from saliency.registry import load_model_file, shipped_models
+    from saliency.modelfile.registry import load_model_file, shipped_models
 
     for name in shipped_models():
         mf = load_model_file(name)

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from saliency.cli import app
-from saliency.gold import GoldError, confusion, gold_name
+from saliency.records.gold import GoldError, confusion, gold_name
 
 runner = CliRunner()
 LABELS = ["neg", "pos", "other"]  # the tiny models' labels (conftest)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from saliency.model import TorchEngine
+from saliency.engines.torch_engine import TorchEngine
 from saliency.tokenize import PAD_ID
 
 from .conftest import TEXTS, tiny_model_file

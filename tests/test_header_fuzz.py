@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from saliency import checkpoint
+from saliency.modelfile import checkpoint
 from saliency.errors import ModelError
 from saliency.pipeline import Explainer
 

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from saliency.cli import app
 from saliency.errors import ModelError
 from saliency.importers import COURSE_VOCAB, import_char_rnn, read_arrays
-from saliency.model import TorchEngine
-from saliency.numpy_engine import NumpyEngine
+from saliency.engines.torch_engine import TorchEngine
+from saliency.engines.numpy_engine import NumpyEngine
 
 runner = CliRunner()
 DINOS = ["aachenosaurus", "aardonyx", "abelisaurus", "brachiosaurus", "tyrannosaurus", "velociraptor",

@@ -13,7 +13,7 @@ from io import BytesIO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from saliency import io
+from saliency.records import io
 
 from .hostile import run, stderr_lines
 

@@ -245,7 +245,7 @@ def test_the_hand_built_files_import_and_a_hard_link_loop_is_walked_once(tmp_pat
         result = run(["import", path, "--vocab", vocab, "-o", out], memory_gb=2.0, timeout=60)
         assert result.returncode == 0, result.stderr.decode()
         assert fmt in result.stderr.decode()
-        from saliency import checkpoint
+        from saliency.modelfile import checkpoint
         mf = checkpoint.load(str(out))
         first = 1 if mf.tokenizer.unk_id is None else 2  # rows after <pad> (and <unk>, where Keras has one)
         np.testing.assert_array_equal(mf.weights["embedding.weight"][first:],

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from saliency import checkpoint
+from saliency.modelfile import checkpoint
 from saliency.errors import ModelError
 from saliency.importers import import_any
-from saliency.model import TorchEngine
-from saliency.numpy_engine import NumpyEngine
+from saliency.engines.torch_engine import TorchEngine
+from saliency.engines.numpy_engine import NumpyEngine
 
 from .gradcheck import check_input_gradient
 from .hostile import assert_error, run

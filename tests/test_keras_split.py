@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from saliency.keras_vocab import KERAS_FILTERS
+from saliency.importers.keras_vocab import KERAS_FILTERS
 from saliency.tokenize import Tokenizer
 
 

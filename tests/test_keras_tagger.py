@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from saliency.importers import import_any
-from saliency.model import TorchEngine
-from saliency.numpy_engine import NumpyEngine
+from saliency.engines.torch_engine import TorchEngine
+from saliency.engines.numpy_engine import NumpyEngine
 
 from .gradcheck import check_input_gradient
 from .test_keras_import import built  # noqa: F401 (the session's Keras models, built once)
@@ -50,7 +50,7 @@ def test_keras_tagger_dx_passes_the_finite_difference_check(built, name):  # noq
 
 
 def test_keras_tagger_explains_every_position(built, tmp_path):  # noqa: F811
-    from saliency import checkpoint
+    from saliency.modelfile import checkpoint
     from saliency.pipeline import Explainer
 
     out, cases = built

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from saliency.errors import UsageError
-from saliency.threads import free_cores
+from saliency.engines.threads import free_cores
 
 from .conftest import explainer64, tiny_model_file
 from .hostile import assert_error, run
@@ -59,7 +59,7 @@ def test_our_own_busy_threads_are_not_counted_as_neighbours():
     # to one thread on a quiet machine (0.73x the hand-written loop instead of 1.2x).
     import threading
 
-    from saliency.threads import own_running
+    from saliency.engines.threads import own_running
 
     stop = threading.Event()
 

@@ -12,11 +12,11 @@ import struct
 import numpy as np
 import pytest
 
-from saliency import checkpoint
-from saliency.config import ModelConfig
+from saliency.modelfile import checkpoint
+from saliency.modelfile.config import ModelConfig
 from saliency.errors import ModelError
-from saliency.model import RNNModel, TorchEngine
-from saliency.numpy_engine import NumpyEngine
+from saliency.engines.torch_engine import RNNModel, TorchEngine
+from saliency.engines.numpy_engine import NumpyEngine
 
 from .conftest import TEXTS, explainer64, tiny_model_file
 from .gradcheck import check_input_gradient
@@ -160,7 +160,7 @@ def test_refused_through_the_console_script_with_one_line(tmp_path, case):
 
 def test_one_hot_model_with_a_large_vocabulary_explains_in_little_memory(tmp_path):
     """100k one-hot inputs: the numpy engine must not build a 100k x 100k identity (37 GiB)."""
-    from saliency.checkpoint import ModelFile
+    from saliency.modelfile.checkpoint import ModelFile
     from saliency.tokenize import PAD, UNK, Tokenizer
 
     V, H = 100_000, 2
@@ -183,7 +183,7 @@ def test_one_hot_model_with_a_large_vocabulary_explains_in_little_memory(tmp_pat
 def stacked_model_file(cell, bidirectional, pooling="last", head="classifier", sizes=(6, 3)):
     import torch
 
-    from saliency.checkpoint import ModelFile
+    from saliency.modelfile.checkpoint import ModelFile
 
     base = tiny_model_file(cell, head=head)
     cfg = ModelConfig(cell, base.config.vocab_size, 5, list(sizes), len(sizes), bidirectional, head, pooling, 3)

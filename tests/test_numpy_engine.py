@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from saliency.model import TorchEngine
-from saliency.numpy_engine import NumpyEngine
+from saliency.engines.torch_engine import TorchEngine
+from saliency.engines.numpy_engine import NumpyEngine
 
 from .conftest import tiny_model_file
 from .gradcheck import check_input_gradient
@@ -66,7 +66,7 @@ def test_numpy_embed_equals_torch():
 
 
 def test_explain_by_default_never_imports_torch(tmp_path):
-    from saliency import checkpoint
+    from saliency.modelfile import checkpoint
 
     path = str(tmp_path / "m.safetensors")
     checkpoint.save(tiny_model_file("gru", 2, True), path)

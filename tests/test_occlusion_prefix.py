@@ -1,4 +1,4 @@
-"""Occlusion's prefix reuse (saliency/prefix.py): each copy run on from the original text's states
+"""Occlusion's prefix reuse (saliency/engines/prefix.py): each copy run on from the original text's states
 gives exactly what running it from step 0 gives, on both engines, and runs fewer steps."""
 
 import itertools
@@ -11,11 +11,11 @@ from saliency.attribution import occlusion
 from saliency.attribution.arrays import native
 from saliency.attribution.base import Batch
 from saliency.attribution.occlusion import Occlusion
-from saliency.engines import load_engine
-from saliency.prefix import Prefix, running_summaries
-from saliency.checkpoint import ModelFile
-from saliency.config import ModelConfig
-from saliency.model import RNNModel
+from saliency.engines.choose import load_engine
+from saliency.engines.prefix import Prefix, running_summaries
+from saliency.modelfile.checkpoint import ModelFile
+from saliency.modelfile.config import ModelConfig
+from saliency.engines.torch_engine import RNNModel
 from saliency.tokenize import PAD, PAD_ID, UNK, UNK_ID, Tokenizer
 
 from .conftest import CHARS, LABELS, explainer64, tiny_model_file

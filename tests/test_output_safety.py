@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from saliency import checkpoint
+from saliency.modelfile import checkpoint
 
 from .conftest import tiny_model_file
 

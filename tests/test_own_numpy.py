@@ -14,12 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from saliency.attribution.recorded import network_of
-from saliency.char_rnn import COURSE_VOCAB
+from saliency.importers.numpy_layouts import COURSE_VOCAB
 from saliency.cli import app
 from saliency.errors import InputError, ModelError, UsageError
 from saliency.importers import import_char_rnn
-from saliency.model import TorchEngine
-from saliency.numpy_engine import NumpyEngine
+from saliency.engines.torch_engine import TorchEngine
+from saliency.engines.numpy_engine import NumpyEngine
 from saliency.pipeline import Explainer
 
 from .gradcheck import check_input_gradient
@@ -274,7 +274,7 @@ def test_zero_start_from_the_command_line_and_inspect_shows_it(tmp_path):
 
 
 def test_zero_start_refused_for_a_bidirectional_model():
-    from saliency.config import ModelConfig
+    from saliency.modelfile.config import ModelConfig
 
     with pytest.raises(ModelError, match="zero_start needs a unidirectional model"):
         ModelConfig(bidirectional=True, zero_start=True)

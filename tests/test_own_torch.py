@@ -13,7 +13,7 @@ from torch import nn
 from saliency import explain
 from saliency.errors import InputError, UsageError
 from saliency.tokenize import Tokenizer
-from saliency.wrap import module_explainer
+from saliency.engines.user_module import module_explainer
 
 ALL_LETTERS = string.ascii_letters + " .,;'"  # the name-classification tutorial's alphabet
 CATEGORIES = ["Arabic", "Chinese", "English", "Irish", "Japanese"]

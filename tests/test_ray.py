@@ -7,9 +7,9 @@ import ray
 from typer.testing import CliRunner
 
 from saliency import load_model
-from saliency.batch import explain_records, read_inputs
+from saliency.records.batch import explain_records, read_inputs
 from saliency.cli import app
-from saliency.ray_batch import explain_on_ray, jsonl_line
+from saliency.records.ray import explain_on_ray, jsonl_line
 
 TINY_MODEL = dict(cell="gru", layers=1, bidirectional=True)  # model_path's model (conftest)
 

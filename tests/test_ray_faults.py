@@ -15,9 +15,9 @@ import ray
 from typer.testing import CliRunner
 
 from saliency import load_model
-from saliency.batch import explain_records, read_inputs
+from saliency.records.batch import explain_records, read_inputs
 from saliency.cli import app
-from saliency.ray_batch import LOCK_NAME, explain_on_ray, jsonl_line
+from saliency.records.ray import LOCK_NAME, explain_on_ray, jsonl_line
 
 from .hostile import assert_error, run
 

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 import saliency
 from saliency.cli import app
-from saliency.counterfactual import Editor
+from saliency.act.editor import Editor
 from saliency.pipeline import softmax
-from saliency.prototypes import prototype
-from saliency.reduction import reduce
+from saliency.act.prototype import prototype
+from saliency.act.reduce import reduce
 
 from .conftest import TEXTS, explainer64, tiny_model_file
 from .test_flip import linear_explainer

@@ -8,7 +8,7 @@ import sys
 
 from rich.console import Console
 
-from saliency import checkpoint
+from saliency.modelfile import checkpoint
 from saliency.render import explanation_text, score_style
 from saliency.render.colours import LEVELS, level, ramp
 

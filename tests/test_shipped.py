@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from saliency import load_model
 from saliency.cli import app
-from saliency.registry import DEFAULT_MODEL, shipped_models
+from saliency.modelfile.registry import DEFAULT_MODEL, shipped_models
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,9 +128,9 @@ def test_ud_pos_tags_a_clear_sentence():
 @pytest.mark.skipif(UD_TEST is None, reason="UD English EWT is not in ../shared/data")
 def test_ud_pos_test_accuracy_is_what_models_readme_says():
     """The figure in the model file and models/README.md, recomputed from the file (forward passes only)."""
-    from saliency.io import read_records
+    from saliency.records.io import read_records
     from saliency.pipeline import Explainer
-    from saliency.registry import load_model_file
+    from saliency.modelfile.registry import load_model_file
 
     mf = load_model_file("ud-pos")
     engine = Explainer.from_model_file(mf, engine="numpy").engine

@@ -14,8 +14,8 @@ import threading
 
 import pytest
 
-from saliency import checkpoint
-from saliency.io import read_records, windows
+from saliency.modelfile import checkpoint
+from saliency.records.io import read_records, windows
 
 from .conftest import tiny_model_file
 

@@ -9,13 +9,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from saliency import checkpoint
-from saliency.checkpoint import ModelFile
+from saliency.modelfile import checkpoint
+from saliency.modelfile.checkpoint import ModelFile
 from saliency.cli import app
-from saliency.config import ModelConfig
-from saliency.io import read_records
-from saliency.model import RNNModel
-from saliency.tagged import Words, gold_sentences, looks_tagged
+from saliency.modelfile.config import ModelConfig
+from saliency.records.io import read_records
+from saliency.engines.torch_engine import RNNModel
+from saliency.records.tagged import Words, gold_sentences, looks_tagged
 from saliency.tokenize import PAD, UNK, Tokenizer
 
 from .conftest import explainer64
@@ -287,8 +287,8 @@ def test_tag_metrics_known_values():
 
 
 def test_perturbed_keeps_the_explained_word_and_finds_its_new_index():
-    from saliency.evaluate_tagger import perturbed
-    from saliency.metrics import perturb
+    from saliency.evaluation.evaluate_tagger import perturbed
+    from saliency.evaluation.metrics import perturb
 
     ids, scores = [10, 11, 12, 13, 14], [0.9, 0.1, 5.0, 0.8, 0.2]  # position 2 has the top score
     (removed, at), (kept, kept_at) = perturbed(ids, scores, 2, 50, "delete", 1, perturb)
@@ -316,7 +316,7 @@ def test_evaluate_reports_tagging_accuracy_against_gold(tmp_path, tagger_path):
 
 
 def test_decay_of_a_unidirectional_tagger_has_nothing_on_the_right(tmp_path):
-    from saliency.tagger_decay import tagger_decay
+    from saliency.evaluation.decay_tagger import tagger_decay
 
     records = list(read_records(str(_sentences(tmp_path))))
     uni = tagger_decay(explainer64(word_tagger_file(bidirectional=False)), records)
@@ -337,8 +337,8 @@ def _sentences(tmp_path):
 def test_words_survive_pickling_and_ray_packing():
     import pickle
 
-    from saliency.io import Record
-    from saliency.ray_batch import pack, unpack
+    from saliency.records.io import Record
+    from saliency.records.ray import pack, unpack
 
     words = Words(["New", "York-based", "n't"])
     again = pickle.loads(pickle.dumps(words))

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from saliency import threads
-from saliency.threads import side_by_side
+from saliency.engines import threads
+from saliency.engines.threads import side_by_side
 
 from .conftest import TEXTS, explainer64, tiny_model_file
 
@@ -82,7 +82,7 @@ def test_side_by_side_equals_one_batch_at_a_time(two_cores, monkeypatch, engine,
 # -- --engine auto for batch: numpy below the measured break-even, torch above ------------------
 def test_auto_weighs_the_work_of_the_input(tmp_path):
     from saliency.attribution import make_method
-    from saliency.engines import TORCH_FROM_WORK, engine_for_input
+    from saliency.engines.choose import TORCH_FROM_WORK, engine_for_input
 
     gradient, ig = make_method("gradient"), make_method("integrated-gradients", steps=50)
     words = 5 * TORCH_FROM_WORK  # bytes of word-level text worth TORCH_FROM_WORK token-gradients
@@ -96,7 +96,7 @@ def test_auto_weighs_the_work_of_the_input(tmp_path):
 
 
 def test_input_size_counts_regular_files_only(tmp_path):
-    from saliency.engines import input_size
+    from saliency.engines.choose import input_size
 
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("x" * 100)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from saliency.model import TorchEngine, select_objective
+from saliency.engines.torch_engine import TorchEngine, select_objective
 
 from .conftest import TEXTS, tiny_model_file
 from .test_gradients import padded_inputs

@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 from typer.testing import CliRunner
 
-from saliency import checkpoint, load_model
+from saliency import load_model
+from saliency.modelfile import checkpoint
 from saliency.cli import app
 from saliency.train import split_by_text
 

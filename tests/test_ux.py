@@ -8,7 +8,7 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from saliency import checkpoint
+from saliency.modelfile import checkpoint
 from saliency.cli import app
 
 from .conftest import explainer64, tiny_model_file

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from saliency.attribution.recorded import network_of
-from saliency.checkpoint import ModelFile
-from saliency.config import ModelConfig
+from saliency.modelfile.checkpoint import ModelFile
+from saliency.modelfile.config import ModelConfig
 from saliency.errors import ModelError
-from saliency.model import RNNModel, TorchEngine, select_objective
-from saliency.numpy_engine import NumpyEngine
+from saliency.engines.torch_engine import RNNModel, TorchEngine, select_objective
+from saliency.engines.numpy_engine import NumpyEngine
 from saliency.tokenize import Tokenizer
 
 from .gradcheck import check_input_gradient
@@ -106,7 +106,7 @@ def test_config_checks_and_files_without_the_new_fields_are_unchanged():
                                           (("rnn", "lstm"), (4, 6))])
 @pytest.mark.parametrize("bidirectional,zero_start", [(False, False), (True, False), (False, True)])
 def test_a_stack_of_different_cells_every_path_agrees(cells, hidden, bidirectional, zero_start, tmp_path):
-    from saliency import checkpoint
+    from saliency.modelfile import checkpoint
     from saliency.attribution import make_method
     from saliency.attribution.base import Batch
 

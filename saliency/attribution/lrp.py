@@ -125,7 +125,7 @@ def head_relevance(net, out, lengths, positions, classes, objective, eps, bias_f
 def relevance(net, x, lengths, positions, classes, objective="logit", eps=0.001, bias_factor=0.0):
     """(R_x (B, T, E), R_init (B,), F (B,)): relevance on each input component, relevance
     held by the zero initial states (h and c, every layer and direction), and F."""
-    from ..numpy_engine import reverse_within_length
+    from ..engines.numpy_engine import reverse_within_length
 
     if contrast_class(objective) is None and objective != "logit":
         raise UsageError("lrp explains a logit (or, with --contrast, a difference of two): "

@@ -7,7 +7,7 @@ only. The occluded copies of all examples go through the network in chunks, each
 just before it runs, so memory grows with the text's length T, not with T copies of it.
 
 In a one-directional model the copy occluding token t has the original's states before t: each
-copy runs on from them (saliency/prefix.py), about T^2/2 recurrent steps of T^2 for a T-token
+copy runs on from them (saliency/engines/prefix.py), about T^2/2 recurrent steps of T^2 for a T-token
 text; a language model's or tagger's copies run only up to the explained position, and a token
 after it needs no run at all. Other models and engines run every copy from step 0.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, UsageError
-from ..prefix import Prefix, can_resume, running_summaries
+from ..engines.prefix import Prefix, can_resume, running_summaries
 from .arrays import is_numpy, native, to_numpy
 from .base import CHUNK_POSITIONS, Attributions, Method, chunk_rows, objective_at, objective_of, register
 

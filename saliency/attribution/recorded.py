@@ -89,7 +89,7 @@ class Network:
     def run(self, x, lengths):
         """(B, T, E) inputs -> (top-layer outputs (B, T, D*H), zero at padding; per layer, per
         direction, (its input as it ran, its steps))."""
-        from ..numpy_engine import reverse_within_length
+        from ..engines.numpy_engine import reverse_within_length
 
         mask = (np.arange(x.shape[1])[None, :] < lengths[:, None])[..., None]
         out, records = np.asarray(x, np.float64), []

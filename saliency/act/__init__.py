@@ -1,0 +1,1 @@
+"""Acting on an explanation: flip (token swaps), reduce (input reduction), prototype; their shared editor."""

@@ -1,0 +1,1 @@
+"""The model file: its config, the safetensors checkpoint, the shipped-model registry."""
