@@ -10,7 +10,8 @@ batches. The texts: SST-2's 872 dev sentences and 128 train sentences of the sam
 (matched to dev's length quantiles), so the 1,000 have dev's lengths.
 
 Rounds are interleaved (one at a time, batched, then the next module) and each round's ratio is
-printed, as timing on a shared machine is noisy: read the ratios. Beside them, per module:
+printed, as timing on a shared machine is noisy: read the ratios (and the CPU-time ratio, which
+waiting for a core does not inflate). Beside them, per module:
 - the module alone: its own forward and backward over the same inputs, one text per call and
   in the batches the tool makes, with no saliency code at all: what batching can gain at most;
 - where the batched run's time goes: the module's forward (its call), the backward and the
@@ -33,7 +34,7 @@ import torch
 from torch import nn
 
 from saliency import load_model
-from saliency.engines.user_module import frozen, module_explainer
+from saliency.engines.user_module import frozen, module_explainer, padded_groups
 
 
 class Network(nn.Module):
@@ -92,14 +93,16 @@ def thousand_texts(dev_path, train_path, count):
 
 
 def batches(ids, size=64):
-    """The tool's batches: texts sorted by length, `size` a batch, padded with 0."""
+    """The tool's calls: texts sorted by length, `size` a batch, each batch split as the engine
+    splits it (engines.user_module.padded_groups), padded with 0."""
     ids = sorted(ids, key=len)
     for start in range(0, len(ids), size):
         chunk = ids[start:start + size]
-        padded = torch.zeros(len(chunk), max(map(len, chunk)), dtype=torch.int64)
-        for k, row in enumerate(chunk):
-            padded[k, : len(row)] = torch.as_tensor(row)
-        yield padded, torch.as_tensor([len(row) for row in chunk])
+        for rows, L in padded_groups(np.array([len(row) for row in chunk])):
+            padded = torch.zeros(len(rows), L, dtype=torch.int64)
+            for k, b in enumerate(rows):
+                padded[k, : len(chunk[b])] = torch.as_tensor(chunk[b])
+            yield padded, torch.as_tensor([len(chunk[b]) for b in rows])
 
 
 def module_alone(module, ids, size):
@@ -178,27 +181,29 @@ def main():
     modules = {"sst2-lstm (LSTM 256)": Network(copy.deepcopy(ours.torch_module).requires_grad_(True)),
                "small (LSTM 64)": Small(len(tok.vocab))}
     modes = {"one at a time": False, "batched": "auto"}
-    explainers, times, scores = {}, {}, {}
+    explainers, times, cpu_times, scores = {}, {}, {}, {}
     for label, module in modules.items():
         for mode, batched in modes.items():
             explainers[label, mode] = module_explainer(module, tokenize, ours.output_names, pad_id=0, unk_id=1,
                                                        batched=batched, call=lambda m, ids, lengths: m(ids, lengths))
             explainers[label, mode].explain(texts[:64], method=args.method)  # burn-in
-            times[label, mode] = []
+            times[label, mode], cpu_times[label, mode] = [], []
     for _ in range(args.rounds):
         for label in modules:
             for mode in modes:
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 results = explainers[label, mode].explain(texts, method=args.method)
                 times[label, mode].append(time.perf_counter() - start)
+                cpu_times[label, mode].append(time.process_time() - cpu)
                 scores[label, mode] = np.concatenate([[t.score for t in r.tokens] for r in results])
     for label, module in modules.items():
         alone, batched = times[label, "one at a time"], times[label, "batched"]
         ratios = [a / b for a, b in zip(alone, batched)]
         gap = float(np.abs(scores[label, "batched"] - scores[label, "one at a time"]).max())
+        cpu = min(cpu_times[label, "one at a time"]) / min(cpu_times[label, "batched"])
         print(f"{label}: one at a time {min(alone):.2f} s, batched {min(batched):.2f} s (best of {args.rounds}): "
               f"{min(alone) / min(batched):.1f}x as fast; each round {' '.join(f'{r:.1f}x' for r in ratios)}; "
-              f"largest score difference {gap:.2e}", flush=True)
+              f"in CPU time {cpu:.1f}x; largest score difference {gap:.2e}", flush=True)
         one, many = module_alone(module, ids, 1), module_alone(module, ids, 64)
         print(f"  the module alone, no saliency code: one text a call {one:.2f} s, 64 a call {many:.2f} s: "
               f"{one / many:.1f}x", flush=True)

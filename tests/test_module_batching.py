@@ -137,3 +137,20 @@ def test_per_position_outputs_are_placed_whole_and_zero_past_each_end():
     for b in range(3):
         alone = engine.forward(engine.embed(ids[b:b + 1, : lengths[b]]), lengths[b:b + 1])
         np.testing.assert_allclose(logits[b, : lengths[b]], alone[0], rtol=0, atol=1e-12)
+
+
+def test_texts_of_one_length_get_a_call_of_their_own_and_the_rest_share_a_padded_one():
+    torch.manual_seed(16)
+    model = Packing()
+    shapes = []
+    explainer = module_explainer(model, word_ids, ["a", "b", "c"],
+                                 call=lambda m, ids, lengths: shapes.append(tuple(ids.shape)) or m(ids, lengths))
+    alone = module_explainer(model, word_ids, ["a", "b", "c"], call=lengths_call, batched=False)
+    texts = [f"w{k} x{k} y{k}" for k in range(9)] + TEXTS  # nine of 3 words, then the mixed ten (one of 3)
+    shapes.clear()
+    many = explainer.explain(texts, method="grad-input")
+    assert explainer.engine.batched == "padded"
+    assert sorted(shapes[3:]) == [(9, 6), (10, 3)]  # after the check's 3 calls: the ten of 3 words, the rest padded
+    for a, b in zip(many, alone.explain(texts, method="grad-input")):
+        assert a.text == b.text
+        np.testing.assert_allclose([t.score for t in a.tokens], [t.score for t in b.tokens], rtol=0, atol=1e-5)

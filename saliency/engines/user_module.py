@@ -30,6 +30,7 @@ HEADS = ("classifier", "lm", "tagger")  # lm and tagger: an output per position
 INPUTS = ("ids", "one-hot")
 BATCHING = ("auto", "padded", "length", False)
 BATCH_CHECK_TOLERANCE = 1e-5
+ONE_LENGTH_ROWS = 8
 
 
 def find_embedding(module: nn.Module, name: str = None) -> nn.Embedding:
@@ -155,7 +156,7 @@ class ModuleEngine:
         if self.batched == "auto":
             self._check_batching(x, lengths)
         if self.batched == "padded":
-            return [(np.arange(len(lengths)), int(lengths.max()))]
+            return padded_groups(lengths)
         if self.batched == "length":
             return [(np.flatnonzero(lengths == n), int(n)) for n in np.unique(lengths)]
         return [(np.array([b]), int(lengths[b])) for b in range(len(lengths))]
@@ -222,6 +223,20 @@ class ModuleEngine:
                 values[rows] = value.detach().cpu().numpy()
                 dx[rows, :L] = np.where(_mask(lengths[rows], L)[:, :, None], grad.cpu().numpy(), 0)
         return logits, values, dx
+
+
+def padded_groups(lengths, least=None):
+    """A padded-batch module's calls [(rows, L)]: rows of one length, where at least `least` share
+    it, in a call of their own; the others padded together. One length is torch's fast path: a
+    packed batch of mixed lengths runs the LSTM step by step (not oneDNN's kernel) and its backward
+    fills a zero gradient the size of the whole batch at every step."""
+    least = ONE_LENGTH_ROWS if least is None else least
+    sizes, counts = np.unique(lengths, return_counts=True)
+    groups = [(np.flatnonzero(lengths == n), int(n)) for n, c in zip(sizes, counts) if c >= least]
+    rest = np.flatnonzero(np.isin(lengths, sizes[counts < least]))
+    if len(rest):
+        groups.append((rest, int(lengths[rest].max())))
+    return groups
 
 
 @contextmanager
