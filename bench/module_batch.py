@@ -13,7 +13,9 @@ Rounds are interleaved (one at a time, batched, then the next module) and each r
 printed, as timing on a shared machine is noisy: read the ratios (and the CPU-time ratio, which
 waiting for a core does not inflate). Beside them, per module:
 - the module alone: its own forward and backward over the same inputs, one text per call and
-  in the batches the tool makes, with no saliency code at all: what batching can gain at most;
+  in the calls the tool makes, with no saliency code at all: what batching can gain at most; and
+  this core's matrix-vector against matrix-matrix speed on the LSTM's step product, which bounds
+  the gain on the arithmetic (beyond it, batching only saves overhead: calls, steps, small ops);
 - where the batched run's time goes: the module's forward (its call), the backward and the
   engine around it, the tokenizer callable, and the rest (tokens, targets, results);
 - what "auto" costs: its check, on the first batch, of the longest and shortest text together
@@ -117,6 +119,25 @@ def module_alone(module, ids, size):
     return time.perf_counter() - start
 
 
+def matmul_speeds(module, rows=(1, 64), repeats=100):
+    """GFLOPS of this core on the LSTM's own step product, (rows, E + H) @ (E + H, 4H): a text at a
+    time is matrix-vector work, a batch matrix-matrix; their ratio bounds what batching can gain on
+    the arithmetic (the rest of any gain is overhead saved: calls, steps, small operations)."""
+    lstm = next(m for m in module.modules() if isinstance(m, nn.LSTM))
+    weight = torch.randn(lstm.input_size + lstm.hidden_size, 4 * lstm.hidden_size)
+    speeds = []
+    for n in rows:
+        a = torch.randn(n, weight.shape[0])
+        best = float("inf")
+        for _ in range(5):  # the best of 5, as other work on the machine only slows it
+            start = time.perf_counter()
+            for _ in range(repeats):
+                a @ weight
+            best = min(best, time.perf_counter() - start)
+        speeds.append(2 * n * weight.numel() * repeats / best / 1e9)
+    return speeds
+
+
 class Stopwatch:
     """Seconds spent inside the functions it wraps."""
 
@@ -205,8 +226,10 @@ def main():
               f"{min(alone) / min(batched):.1f}x as fast; each round {' '.join(f'{r:.1f}x' for r in ratios)}; "
               f"in CPU time {cpu:.1f}x; largest score difference {gap:.2e}", flush=True)
         one, many = module_alone(module, ids, 1), module_alone(module, ids, 64)
+        single, batch = matmul_speeds(module)
         print(f"  the module alone, no saliency code: one text a call {one:.2f} s, 64 a call {many:.2f} s: "
-              f"{one / many:.1f}x", flush=True)
+              f"{one / many:.1f}x; this core's matmul on its LSTM step, 1 row {single:.0f} GFLOPS, 64 rows "
+              f"{batch:.0f} GFLOPS: {batch / single:.1f}x", flush=True)
         print(f"  batched, where the time goes: {where_time_goes(module, tokenize, ours.output_names, texts, args.method)}",
               flush=True)
 

@@ -138,14 +138,16 @@ class ModuleEngine:
 
         def after(layer, args, out):
             slots = seen["slots"]
+            if slots is given:  # embedded as given (most modules): x itself, not a gather and its scatter back
+                return x.to(out.dtype, copy=True)  # a copy, so the module may change it in place
             if int(slots.max()) >= B * L or int(slots.min()) < 0:
                 raise UsageError("the module embedded ids it made itself, not the ones it was given")
             return flat[slots].to(out.dtype)
 
         handles = [self.embedding.register_forward_pre_hook(before), self.embedding.register_forward_hook(after)]
         try:
-            slots = torch.arange(B * L, device=self.weight.device).view(B, L)
-            return self.call(self.module, slots, *extra)
+            given = torch.arange(B * L, device=self.weight.device).view(B, L)
+            return self.call(self.module, given, *extra)
         finally:
             for handle in handles:
                 handle.remove()
