@@ -233,9 +233,11 @@ def padded_groups(lengths, least=None):
     packed batch of mixed lengths runs the LSTM step by step (not oneDNN's kernel) and its backward
     fills a zero gradient the size of the whole batch at every step."""
     least = ONE_LENGTH_ROWS if least is None else least
-    sizes, counts = np.unique(lengths, return_counts=True)
-    groups = [(np.flatnonzero(lengths == n), int(n)) for n, c in zip(sizes, counts) if c >= least]
-    rest = np.flatnonzero(np.isin(lengths, sizes[counts < least]))
+    sizes, which, counts = np.unique(lengths, return_inverse=True, return_counts=True)
+    if len(sizes) == 1:
+        return [(np.arange(len(lengths)), int(sizes[0]))]
+    groups = [(np.flatnonzero(which == k), int(n)) for k, (n, c) in enumerate(zip(sizes, counts)) if c >= least]
+    rest = np.flatnonzero(counts[which] < least)
     if len(rest):
         groups.append((rest, int(lengths[rest].max())))
     return groups
@@ -244,9 +246,9 @@ def padded_groups(lengths, least=None):
 @contextmanager
 def frozen(module):
     """The module's parameters with requires_grad off while it runs, then as they were (even after
-    an error): only dx is wanted, so autograd records no weight-gradient work (autograd.grad skips
-    most of it anyway, but a fused kernel's backward, such as oneDNN's LSTM, computes every
-    gradient its inputs ask for)."""
+    an error): only dx is wanted, so autograd keeps nothing for the weights' gradients. Little
+    time: autograd.grad already skips most weight gradients, and oneDNN's LSTM backward computes
+    them whatever is asked (2-5% on bench/module_batch.py's modules, within the noise)."""
     params = [p for p in module.parameters() if p.requires_grad]
     for p in params:
         p.requires_grad_(False)
