@@ -199,7 +199,8 @@ class ModuleEngine:
         # inference tensor, which its later gradient calls could not save for backward.
         with torch.no_grad():
             for rows, L in self._groups(x, lengths):
-                out = self._outputs(self._tensor(_rows(x, rows, L)), lengths[rows])
+                rows = _index(rows)
+                out = self._outputs(self._tensor(x[rows, :L]), lengths[rows])
                 logits = _place(logits, rows, out.cpu().numpy(), lengths, x.shape[1])
         return logits
 
@@ -209,10 +210,11 @@ class ModuleEngine:
         against = contrast_class(objective)
         with frozen(self.module):
             for rows, L in self._groups(x, lengths):
-                inputs = self._tensor(_rows(x, rows, L)).requires_grad_(True)
+                rows = _index(rows)
+                inputs = self._tensor(x[rows, :L]).requires_grad_(True)
                 with torch.enable_grad():
                     out = self._outputs(inputs, lengths[rows])
-                    at = out[torch.arange(len(rows)), torch.as_tensor(positions[rows])] if out.dim() == 3 else out
+                    at = out[torch.arange(len(out)), torch.as_tensor(positions[rows])] if out.dim() == 3 else out
                     cls = torch.as_tensor(classes[rows], device=at.device)
                     cls = torch.where(cls < 0, at.argmax(-1), cls)
                     scores = at.log_softmax(-1) if objective == "logprob" else at
@@ -223,7 +225,7 @@ class ModuleEngine:
                 # Whole arrays at once, no loop over texts: past each text's end stays zero.
                 logits = _place(logits, rows, out.detach().cpu().numpy(), lengths, x.shape[1])
                 values[rows] = value.detach().cpu().numpy()
-                dx[rows, :L] = np.where(_mask(lengths[rows], L)[:, :, None], grad.cpu().numpy(), 0)
+                dx[rows, :L] = _zero_past_ends(grad.cpu().numpy(), lengths[rows])
         return logits, values, dx
 
 
@@ -233,9 +235,9 @@ def padded_groups(lengths, least=None):
     packed batch of mixed lengths runs the LSTM step by step (not oneDNN's kernel) and its backward
     fills a zero gradient the size of the whole batch at every step."""
     least = ONE_LENGTH_ROWS if least is None else least
+    if lengths.min() == lengths.max():
+        return [(np.arange(len(lengths)), int(lengths[0]))]
     sizes, which, counts = np.unique(lengths, return_inverse=True, return_counts=True)
-    if len(sizes) == 1:
-        return [(np.arange(len(lengths)), int(sizes[0]))]
     groups = [(np.flatnonzero(which == k), int(n)) for k, (n, c) in enumerate(zip(sizes, counts)) if c >= least]
     rest = np.flatnonzero(counts[which] < least)
     if len(rest):
@@ -259,15 +261,20 @@ def frozen(module):
             p.requires_grad_(True)
 
 
-def _rows(x, rows, L):
-    """x's rows `rows`, cut to length L (a plain slice, no copy, when they are all rows in order)."""
-    if len(rows) == len(x) and (rows == np.arange(len(x))).all():
-        return x[:, :L]
-    return x[rows, :L]
+def _index(rows):
+    """A call's rows (ascending) as a slice where they are consecutive, as the rows of one length in
+    a batch sorted by length are: reading x is then a view, not a copy, and writing back a slice."""
+    if len(rows) and rows[-1] - rows[0] == len(rows) - 1:
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
 
 
-def _mask(lengths, L):
-    return np.arange(L)[None, :] < np.asarray(lengths)[:, None]  # (B, L)
+def _zero_past_ends(a, lengths):
+    """a (n, L, ...) with each row's steps past its length set to zero (a itself if none are)."""
+    if (lengths >= a.shape[1]).all():
+        return a
+    mask = np.arange(a.shape[1])[None, :] < lengths[:, None]  # (n, L)
+    return np.where(mask.reshape(mask.shape + (1,) * (a.ndim - 2)), a, 0)
 
 
 def _place(into, rows, out, lengths, T):
@@ -276,7 +283,7 @@ def _place(into, rows, out, lengths, T):
     if into is None:
         into = np.zeros((len(lengths),) + ((T,) if out.ndim == 3 else ()) + out.shape[-1:], out.dtype)
     if out.ndim == 3:
-        into[rows, : out.shape[1]] = np.where(_mask(lengths[rows], out.shape[1])[:, :, None], out, 0)
+        into[rows, : out.shape[1]] = _zero_past_ends(out, lengths[rows])
     else:
         into[rows] = out
     return into
