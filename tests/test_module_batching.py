@@ -154,3 +154,22 @@ def test_texts_of_one_length_get_a_call_of_their_own_and_the_rest_share_a_padded
     for a, b in zip(many, alone.explain(texts, method="grad-input")):
         assert a.text == b.text
         np.testing.assert_allclose([t.score for t in a.tokens], [t.score for t in b.tokens], rtol=0, atol=1e-5)
+
+
+def test_a_module_that_changes_its_input_in_place_leaves_the_batch_alone():
+    class Scaling(nn.Module):  # one-hot in, scaled in place (as some modules normalise their input)
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.out = nn.GRU(5, 4, batch_first=True), nn.Linear(4, 2)
+
+        def forward(self, x):
+            x.mul_(2.0)
+            return self.out(self.rnn(x)[0][:, -1])
+
+    torch.manual_seed(17)
+    engine = ModuleEngine(Scaling().double(), inputs="one-hot", vocab_size=5, batched="length")
+    x = engine.embed(np.array([[1, 2, 3], [4, 0, 1]]))
+    before = x.copy()
+    first = engine.forward(x, np.array([3, 3]))
+    np.testing.assert_array_equal(x, before)
+    np.testing.assert_allclose(engine.forward(x, np.array([3, 3])), first, rtol=0, atol=0)

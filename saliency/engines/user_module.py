@@ -190,7 +190,8 @@ class ModuleEngine:
         self.batched = False
 
     def _tensor(self, a):
-        return torch.as_tensor(np.asarray(a), device=self.weight.device).to(self.weight.dtype)
+        """A copy, never a view of the caller's batch: a module may change its input in place."""
+        return torch.tensor(np.asarray(a), device=self.weight.device, dtype=self.weight.dtype)
 
     def forward(self, x, lengths):
         lengths = np.asarray(lengths)
