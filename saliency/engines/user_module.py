@@ -7,9 +7,10 @@ or split them as it likes), and a forward hook puts in the inputs we differentia
 slots: dx_t is taken exactly where the module's own embeddings enter it. One-hot: the module
 gets the (B, T, V) float vectors themselves, and dx_t is the gradient with respect to them.
 
-Batches: `batched="padded"`: texts of any length in one padded call, for a module that handles
-padding (its call= takes the true lengths as a third argument, to pack or mask); "length": texts
-of one length in one call, so no padding reaches the module; False: one text per call. The
+Batches: `batched="padded"`: texts of any length share a padded call, for a module that handles
+padding (its call= takes the true lengths as a third argument, to pack or mask), except that 8 or
+more of one length get a call of their own (padded_groups); "length": texts of one length in one
+call, so no padding reaches the module; False: one text per call. The
 default, "auto", finds out on the first batch of two or more texts: the longest and the shortest
 together must give what each gives alone (to 1e-5) for "padded", or the two cut to one length
 for "length"; else texts run one at a time from then on.
