@@ -7,14 +7,16 @@ or split them as it likes), and a forward hook puts in the inputs we differentia
 slots: dx_t is taken exactly where the module's own embeddings enter it. One-hot: the module
 gets the (B, T, V) float vectors themselves, and dx_t is the gradient with respect to them.
 
-Batches: `batched="padded"`: texts of any length in one padded call, for a module that handles
-padding (its call= takes the true lengths as a third argument, to pack or mask); "length": texts
-of one length in one call, so no padding reaches the module; False: one text per call. The
+Batches: `batched="padded"`: texts of any length share a padded call, for a module that handles
+padding (its call= takes the true lengths as a third argument, to pack or mask), except that 8 or
+more of one length get a call of their own (padded_groups); "length": texts of one length in one
+call, so no padding reaches the module; False: one text per call. The
 default, "auto", finds out on the first batch of two or more texts: the longest and the shortest
 together must give what each gives alone (to 1e-5) for "padded", or the two cut to one length
 for "length"; else texts run one at a time from then on.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +32,7 @@ HEADS = ("classifier", "lm", "tagger")  # lm and tagger: an output per position
 INPUTS = ("ids", "one-hot")
 BATCHING = ("auto", "padded", "length", False)
 BATCH_CHECK_TOLERANCE = 1e-5
+ONE_LENGTH_ROWS = 8
 
 
 def find_embedding(module: nn.Module, name: str = None) -> nn.Embedding:
@@ -159,14 +162,16 @@ class ModuleEngine(Engine):
 
         def after(layer, args, out):
             slots = seen["slots"]
+            if slots is given:  # embedded as given (most modules): x itself, not a gather and its scatter back
+                return x.to(out.dtype, copy=True)  # a copy, so the module may change it in place
             if int(slots.max()) >= B * L or int(slots.min()) < 0:
                 raise UsageError("the module embedded ids it made itself, not the ones it was given")
             return flat[slots].to(out.dtype)
 
         handles = [self.embedding.register_forward_pre_hook(before), self.embedding.register_forward_hook(after)]
         try:
-            slots = torch.arange(B * L, device=self.weight.device).view(B, L)
-            return self.call(self.module, slots, *extra)
+            given = torch.arange(B * L, device=self.weight.device).view(B, L)
+            return self.call(self.module, given, *extra)
         finally:
             for handle in handles:
                 handle.remove()
@@ -177,7 +182,7 @@ class ModuleEngine(Engine):
         if self.batched == "auto":
             self._check_batching(x, lengths)
         if self.batched == "padded":
-            return [(np.arange(len(lengths)), int(lengths.max()))]
+            return padded_groups(lengths)
         if self.batched == "length":
             return [(np.flatnonzero(lengths == n), int(n)) for n in np.unique(lengths)]
         return [(np.array([b]), int(lengths[b])) for b in range(len(lengths))]
@@ -209,45 +214,101 @@ class ModuleEngine(Engine):
         self.batched = False
 
     def _tensor(self, a):
-        return torch.as_tensor(np.asarray(a), device=self.weight.device).to(self.weight.dtype)
+        """A copy, never a view of the caller's batch: a module may change its input in place."""
+        return torch.tensor(np.asarray(a), device=self.weight.device, dtype=self.weight.dtype)
 
     def forward(self, x, lengths):
         lengths = np.asarray(lengths)
-        outs = [None] * len(lengths)
+        logits = None
+        # no_grad, not inference_mode: a module that makes a buffer on its first call would keep an
+        # inference tensor, which its later gradient calls could not save for backward.
         with torch.no_grad():
             for rows, L in self._groups(x, lengths):
-                out = self._outputs(self._tensor(x[rows, :L]), lengths[rows]).cpu().numpy()
-                for k, b in enumerate(rows):
-                    outs[b] = out[k, : lengths[b]] if out.ndim == 3 else out[k]
-        return _pad_outputs(outs, x.shape[1])
+                rows = _index(rows)
+                out = self._outputs(self._tensor(x[rows, :L]), lengths[rows])
+                logits = _place(logits, rows, out.cpu().numpy(), lengths, x.shape[1])
+        return logits
 
     def gradient(self, x, lengths, positions, classes, objective=Objective()):
         lengths = np.asarray(lengths)
-        logits, values, dx = [None] * len(lengths), np.zeros(len(lengths)), np.zeros_like(np.asarray(x))
+        logits, values, dx = None, np.zeros(len(lengths)), np.zeros_like(np.asarray(x))
         objective = Objective.of(objective)
-        for rows, L in self._groups(x, lengths):
-            inputs = self._tensor(x[rows, :L]).requires_grad_(True)
-            with torch.enable_grad():
-                out = self._outputs(inputs, lengths[rows])
-                at = outputs_at(out, positions[rows])  # (B, C): per-position outputs at the explained one
-                cls = resolve_classes(at, classes[rows])
-                value = objective.values(at, None, cls)
-                # One backward over the sum: texts are independent, so each gets its own gradient.
-                (grad,) = torch.autograd.grad(value.sum(), inputs)
-            out, value, grad = out.detach().cpu().numpy(), value.detach().cpu().numpy(), grad.cpu().numpy()
-            for k, b in enumerate(rows):
-                logits[b], values[b] = (out[k, : lengths[b]] if out.ndim == 3 else out[k]), value[k]
-                dx[b, : lengths[b]] = grad[k, : lengths[b]]
-        return _pad_outputs(logits, x.shape[1]), values, dx
+        with frozen(self.module):
+            for rows, L in self._groups(x, lengths):
+                rows = _index(rows)
+                inputs = self._tensor(x[rows, :L]).requires_grad_(True)
+                with torch.enable_grad():
+                    out = self._outputs(inputs, lengths[rows])
+                    at = outputs_at(out, positions[rows])  # (B, C): per-position outputs at the explained one
+                    cls = resolve_classes(at, classes[rows])
+                    value = objective.values(at, None, cls)
+                    # One backward over the sum: texts are independent, so each gets its own gradient.
+                    (grad,) = torch.autograd.grad(value.sum(), inputs)
+                # Whole arrays at once, no loop over texts: past each text's end stays zero.
+                logits = _place(logits, rows, out.detach().cpu().numpy(), lengths, x.shape[1])
+                values[rows] = value.detach().cpu().numpy()
+                dx[rows, :L] = _zero_past_ends(grad.cpu().numpy(), lengths[rows])
+        return logits, values, dx
 
 
-def _pad_outputs(outs, T):
-    if outs[0].ndim == 1:
-        return np.stack(outs)
-    padded = np.zeros((len(outs), T, outs[0].shape[-1]), outs[0].dtype)
-    for b, o in enumerate(outs):
-        padded[b, : len(o)] = o
-    return padded
+def padded_groups(lengths, least=None):
+    """A padded-batch module's calls [(rows, L)]: rows of one length, where at least `least` share
+    it, in a call of their own; the others padded together. One length is torch's fast path: a
+    packed batch of mixed lengths runs the LSTM step by step (not oneDNN's kernel) and its backward
+    fills a zero gradient the size of the whole batch at every step."""
+    least = ONE_LENGTH_ROWS if least is None else least
+    if lengths.min() == lengths.max():
+        return [(np.arange(len(lengths)), int(lengths[0]))]
+    sizes, which, counts = np.unique(lengths, return_inverse=True, return_counts=True)
+    groups = [(np.flatnonzero(which == k), int(n)) for k, (n, c) in enumerate(zip(sizes, counts)) if c >= least]
+    rest = np.flatnonzero(counts[which] < least)
+    if len(rest):
+        groups.append((rest, int(lengths[rest].max())))
+    return groups
+
+
+@contextmanager
+def frozen(module):
+    """The module's parameters with requires_grad off while it runs, then as they were (even after
+    an error): only dx is wanted, so autograd keeps nothing for the weights' gradients. Little
+    time: autograd.grad already skips most weight gradients, and oneDNN's LSTM backward computes
+    them whatever is asked (2-5% on bench/module_batch.py's modules, within the noise)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def _index(rows):
+    """A call's rows (ascending) as a slice where they are consecutive, as the rows of one length in
+    a batch sorted by length are: reading x is then a view, not a copy, and writing back a slice."""
+    if len(rows) and rows[-1] - rows[0] == len(rows) - 1:
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
+
+
+def _zero_past_ends(a, lengths):
+    """a (n, L, ...) with each row's steps past its length set to zero (a itself if none are)."""
+    if (lengths >= a.shape[1]).all():
+        return a
+    mask = np.arange(a.shape[1])[None, :] < lengths[:, None]  # (n, L)
+    return np.where(mask.reshape(mask.shape + (1,) * (a.ndim - 2)), a, 0)
+
+
+def _place(into, rows, out, lengths, T):
+    """One call's outputs out (n, C) or (n, L, C), for the batch's rows `rows`, put into the
+    batch's (B, C) or (B, T, C) array `into` (made on first use), zero past each text's end."""
+    if into is None:
+        into = np.zeros((len(lengths),) + ((T,) if out.ndim == 3 else ()) + out.shape[-1:], out.dtype)
+    if out.ndim == 3:
+        into[rows, : out.shape[1]] = _zero_past_ends(out, lengths[rows])
+    else:
+        into[rows] = out
+    return into
 
 
 class CallableTokenizer:
