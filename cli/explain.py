@@ -120,8 +120,11 @@ def work_progress():
 
 
 def show(explanation, results, top):
-    from saliency.render import explanation_text
+    def view():
+        from saliency.render import explanation_text  # rich loads for the terminal view only
 
-    results.show(view=lambda: explanation_text(explanation, 3 if top is None else top), json=explanation.to_json)
+        return explanation_text(explanation, 3 if top is None else top)
+
+    results.show(view=view, json=explanation.to_json)
     if results.format in JSON and explanation.completeness_warning():
         warn(explanation.completeness_warning())

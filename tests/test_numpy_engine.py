@@ -66,6 +66,7 @@ def test_numpy_embed_equals_torch():
 
 
 def test_explain_by_default_never_imports_torch(tmp_path):
+    # Nor rich when the output is JSON: start-up time for programs (the renderer loads for people).
     from saliency.modelfile import checkpoint
 
     path = str(tmp_path / "m.safetensors")
@@ -76,8 +77,8 @@ def test_explain_by_default_never_imports_torch(tmp_path):
         # No --engine: the README's claim is about the default path.
         f"try:\n    app(['explain', 'dead beef', '-m', {path!r}, '-f', 'json'])\n"
         "except SystemExit as e:\n    assert e.code in (0, None), e.code\n"
-        "print(json.dumps({'torch': 'torch' in sys.modules}), file=sys.stderr)\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'rich': 'rich' in sys.modules}), file=sys.stderr)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(result.stderr.strip().splitlines()[-1]) == {"torch": False}
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == {"torch": False, "rich": False}
     assert json.loads(result.stdout)["text"] == "dead beef"
