@@ -21,6 +21,10 @@ class Direction:
 
     def __init__(self, cell, nonlinearity, w_ih, w_hh, b_ih, b_hh):
         self.cell, self.relu = cell, nonlinearity == "relu"
+        if cell == "lstm":  # torch's gates i, f, g, o as i, f, o, g: the sigmoid gates one block (torch_loops)
+            H = w_hh.shape[1]
+            order = torch.cat([torch.arange(2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
+            w_ih, w_hh, b_ih, b_hh = (w[order] for w in (w_ih, w_hh, b_ih, b_hh))
         self.w_ih, self.w_hh = w_ih, w_hh  # (G, I), (G, H)
         self.w_ih_t, self.w_hh_t = w_ih.t().contiguous(), w_hh.t().contiguous()
         # GRU keeps b_hh apart: its n gate multiplies (W_hn h + b_hn) by r.
@@ -28,16 +32,17 @@ class Direction:
         self.b_hh = b_hh
         self.H = w_hh.shape[1]
 
-    def forward(self, X, state=None):
+    def forward(self, X, state=None, first=None):
         """(T, B, I) -> ((T, B, H) hidden states, the cache for backward). state: the initial
-        (h, c), each (1, H) (a zero-start model's; c None but for an LSTM), or None for zeros."""
+        (h, c), each (1, H) (a zero-start model's; c None but for an LSTM), or None for zeros.
+        first: per step, the first row still inside its text (rows sorted by length), or None."""
         T, B, _ = X.shape
         H = self.H
+        if self.cell == "lstm":
+            return self._lstm(X, T, B, H, state, [0] * T if first is None else first)
         A = torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t).view(T, B, -1)  # input projections
         if state is not None and self.cell != "gru":  # h0's recurrent term joins step 0 (GRU: in _gru)
             A[0].add_(state[0] @ self.w_hh_t)
-        if self.cell == "lstm":
-            return self._lstm(A, T, B, H, None if state is None else state[1])
         if self.cell == "gru":
             return self._gru(A, T, B, H, None if state is None else state[0])
         for t in range(T):  # vanilla RNN: A[t] becomes h_t in place
@@ -46,16 +51,22 @@ class Direction:
             A[t].relu_() if self.relu else A[t].tanh_()
         return A, A
 
-    def _lstm(self, A, T, B, H, c0=None):
+    def _lstm(self, X, T, B, H, state, first):
         # The backward's derivative factors are made while each step's gates are still in cache (in
-        # bulk after the loop they cost more): dF/d(pre-activations of i, f, g) are dc times
-        # by_dc[t]; of o, dh times by_dh[t]; and dc gets dh times dc_by_dh[t]. The loop: torch_loops.
+        # bulk after the loop they cost more); the loop and the layout of its rows: torch_loops.
         from .torch_loops import lstm_forward
 
-        Hs = A.new_empty(T, B, H)
-        by_dc, by_dh, dc_by_dh = A.new_empty(T, B, 3, H), A.new_empty(T, B, H), A.new_empty(T, B, H)
-        lstm_forward(A, self.w_hh_t, c0, Hs, by_dc, by_dh, dc_by_dh)
-        return Hs, (A, by_dc, by_dh, dc_by_dh)
+        A = X.new_empty(T + 1, B, 6, H)
+        projections = A[:T, :, :4].view(T * B, 4 * H)  # rows 6H apart: addmm writes them in place
+        torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t, out=projections)
+        if state is not None:  # h0's recurrent term joins step 0; c0 is step 0's c_{t-1}
+            A[0, :, :4].add_((state[0] @ self.w_hh_t).view(1, 4, H))
+            A[0, :, 4] = state[1]
+        else:
+            A[0, :, 4].zero_()
+        Hs, K = X.new_zeros(T, B, H), X.new_empty(T, B, 5, H)
+        lstm_forward(A, self.w_hh_t, state is not None, Hs, K, first)
+        return Hs, (A, K, first)
 
     def _gru(self, A, T, B, H, h0=None):
         Hs = A.new_empty(T, B, H)
@@ -101,7 +112,8 @@ class Direction:
     def _lstm_back(self, dHs, cache, T, B, H):
         from .torch_loops import lstm_backward
 
-        return lstm_backward(dHs, *cache, self.w_hh)
+        A, K, first = cache
+        return lstm_backward(dHs, A, K, self.w_hh, first)
 
     def _gru_back(self, dHs, cache, T, B, H):
         A, by_dh, to_h = cache
@@ -146,16 +158,21 @@ class Layers:
 
     def forward(self, x, lengths):
         """(B, T, E), (B,) -> ((B, T, D*H) outputs, cache)."""
-        mask = (torch.arange(x.shape[1], device=x.device)[:, None] < lengths[None, :])[..., None]  # (T, B, 1)
-        out = x.transpose(0, 1).contiguous()
+        # Steps after the longest text reach nothing: not run (a chunk of path points or noisy
+        # copies of short texts comes padded to its batch's longest). Their outputs are zeros.
+        T_in, T = x.shape[1], int(lengths.max())
+        mask = (torch.arange(T, device=x.device)[:, None] < lengths[None, :])[..., None]  # (T, B, 1)
+        first = rows_inside(lengths, T)
+        out = x[:, :T].transpose(0, 1).contiguous()
         caches = []
         for layer, start in zip(self.layers, self.starts()):
             inputs = [out] if len(layer) == 1 else [out, reverse_within_length(out, lengths)]
-            runs = [direction.forward(X, start if k == 0 else None) for k, (direction, X) in enumerate(zip(layer, inputs))]
+            runs = [direction.forward(X, start if k == 0 else None, first)
+                    for k, (direction, X) in enumerate(zip(layer, inputs))]
             parts = [runs[0][0]] + [reverse_within_length(hs, lengths) for hs, _ in runs[1:]]
             caches.append(runs)
             out = (torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]) * mask
-        return out.transpose(0, 1), (mask, lengths, caches)
+        return padded_to(out.transpose(0, 1), T_in), (mask, lengths, caches)
 
     def starts(self):
         """Per layer, the initial (h, c) ((1, H) each; c None but for an LSTM), or None: zeros."""
@@ -171,7 +188,8 @@ class Layers:
     def backward(self, dout, cache):
         """dF/d(outputs) (B, T, D*H) -> dF/dx (B, T, E)."""
         mask, lengths, caches = cache
-        d = dout.transpose(0, 1)
+        T_in = dout.shape[1]
+        d = dout[:, : mask.shape[0]].transpose(0, 1)
         for layer, runs in zip(reversed(self.layers), reversed(caches)):
             d = (d * mask).contiguous()
             H = layer[0].H
@@ -180,7 +198,22 @@ class Layers:
                 back = reverse_within_length(d[..., H:], lengths).contiguous()
                 dx = dx + reverse_within_length(layer[1].backward(back, *runs[1]), lengths)
             d = dx
-        return (d * mask).transpose(0, 1)
+        return padded_to((d * mask).transpose(0, 1), T_in)
+
+
+def rows_inside(lengths, T):
+    """Per step, the first row still inside its text, for rows sorted by length ascending: the
+    rows before it have ended and need no work (torch_loops). Rows in another order: all zeros."""
+    if len(lengths) > 1 and bool((lengths[1:] < lengths[:-1]).any()):
+        return [0] * T
+    return torch.searchsorted(lengths, torch.arange(T, device=lengths.device, dtype=lengths.dtype), right=True).tolist()
+
+
+def padded_to(out, T):
+    """(B, T', ...) outputs or gradients with zeros after step T' up to T."""
+    if out.shape[1] == T:
+        return out
+    return torch.cat([out, out.new_zeros(out.shape[0], T - out.shape[1], *out.shape[2:])], dim=1)
 
 
 def pool_backward(cfg, out, pooled, dpooled, lengths):
