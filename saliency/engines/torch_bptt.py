@@ -38,18 +38,21 @@ class Direction:
         first: per step, the first row still inside its text (rows sorted by length), or None."""
         T, B, _ = X.shape
         H = self.H
+        first = [0] * T if first is None else first
         if self.cell == "lstm":
-            return self._lstm(X, T, B, H, state, [0] * T if first is None else first)
+            return self._lstm(X, T, B, H, state, first)
+        from .torch_loops import gru_forward, rnn_forward
+
         A = torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t).view(T, B, -1)  # input projections
-        if state is not None and self.cell != "gru":  # h0's recurrent term joins step 0 (GRU: in _gru)
+        if self.cell == "gru":  # the recurrent term, with b_hh, is the loop's (the n gate needs it apart)
+            h0 = X.new_zeros(B, H) if state is None else state[0].expand(B, H).contiguous()
+            Hs, by_dh, to_h = X.new_zeros(T, B, H), X.new_empty(T, B, 3, H), X.new_empty(T, B, 3, H)
+            gru_forward(A, self.w_hh_t, self.b_hh, h0, Hs, by_dh, to_h, first)
+            return Hs, (A, by_dh, to_h, first)
+        if state is not None:  # h0's recurrent term joins step 0
             A[0].add_(state[0] @ self.w_hh_t)
-        if self.cell == "gru":
-            return self._gru(A, T, B, H, None if state is None else state[0])
-        for t in range(T):  # vanilla RNN: A[t] becomes h_t in place
-            if t:
-                A[t].addmm_(A[t - 1], self.w_hh_t)
-            A[t].relu_() if self.relu else A[t].tanh_()
-        return A, A
+        rnn_forward(A, self.w_hh_t, self.relu, first)  # A becomes h_t in place
+        return A, first
 
     def _lstm(self, X, T, B, H, state, first):
         # The backward's derivative factors are made while each step's gates are still in cache (in
@@ -68,66 +71,20 @@ class Direction:
         lstm_forward(A, self.w_hh_t, state is not None, Hs, K, first)
         return Hs, (A, K, first)
 
-    def _gru(self, A, T, B, H, h0=None):
-        Hs = A.new_empty(T, B, H)
-        # As for the LSTM, the backward's factors are made while each step is in cache:
-        # dF/d(pre-activations of r, z, n) are dh times by_dh[t]; dF/d(W_h h + b_h) are dh times to_h[t].
-        by_dh, to_h = A.new_empty(T, B, 3, H), A.new_empty(T, B, 3, H)
-        h = A.new_zeros(B, H) if h0 is None else h0.expand(B, H).clone()
-        hw = A.new_empty(B, 3 * H)
-        slope, square, n_h = A.new_empty(B, 2 * H), A.new_empty(B, H), A.new_empty(B, H)
-        for t in range(T):
-            a = A[t]
-            torch.addmm(self.b_hh, h, self.w_hh_t, out=hw)  # W_h h + b_h for r, z and n
-            a[:, : 2 * H].add_(hw[:, : 2 * H]).sigmoid_()  # r, z
-            r, z, n, hn = a[:, :H], a[:, H: 2 * H], a[:, 2 * H:], hw[:, 2 * H:]
-            n.addcmul_(r, hn).tanh_()  # n = tanh(W_in x + b_in + r * hn)
-            torch.sub(h, n, out=n_h)
-            h = torch.addcmul(n, z, n_h, out=Hs[t])  # (1 - z) * n + z * h
-            torch.addcmul(a[:, : 2 * H], a[:, : 2 * H], a[:, : 2 * H], value=-1, out=slope)  # s (1 - s)
-            k = by_dh[t]
-            torch.mul(n, n, out=square)
-            torch.sub(1, z, out=k[:, 2]).sub_(k[:, 2] * square)  # (1 - z)(1 - n^2)
-            torch.mul(k[:, 2], hn, out=k[:, 0]).mul_(slope[:, :H])  # ... * hn * r (1 - r)
-            torch.mul(n_h, slope[:, H:], out=k[:, 1])  # (h_prev - n) z (1 - z)
-            to_h[t, :, :2] = k[:, :2]
-            torch.mul(k[:, 2], r, out=to_h[t, :, 2])
-        return Hs, (A, by_dh, to_h)
-
     def backward(self, dHs, Hs, cache):
         """dF/d(hidden states) (T, B, H) -> dF/dX (T, B, I), back through time."""
-        T, B, H = dHs.shape
+        from .torch_loops import gru_backward, lstm_backward, rnn_backward
+
+        T, B, _ = dHs.shape
         if self.cell == "lstm":
-            dA = self._lstm_back(dHs, cache, T, B, H)
+            A, K, first = cache
+            dA = lstm_backward(dHs, A, K, self.w_hh, first)
         elif self.cell == "gru":
-            dA = self._gru_back(dHs, cache, T, B, H)
+            A, by_dh, to_h, first = cache
+            dA = gru_backward(dHs, A, by_dh, to_h, self.w_hh, first)
         else:
-            local = (Hs > 0).to(Hs.dtype) if self.relu else 1 - Hs * Hs  # dh/da
-            dA = torch.empty_like(Hs)
-            for t in reversed(range(T)):
-                dh = dHs[t] if t == T - 1 else torch.addmm(dHs[t], dA[t + 1], self.w_hh)
-                torch.mul(dh, local[t], out=dA[t])
-        return (dA.view(T * B, -1) @ self.w_ih).view(T, B, -1)
-
-    def _lstm_back(self, dHs, cache, T, B, H):
-        from .torch_loops import lstm_backward
-
-        A, K, first = cache
-        return lstm_backward(dHs, A, K, self.w_hh, first)
-
-    def _gru_back(self, dHs, cache, T, B, H):
-        A, by_dh, to_h = cache
-        z = A.view(T, B, 3, H)[:, :, 1]
-        dA, dW = torch.empty_like(A).view(T, B, 3, H), A.new_empty(B, 3, H)
-        dh = None
-        for t in reversed(range(T)):
-            if dh is not None:  # dh_t = dF/dh_t directly + through step t+1's W_h h and its z * h
-                dh = torch.addmm(dHs[t], dW.view(B, 3 * H), self.w_hh).addcmul_(dh, z[t + 1])
-            else:
-                dh = dHs[t]
-            torch.mul(dh.unsqueeze(1), by_dh[t], out=dA[t])
-            torch.mul(dh.unsqueeze(1), to_h[t], out=dW)
-        return dA.view(T, B, 3 * H)
+            dA = rnn_backward(dHs, Hs, self.w_hh, self.relu, cache)
+        return (dA.reshape(T * B, -1) @ self.w_ih).view(T, B, -1)
 
 
 def reverse_within_length(X, lengths):

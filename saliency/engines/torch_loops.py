@@ -1,6 +1,7 @@
-"""The LSTM's two step loops of torch_bptt, compiled with TorchScript: each runs as one call that
-holds Python's GIL once, not once per small operation, so batches side by side do not wait on
-each other between operations (and each step dispatches with less overhead).
+"""The recurrent layers' step loops of torch_bptt (LSTM, GRU, vanilla RNN, forward and back),
+compiled with TorchScript: each runs as one call that holds Python's GIL once, not once per small
+operation, so batches side by side do not wait on each other between operations (and each step
+dispatches with less overhead).
 
 Gate order here is i, f, o, g (torch_bptt.Direction permutes torch's i, f, g, o once), so the
 three sigmoid gates are one block, and each step's slots are laid out so that the backward's
@@ -87,3 +88,92 @@ with warnings.catch_warnings():  # TorchScript's deprecation notice: it still co
             torch.mul(dh, K[t, s:, 2], out=dA[t, s:, 2])
             torch.mul(dc, K[t, s:, 3], out=dA[t, s:, 3])
         return flat
+
+    @torch.jit.script
+    def gru_forward(A: torch.Tensor, w_hh_t: torch.Tensor, b_hh: torch.Tensor, h0: torch.Tensor, Hs: torch.Tensor,
+                    by_dh: torch.Tensor, to_h: torch.Tensor, first: List[int]):
+        """A (T, B, 3H): the input projections W_i x + b_i of r, z, n, made the gates in place. h0
+        (B, H) the initial state; Hs (T, B, H), zeros on entry: the hidden states. The backward's
+        factors, made while each step is in cache: dF/d(pre-activations of r, z, n) are dh times
+        by_dh[t] (T, B, 3, H); dF/d(W_h h + b_h) are dh times to_h[t]."""
+        T, B, H = Hs.shape[0], Hs.shape[1], Hs.shape[2]
+        hw, slope = A.new_empty(B, 3 * H), A.new_empty(B, 2 * H)
+        square, n_h = A.new_empty(B, H), A.new_empty(B, H)
+        for t in range(T):
+            s = first[t]
+            a, w, sl, nh = A[t, s:], hw[s:], slope[s:], n_h[s:]
+            h = h0[s:] if t == 0 else Hs[t - 1, s:]
+            torch.addmm(b_hh, h, w_hh_t, out=w)  # W_h h + b_h for r, z and n
+            a[:, : 2 * H].add_(w[:, : 2 * H]).sigmoid_()  # r, z
+            r, z, n, hn = a[:, :H], a[:, H: 2 * H], a[:, 2 * H:], w[:, 2 * H:]
+            n.addcmul_(r, hn).tanh_()  # n = tanh(W_in x + b_in + r * hn)
+            torch.sub(h, n, out=nh)
+            torch.addcmul(n, z, nh, out=Hs[t, s:])  # (1 - z) * n + z * h
+            torch.addcmul(a[:, : 2 * H], a[:, : 2 * H], a[:, : 2 * H], value=-1, out=sl)  # s (1 - s)
+            k = by_dh[t, s:]
+            sq = square[s:]
+            torch.mul(n, n, out=sq)
+            torch.neg(z, out=k[:, 2]).add_(1.0)  # 1 - z
+            k[:, 2].addcmul_(k[:, 2], sq, value=-1)  # (1 - z)(1 - n^2)
+            torch.mul(k[:, 2], hn, out=k[:, 0])
+            k[:, 0].mul_(sl[:, :H])  # ... * hn * r (1 - r)
+            torch.mul(nh, sl[:, H:], out=k[:, 1])  # (h_prev - n) z (1 - z)
+            to_h[t, s:, :2] = k[:, :2]
+            torch.mul(k[:, 2], r, out=to_h[t, s:, 2])
+
+    @torch.jit.script
+    def gru_backward(dHs: torch.Tensor, A: torch.Tensor, by_dh: torch.Tensor, to_h: torch.Tensor,
+                     w_hh: torch.Tensor, first: List[int]) -> torch.Tensor:
+        """dF/dh_t (T, B, H) -> dF/d(pre-activations) (T, B, 3H)."""
+        T, B, H = dHs.shape[0], dHs.shape[1], dHs.shape[2]
+        z = A.view(T, B, 3, H)[:, :, 1]
+        dA, dW = A.new_empty(T, B, 3, H), A.new_zeros(B, 3, H)
+        dW_flat = dW.view(B, 3 * H)
+        dhs = [A.new_empty(B, H), A.new_empty(B, H)]
+        dh = dHs[T - 1, first[T - 1]:]
+        for k in range(T):
+            t = T - 1 - k
+            s = first[t]
+            if s > 0:
+                dA[t, :s].zero_()
+            if t < T - 1:  # dh_t = dF/dh_t directly + through step t+1's W_h h (rows ended there: dW 0) and z * h
+                prev, n = dh, first[t + 1]
+                dh = torch.addmm(dHs[t, s:], dW_flat[s:], w_hh, out=dhs[k % 2][s:])
+                dh[n - s:].addcmul_(prev, z[t + 1, n:])
+            torch.mul(dh.unsqueeze(1), by_dh[t, s:], out=dA[t, s:])
+            torch.mul(dh.unsqueeze(1), to_h[t, s:], out=dW[s:])
+        return dA.view(T, B, 3 * H)
+
+    @torch.jit.script
+    def rnn_forward(A: torch.Tensor, w_hh_t: torch.Tensor, relu: bool, first: List[int]):
+        """A (T, B, H): the input projections, made the hidden states in place (a row's steps
+        after its text has ended keep their projections: the caller masks them)."""
+        for t in range(A.shape[0]):
+            s = first[t]
+            a = A[t, s:]
+            if t > 0:
+                a.addmm_(A[t - 1, s:], w_hh_t)
+            if relu:
+                a.relu_()
+            else:
+                a.tanh_()
+
+    @torch.jit.script
+    def rnn_backward(dHs: torch.Tensor, Hs: torch.Tensor, w_hh: torch.Tensor, relu: bool,
+                     first: List[int]) -> torch.Tensor:
+        """dF/dh_t (T, B, H) -> dF/d(pre-activations) (T, B, H)."""
+        T, B, H = dHs.shape[0], dHs.shape[1], dHs.shape[2]
+        dA, square = torch.empty_like(dHs), dHs.new_empty(B, H)
+        for k in range(T):
+            t = T - 1 - k
+            s = first[t]
+            if s > 0:
+                dA[t, :s].zero_()
+            dh = dHs[t, s:] if t == T - 1 else torch.addmm(dHs[t, s:], dA[t + 1, s:], w_hh)
+            h = Hs[t, s:]
+            if relu:
+                torch.mul(dh, h > 0, out=dA[t, s:])
+            else:
+                torch.mul(h, h, out=square[s:])
+                torch.addcmul(dh, dh, square[s:], value=-1, out=dA[t, s:])  # dh (1 - h^2)
+        return dA
