@@ -3,13 +3,18 @@
 autograd's backward through torch's CPU RNNs replays every step's dozen recorded operations
 with their bookkeeping; only dx is wanted here (no weight gradients), so each step back needs
 one matmul and a few products with derivative factors that the forward made while that step's
-gates were in cache; dx for all steps is then one matmul. The equations and gate layouts are torch's (LSTM i, f, g, o; GRU r, z, n), as
-in the numpy engine, whose `Direction` this mirrors.
+gates were in cache; dx for all steps is then one matmul. The equations are torch's, as in the
+numpy engine, whose `Direction` this mirrors; the gate layouts too (GRU r, z, n), but for the
+LSTM's, permuted once from i, f, g, o to i, f, o, g (torch_loops says why). The step loops
+themselves are TorchScript (torch_loops).
 
 Time-major inside (T, B, ...): each step's slice is contiguous, so the per-step matmuls and
 in-place updates need no copies. Variable lengths: the backward direction runs over each text
 reversed within its own length, so padding always comes after a run's real steps, where
-nothing can reach them: outputs there are zeroed, and no gradient flows back from them.
+nothing can reach them: outputs there are zeroed, and no gradient flows back from them. No
+work is done there either where it can be skipped: steps after the longest text are not run,
+and with rows sorted by length (as the pipeline sends them) each step skips the rows whose
+text has ended.
 Shapes: B batch, T time, I layer input, H hidden, G gates * H.
 """
 
@@ -41,23 +46,23 @@ class Direction:
         first = [0] * T if first is None else first
         if self.cell == "lstm":
             return self._lstm(X, T, B, H, state, first)
-        from .torch_loops import gru_forward, rnn_forward
+        from .torch_loops import compiled
 
         A = torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t).view(T, B, -1)  # input projections
         if self.cell == "gru":  # the recurrent term, with b_hh, is the loop's (the n gate needs it apart)
             h0 = X.new_zeros(B, H) if state is None else state[0].expand(B, H).contiguous()
             Hs, by_dh, to_h = X.new_zeros(T, B, H), X.new_empty(T, B, 3, H), X.new_empty(T, B, 3, H)
-            gru_forward(A, self.w_hh_t, self.b_hh, h0, Hs, by_dh, to_h, first)
+            compiled("gru_forward")(A, self.w_hh_t, self.b_hh, h0, Hs, by_dh, to_h, first)
             return Hs, (A, by_dh, to_h, first)
         if state is not None:  # h0's recurrent term joins step 0
             A[0].add_(state[0] @ self.w_hh_t)
-        rnn_forward(A, self.w_hh_t, self.relu, first)  # A becomes h_t in place
+        compiled("rnn_forward")(A, self.w_hh_t, self.relu, first)  # A becomes h_t in place
         return A, first
 
     def _lstm(self, X, T, B, H, state, first):
         # The backward's derivative factors are made while each step's gates are still in cache (in
         # bulk after the loop they cost more); the loop and the layout of its rows: torch_loops.
-        from .torch_loops import lstm_forward
+        from .torch_loops import compiled
 
         A = X.new_empty(T + 1, B, 6, H)
         projections = A[:T, :, :4].view(T * B, 4 * H)  # rows 6H apart: addmm writes them in place
@@ -68,22 +73,22 @@ class Direction:
         else:
             A[0, :, 4].zero_()
         Hs, K = X.new_zeros(T, B, H), X.new_empty(T, B, 5, H)
-        lstm_forward(A, self.w_hh_t, state is not None, Hs, K, first)
+        compiled("lstm_forward")(A, self.w_hh_t, state is not None, Hs, K, first)
         return Hs, (A, K, first)
 
     def backward(self, dHs, Hs, cache):
         """dF/d(hidden states) (T, B, H) -> dF/dX (T, B, I), back through time."""
-        from .torch_loops import gru_backward, lstm_backward, rnn_backward
+        from .torch_loops import compiled
 
         T, B, _ = dHs.shape
         if self.cell == "lstm":
             A, K, first = cache
-            dA = lstm_backward(dHs, A, K, self.w_hh, first)
+            dA = compiled("lstm_backward")(dHs, A, K, self.w_hh, first)
         elif self.cell == "gru":
             A, by_dh, to_h, first = cache
-            dA = gru_backward(dHs, A, by_dh, to_h, self.w_hh, first)
+            dA = compiled("gru_backward")(dHs, A, by_dh, to_h, self.w_hh, first)
         else:
-            dA = rnn_backward(dHs, Hs, self.w_hh, self.relu, cache)
+            dA = compiled("rnn_backward")(dHs, Hs, self.w_hh, self.relu, cache)
         return (dA.reshape(T * B, -1) @ self.w_ih).view(T, B, -1)
 
 
