@@ -3,10 +3,9 @@
 autograd's backward through torch's CPU RNNs replays every step's dozen recorded operations
 with their bookkeeping; only dx is wanted here (no weight gradients), so each step back needs
 one matmul and a few products with derivative factors that the forward made while that step's
-gates were in cache; dx for all steps is then one matmul. The equations are torch's, as in the
-numpy engine, whose `Direction` this mirrors; the gate layouts too (GRU r, z, n), but for the
-LSTM's, permuted once from i, f, g, o to i, f, o, g (torch_loops says why). The step loops
-themselves are TorchScript (torch_loops).
+gates were in cache; dx for all steps is then one matmul. The equations and gate layouts are torch's
+(LSTM i, f, g, o; GRU r, z, n), as in the numpy engine, whose `Direction` this mirrors. The step
+loops themselves are TorchScript (torch_loops).
 
 Time-major inside (T, B, ...): each step's slice is contiguous, so the per-step matmuls and
 in-place updates need no copies. Variable lengths: the backward direction runs over each text
@@ -26,10 +25,6 @@ class Direction:
 
     def __init__(self, cell, nonlinearity, w_ih, w_hh, b_ih, b_hh):
         self.cell, self.relu = cell, nonlinearity == "relu"
-        if cell == "lstm":  # torch's gates i, f, g, o as i, f, o, g: the sigmoid gates one block (torch_loops)
-            H = w_hh.shape[1]
-            order = torch.cat([torch.arange(2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
-            w_ih, w_hh, b_ih, b_hh = (w[order] for w in (w_ih, w_hh, b_ih, b_hh))
         self.w_ih, self.w_hh = w_ih, w_hh  # (G, I), (G, H)
         self.w_ih_t, self.w_hh_t = w_ih.t().contiguous(), w_hh.t().contiguous()
         # GRU keeps b_hh apart: its n gate multiplies (W_hn h + b_hn) by r.
@@ -61,20 +56,17 @@ class Direction:
 
     def _lstm(self, X, T, B, H, state, first):
         # The backward's derivative factors are made while each step's gates are still in cache (in
-        # bulk after the loop they cost more); the loop and the layout of its rows: torch_loops.
+        # bulk after the loop they cost more); the loop: torch_loops.
         from .torch_loops import compiled
 
-        A = X.new_empty(T + 1, B, 6, H)
-        projections = A[:T, :, :4].view(T * B, 4 * H)  # rows 6H apart: addmm writes them in place
-        torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t, out=projections)
-        if state is not None:  # h0's recurrent term joins step 0; c0 is step 0's c_{t-1}
-            A[0, :, :4].add_((state[0] @ self.w_hh_t).view(1, 4, H))
-            A[0, :, 4] = state[1]
-        else:
-            A[0, :, 4].zero_()
-        Hs, K = X.new_zeros(T, B, H), X.new_empty(T, B, 5, H)
-        compiled("lstm_forward")(A, self.w_hh_t, state is not None, Hs, K, first)
-        return Hs, (A, K, first)
+        A = torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t).view(T, B, -1)  # input projections
+        if state is not None:  # h0's recurrent term joins step 0
+            A[0].add_(state[0] @ self.w_hh_t)
+        Hs = X.new_zeros(T, B, H)
+        by_dc, by_dh, dc_by_dh = X.new_empty(T, B, 3, H), X.new_empty(T, B, H), X.new_empty(T, B, H)
+        compiled("lstm_forward")(A, self.w_hh_t, None if state is None else state[1], Hs, by_dc, by_dh, dc_by_dh,
+                                 first)
+        return Hs, (A, by_dc, by_dh, dc_by_dh, first)
 
     def backward(self, dHs, Hs, cache):
         """dF/d(hidden states) (T, B, H) -> dF/dX (T, B, I), back through time."""
@@ -82,8 +74,7 @@ class Direction:
 
         T, B, _ = dHs.shape
         if self.cell == "lstm":
-            A, K, first = cache
-            dA = compiled("lstm_backward")(dHs, A, K, self.w_hh, first)
+            dA = compiled("lstm_backward")(dHs, *cache[:4], self.w_hh, cache[4])
         elif self.cell == "gru":
             A, by_dh, to_h, first = cache
             dA = compiled("gru_backward")(dHs, A, by_dh, to_h, self.w_hh, first)

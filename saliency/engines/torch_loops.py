@@ -3,29 +3,21 @@ compiled with TorchScript: each runs as one call that holds Python's GIL once, n
 operation, so batches side by side do not wait on each other between operations (and each step
 dispatches with less overhead).
 
-Gate order here is i, f, o, g (torch_bptt.Direction permutes torch's i, f, g, o once), so the
-three sigmoid gates are one block, and each step's slots are laid out so that the backward's
-derivative factors come from few, wide operations (11 a step forward, 6 back, where the
-straightforward way took 16 and 5: each operation's fixed cost is a large part of its time at
-64 x 256). A step's row of `A`, (B, 6, H), holds slots
-
-    0 i   1 f   2 o   3 g   4 c_{t-1}   5 tanh(c_t)
-
-so the slopes [i', f', o'] times slots 3:6 = [g, c_{t-1}, tanh c_t] give three factors at once,
-and slots (0, 2) = [i, o] and (3, 5) = [g, tanh c_t], each one strided view, give the other two.
-The factors `K[t]` (B, 5, H): dF/d(pre-activations of i, f) = dc * K[:, 0:2], of o = dh * K[:, 2],
-of g = dc * K[:, 3]; and dc = dh * K[:, 4] + dc_{t+1} * f_{t+1}.
-
 `first[t]`: the first row still inside its text at step t. Rows come sorted by length ascending
 (the pipeline's batches and chunks are), so the rows whose text has ended form a prefix, and a
 step works on the rows after it only: padding costs no work (rows in another order pass all
-zeros: every row is worked on, as before). A row that has ended gets zero gradient, and its
-state is left as it was, where nothing reads it.
+zeros: every row is worked on). A row that has ended gets zero gradient, and its state is left
+as it was, where nothing reads it.
+
+Measured and not kept: the LSTM's gates laid out i, f, o, g with c and tanh(c) beside them in a
+(B, 6, H) row per step, so that the sigmoid gates are one block and the factors come from wider
+operations (11 a forward step instead of 16): 3% slower on SST-2 dev's batches, one thread, as
+its wider rows and strided views cost more than the operations saved.
 """
 
 import threading
 import warnings
-from typing import List
+from typing import List, Optional
 
 import torch
 
@@ -42,44 +34,59 @@ def compiled(name):
         return _compiled[name]
 
 
-def lstm_forward(A: torch.Tensor, w_hh_t: torch.Tensor, started: bool, Hs: torch.Tensor, K: torch.Tensor,
-                 first: List[int]):
-    """A (T+1, B, 6, H): on entry, rows 0..T-1 slots 0:4 the input projections (and h0's
-    term), row 0 slot 4 c0 (zeros unless `started`). Hs (T, B, H), zeros on entry: the
-    hidden states. K (T, B, 5, H): the factors."""
+def lstm_forward(A: torch.Tensor, w_hh_t: torch.Tensor, c0: Optional[torch.Tensor], Hs: torch.Tensor,
+                 by_dc: torch.Tensor, by_dh: torch.Tensor, dc_by_dh: torch.Tensor, first: List[int]):
+    """A (T, B, 4H): the input projections (and h0's term at step 0), gates i, f, g, o, made the
+    gates in place. c0 (1, H) or None for zeros. Hs (T, B, H), zeros on entry: the hidden states.
+    The backward's factors: dF/d(pre-activations of i, f, g) are dc times by_dc[t] (T, B, 3, H); of
+    o, dh times by_dh[t]; and dc gets dh times dc_by_dh[t]."""
     T, B, H = Hs.shape[0], Hs.shape[1], Hs.shape[2]
-    flat = A.view(A.shape[0], B, 6 * H)
-    k_flat = K.view(T, B, 5 * H)
-    square = A.new_empty(B, 2, H)
+    gates = A.view(T, B, 4, H)
+    c, c_prev = A.new_zeros(B, H), A.new_zeros(B, H)
+    tanh_c, square = A.new_empty(B, H), A.new_empty(B, H)
+    slope = A.new_empty(B, 4, H)
+    slope_flat = slope.view(B, 4 * H)
+    started = c0 is not None
+    if c0 is not None:
+        c.copy_(c0.expand(B, H))
     for t in range(T):
         s = first[t]
-        a, v = flat[t, s:], A[t, s:]  # this step's rows still in their texts: (b, 6H), (b, 6, H)
+        a, g4, sl, sl4 = A[t, s:], gates[t, s:], slope_flat[s:], slope[s:]
+        i, f, g, o = g4[:, 0], g4[:, 1], g4[:, 2], g4[:, 3]
         if t > 0:
-            a[:, : 4 * H].addmm_(Hs[t - 1, s:], w_hh_t)
-        a[:, : 3 * H].sigmoid_()
-        v[:, 3].tanh_()
-        c = A[t + 1, s:, 4]  # c_t, where step t + 1 finds it as c_{t-1}
-        torch.mul(v[:, 0], v[:, 3], out=c)
+            a.addmm_(Hs[t - 1, s:], w_hh_t)
+        g4[:, :2].sigmoid_()
+        g.tanh_()
+        o.sigmoid_()
+        c, c_prev = c_prev, c
+        cs, cp, tc, sq = c[s:], c_prev[s:], tanh_c[s:], square[s:]
+        torch.mul(i, g, out=cs)
         if t > 0 or started:
-            c.addcmul_(v[:, 1], v[:, 4])
-        torch.tanh(c, out=v[:, 5])
-        torch.mul(v[:, 2], v[:, 5], out=Hs[t, s:])
-        k = k_flat[t, s:]
-        torch.addcmul(a[:, : 3 * H], a[:, : 3 * H], a[:, : 3 * H], value=-1, out=k[:, : 3 * H])  # s (1 - s)
-        k[:, : 3 * H].mul_(a[:, 3 * H:])  # [g i', c_{t-1} f', tanh(c_t) o']
-        q = square[s:]
-        torch.mul(v[:, 3::2], v[:, 3::2], out=q)  # [g^2, tanh(c_t)^2]
-        torch.addcmul(v[:, 0:3:2], v[:, 0:3:2], q, value=-1, out=K[t, s:, 3:5])  # [i (1 - g^2), o (1 - tanh^2)]
+            cs.addcmul_(f, cp)
+        torch.tanh(cs, out=tc)
+        torch.mul(o, tc, out=Hs[t, s:])
+        torch.addcmul(a, a, a, value=-1, out=sl)  # s (1 - s)
+        k = by_dc[t, s:]
+        torch.mul(g, sl4[:, 0], out=k[:, 0])
+        if t > 0 or started:
+            torch.mul(cp, sl4[:, 1], out=k[:, 1])
+        else:
+            k[:, 1].zero_()
+        torch.mul(g, g, out=sq)
+        torch.addcmul(i, i, sq, value=-1, out=k[:, 2])  # i (1 - g^2)
+        torch.mul(tc, sl4[:, 3], out=by_dh[t, s:])
+        torch.mul(tc, tc, out=sq)
+        torch.addcmul(o, o, sq, value=-1, out=dc_by_dh[t, s:])  # o (1 - tanh(c)^2)
 
 
-def lstm_backward(dHs: torch.Tensor, A: torch.Tensor, K: torch.Tensor, w_hh: torch.Tensor,
-                  first: List[int]) -> torch.Tensor:
-    """dF/dh_t (T, B, H) -> dF/d(pre-activations) (T, B, 4H), gates i, f, o, g."""
+def lstm_backward(dHs: torch.Tensor, A: torch.Tensor, by_dc: torch.Tensor, by_dh: torch.Tensor,
+                  dc_by_dh: torch.Tensor, w_hh: torch.Tensor, first: List[int]) -> torch.Tensor:
+    """dF/dh_t (T, B, H) -> dF/d(pre-activations) (T, B, 4H)."""
     T, B, H = dHs.shape[0], dHs.shape[1], dHs.shape[2]
-    dA = A.new_empty(T, B, 4, H)
-    flat = dA.view(T, B, 4 * H)
-    dcs = [A.new_empty(B, H), A.new_empty(B, H)]  # dc of this step and of the step after, alternately
-    dh_out = A.new_empty(B, H)
+    f = A.view(T, B, 4, H)[:, :, 1]
+    dA = torch.empty_like(A)
+    d4 = dA.view(T, B, 4, H)
+    dc = A.new_zeros(B, H)
     for k in range(T):
         t = T - 1 - k
         s = first[t]
@@ -88,16 +95,15 @@ def lstm_backward(dHs: torch.Tensor, A: torch.Tensor, K: torch.Tensor, w_hh: tor
         if t == T - 1:
             dh = dHs[t, s:]
         else:
-            dh = torch.addmm(dHs[t, s:], flat[t + 1, s:], w_hh, out=dh_out[s:])
-        dc = dcs[k % 2][s:]
-        torch.mul(dh, K[t, s:, 4], out=dc)
+            dh = torch.addmm(dHs[t, s:], dA[t + 1, s:], w_hh)  # rows ended at t + 1: dA zero there
+        dc_now = dh * dc_by_dh[t, s:]
         if t < T - 1:  # through c_{t+1} = f_{t+1} c_t + ...: rows still inside at t + 1 only
             n = first[t + 1]
-            dc[n - s:].addcmul_(dcs[(k + 1) % 2][n:], A[t + 1, n:, 1])
-        torch.mul(dc.unsqueeze(1), K[t, s:, 0:2], out=dA[t, s:, 0:2])
-        torch.mul(dh, K[t, s:, 2], out=dA[t, s:, 2])
-        torch.mul(dc, K[t, s:, 3], out=dA[t, s:, 3])
-    return flat
+            dc_now[n - s:].addcmul_(dc, f[t + 1, n:])
+        dc = dc_now
+        torch.mul(dc.unsqueeze(1), by_dc[t, s:], out=d4[t, s:, :3])
+        torch.mul(dh, by_dh[t, s:], out=d4[t, s:, 3])
+    return dA
 
 
 def gru_forward(A: torch.Tensor, w_hh_t: torch.Tensor, b_hh: torch.Tensor, h0: torch.Tensor, Hs: torch.Tensor,
