@@ -160,24 +160,21 @@ class Explainer:
             except SaliencyError:
                 return self.rows_one_by_one(chunk, method, code, results, vectors)
 
-        # Longest batches first, so that the workers side by side finish together; each text is
-        # built as soon as all its rows are back, while the workers run the later batches.
-        chunks = sorted(enumerate(self.chunks(rows)), key=lambda c: -len(c[1]) * len(c[1][-1][0][1]))
-        outputs, params = {}, method.params()
+        outputs = {}
         scope = getattr(self.engine, "parallel_scope", lambda: None)()
         if scope is None or progress is not None:  # progress counts one batch's evaluations at a time
-            each_chunk = map(attempt, [chunk for _, chunk in chunks])
+            each_chunk = map(attempt, self.chunks(rows))
         else:
-            each_chunk = side_by_side(attempt, [chunk for _, chunk in chunks], scope)
-        for (k, _), pairs in zip(chunks, each_chunk):
-            for n, ((job, _), out) in enumerate(pairs):
-                i, tokens, wanted = job
-                outputs.setdefault(i, []).append(((k, n), out))  # (k, n): the row's place in `rows`
-                if len(outputs[i]) == len(wanted) and results[i] is None:
-                    outs = [out for _, out in sorted(outputs.pop(i), key=lambda o: o[0])]
-                    results[i] = self.build(texts[i], tokens, outs, method, params, objective, vectors,
-                                            position if target != "all" else "classes")
-                    self.describe(results[i], contrast, top)
+            each_chunk = side_by_side(attempt, self.chunks(rows), scope)
+        for pairs in each_chunk:
+            for (job, _), out in pairs:
+                outputs.setdefault(job[0], []).append(out)
+        params = method.params()
+        for i, tokens, _ in jobs:
+            if results[i] is None:
+                results[i] = self.build(texts[i], tokens, outputs[i], method, params, objective, vectors,
+                                        position if target != "all" else "classes")
+                self.describe(results[i], contrast, top)
         if errors == "raise":
             for result in results:
                 if isinstance(result, Exception):

@@ -1,5 +1,5 @@
-"""Explainer.explain runs its batches longest first and builds each text as soon as all its rows
-are back: whatever the batch size, every text gets its own rows, in their order."""
+"""Explainer.explain over batches of any size: every text gets its own rows, in their order, even
+when its rows are split over batches (a language model's positions), beside a text that failed."""
 
 import numpy as np
 import pytest
