@@ -116,6 +116,10 @@ class Layers:
         T_in, T = x.shape[1], int(lengths.max())
         mask = (torch.arange(T, device=x.device)[:, None] < lengths[None, :])[..., None]  # (T, B, 1)
         first = rows_inside(lengths, T)
+        # LSTM and GRU states are zeros at skipped steps: with every padded step skipped (sorted
+        # rows) or none padded, the outputs need no masking (a pass over them saved).
+        clean = all(d.cell != "rnn" for layer in self.layers for d in layer) and (
+            first[-1] > 0 or int(lengths.min()) == T)
         out = x[:, :T].transpose(0, 1).contiguous()
         caches = []
         for layer, start in zip(self.layers, self.starts()):
@@ -124,7 +128,8 @@ class Layers:
                     for k, (direction, X) in enumerate(zip(layer, inputs))]
             parts = [runs[0][0]] + [reverse_within_length(hs, lengths) for hs, _ in runs[1:]]
             caches.append(runs)
-            out = (torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]) * mask
+            out = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+            out = out if clean else out * mask
         return padded_to(out.transpose(0, 1), T_in), (mask, lengths, caches)
 
     def starts(self):
@@ -151,7 +156,7 @@ class Layers:
                 back = reverse_within_length(d[..., H:], lengths).contiguous()
                 dx = dx + reverse_within_length(layer[1].backward(back, *runs[1]), lengths)
             d = dx
-        return padded_to((d * mask).transpose(0, 1), T_in)
+        return padded_to(d.transpose(0, 1), T_in)  # zeros at padding: no gradient reached it
 
 
 def rows_inside(lengths, T):
