@@ -119,9 +119,11 @@ def test_steps_after_the_longest_text_are_not_run(cell, texts):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_skipped_rows_are_never_read(cell):
-    """Noise in the padding of sorted rows changes nothing: what a step skips, no step reads."""
-    model_file = tiny_model_file(cell, 2, False, pooling="max")
+@pytest.mark.parametrize("pooling,bidirectional", [("max", False), ("mean", True), ("last", True)])
+def test_skipped_rows_are_never_read(cell, pooling, bidirectional):
+    """Noise in the padding of sorted rows changes nothing: what a step skips, no step reads (and
+    no output or gradient there is masked after the fact: mean pooling sends gradient to padding)."""
+    model_file = tiny_model_file(cell, 2, bidirectional, pooling=pooling)
     engine = TorchEngine(model_file, "float64")
     x, lengths, positions, classes = padded_inputs(model_file, engine, SORTED)
     noisy = x.copy()

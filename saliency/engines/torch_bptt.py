@@ -116,10 +116,11 @@ class Layers:
         T_in, T = x.shape[1], int(lengths.max())
         mask = (torch.arange(T, device=x.device)[:, None] < lengths[None, :])[..., None]  # (T, B, 1)
         first = rows_inside(lengths, T)
-        # LSTM and GRU states are zeros at skipped steps: with every padded step skipped (sorted
-        # rows) or none padded, the outputs need no masking (a pass over them saved).
-        clean = all(d.cell != "rnn" for layer in self.layers for d in layer) and (
-            first[-1] > 0 or int(lengths.min()) == T)
+        # Every padded step skipped (sorted rows), or none padded: no step reads padding, and LSTM
+        # and GRU states are zeros there, so neither their outputs nor the gradients coming back
+        # need masking (a pass over each saved).
+        skipped = first[-1] > 0 or int(lengths.min()) == T
+        clean = skipped and all(d.cell != "rnn" for layer in self.layers for d in layer)
         out = x[:, :T].transpose(0, 1).contiguous()
         caches = []
         for layer, start in zip(self.layers, self.starts()):
@@ -130,7 +131,7 @@ class Layers:
             caches.append(runs)
             out = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
             out = out if clean else out * mask
-        return padded_to(out.transpose(0, 1), T_in), (mask, lengths, caches)
+        return padded_to(out.transpose(0, 1), T_in), (mask, lengths, caches, skipped)
 
     def starts(self):
         """Per layer, the initial (h, c) ((1, H) each; c None but for an LSTM), or None: zeros."""
@@ -145,11 +146,11 @@ class Layers:
 
     def backward(self, dout, cache):
         """dF/d(outputs) (B, T, D*H) -> dF/dx (B, T, E)."""
-        mask, lengths, caches = cache
+        mask, lengths, caches, skipped = cache
         T_in = dout.shape[1]
         d = dout[:, : mask.shape[0]].transpose(0, 1)
         for layer, runs in zip(reversed(self.layers), reversed(caches)):
-            d = (d * mask).contiguous()
+            d = d.contiguous() if skipped else (d * mask).contiguous()
             H = layer[0].H
             dx = layer[0].backward(d[..., :H].contiguous(), *runs[0])
             if len(layer) == 2:
