@@ -23,9 +23,9 @@ as many users write it) is a second, labelled baseline line.
 
 Captum is a benchmark-only dependency:  pip install captum torch==2.13.0
 Run from the repository root (--data is relative to it; from another checkout, pass its path):
-    python3 bench/compare.py                     # every method, 3 rounds: about 4 minutes, quiet 2 cores
-    python3 bench/compare.py --methods gradient,grad-input --repeats 5     # about 30 s
-    python3 bench/compare.py --methods integrated-gradients,smoothgrad     # about 2.5 minutes
+    python3 bench/compare.py                     # every method, 3 rounds: about 3 minutes on 2 cores
+    python3 bench/compare.py --methods gradient,grad-input --repeats 5     # about 20 s
+    python3 bench/compare.py --methods integrated-gradients,smoothgrad     # about 2 minutes
     python3 bench/compare.py --methods gradient --gap-texts 200            # + IG's evaluations per text
 Run it twice and compare: a busy neighbour moves single runs by 10-20%. Torch's threads spin while
 they wait, so with other work on the cores the baselines (two torch threads) collapse far more
