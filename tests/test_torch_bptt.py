@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from saliency.engines.torch_bptt import rows_inside
 from saliency.engines.torch_engine import TorchEngine, select_objective
 
 from .conftest import TEXTS, tiny_model_file
@@ -91,6 +90,8 @@ def test_rows_sorted_by_length_equal_autograd(arch):
     engine = TorchEngine(model_file, "float64")
     x, lengths, positions, classes = padded_inputs(model_file, engine, SORTED)
     classes[::2] = -1
+    from saliency.engines.torch_bptt import rows_inside
+
     assert rows_inside(torch.tensor(lengths), x.shape[1])[-1] == len(SORTED) - 1  # ended rows are skipped
     mine = engine.gradient(x, lengths, positions, classes, "logprob")
     reference = by_autograd(engine, x, lengths, positions, classes, "logprob")
@@ -136,6 +137,8 @@ def test_skipped_rows_are_never_read(cell, pooling, bidirectional):
 
 
 def test_rows_inside():
+    from saliency.engines.torch_bptt import rows_inside
+
     assert rows_inside(torch.tensor([1, 1, 3, 4]), 4) == [0, 2, 2, 3]
     assert rows_inside(torch.tensor([3, 1, 4]), 4) == [0, 0, 0, 0]  # not sorted: every row, every step
     assert rows_inside(torch.tensor([2]), 2) == [0, 0]
