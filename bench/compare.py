@@ -22,7 +22,14 @@ as many users write it) is a second, labelled baseline line.
   occlusion    Captum FeatureAblation, one group per token, <unk>'s embedding as the baseline
 
 Captum is a benchmark-only dependency:  pip install captum torch==2.13.0
-    python bench/compare.py [--data ../shared/data/sst2/dev.tsv] [--repeats 3] [--gap-texts 200]
+Run from the repository root (--data is relative to it; from another checkout, pass its path):
+    python3 bench/compare.py                     # every method, 3 rounds: about 3 minutes on 2 cores
+    python3 bench/compare.py --methods gradient,grad-input --repeats 5     # about 20 s
+    python3 bench/compare.py --methods integrated-gradients,smoothgrad     # about 2 minutes
+    python3 bench/compare.py --methods gradient --gap-texts 200            # + IG's evaluations per text
+Run it twice and compare: a busy neighbour moves single runs by 10-20%. Torch's threads spin while
+they wait, so with other work on the cores the baselines (two torch threads) collapse far more
+than the tool (one thread per worker): only quiet-machine ratios answer the targets.
 """
 
 import argparse
@@ -169,14 +176,15 @@ def exact_midpoint_check(texts, steps):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="../shared/data/sst2/dev.tsv")
+    parser.add_argument("--data", default="../shared/data/sst2/dev.tsv", help="texts (SST-2 dev)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--samples", type=int, default=25)
-    parser.add_argument("--ig-texts", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds after the burn-in; the best counts")
+    parser.add_argument("--steps", type=int, default=50, help="integrated gradients' steps")
+    parser.add_argument("--samples", type=int, default=25, help="SmoothGrad's samples")
+    parser.add_argument("--ig-texts", type=int, default=128, help="texts for IG and SmoothGrad, spread over the data")
     parser.add_argument("--occlusion-texts", type=int, default=128)
-    parser.add_argument("--methods", default="gradient,grad-input,integrated-gradients,smoothgrad,occlusion")
+    parser.add_argument("--methods", default="gradient,grad-input,integrated-gradients,smoothgrad,occlusion",
+                        help="comma-separated, any of the default's")
     parser.add_argument("--gap-texts", type=int, default=0, help="IG evaluations per text for a gap under 1%%")
     parser.add_argument("--tolerance", type=float, default=0.01, help="--steps auto's tolerance")
     args = parser.parse_args()

@@ -78,3 +78,68 @@ def test_the_autograd_path_kept_for_comparison_gives_the_same():
     for a, b in zip(by_hand.gradient(x, lengths, positions, classes), by_autograd.gradient(x, lengths, positions, classes)):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
     assert by_autograd._layers is None  # the by-hand layers were never built: autograd did it all
+
+
+# Ascending lengths, as the pipeline's batches and chunks come: each step works on the rows still
+# inside their texts only (torch_loops' `first`), so these take the other path through the loops.
+SORTED = ["a", "ff", "abc", "hag bed", "dead beef cafe"]
+
+
+@pytest.mark.parametrize("arch", CASES, ids=lambda a: "-".join(str(v) for v in a.values()))
+def test_rows_sorted_by_length_equal_autograd(arch):
+    model_file = tiny_model_file(**arch)
+    engine = TorchEngine(model_file, "float64")
+    x, lengths, positions, classes = padded_inputs(model_file, engine, SORTED)
+    classes[::2] = -1
+    from saliency.engines.torch_bptt import rows_inside
+
+    assert rows_inside(torch.tensor(lengths), x.shape[1])[-1] == len(SORTED) - 1  # ended rows are skipped
+    mine = engine.gradient(x, lengths, positions, classes, "logprob")
+    reference = by_autograd(engine, x, lengths, positions, classes, "logprob")
+    for got, want in zip(mine, reference):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert np.abs(reference[2]).max() > 1e-3
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("texts", [SORTED, TEXTS], ids=["sorted", "unsorted"])
+def test_steps_after_the_longest_text_are_not_run(cell, texts):
+    """A chunk of path points comes padded to its batch's longest text: the steps after its own
+    longest are left out, and their outputs and gradients are zeros, as autograd gives them."""
+    model_file = tiny_model_file(cell, 2, True, "tagger")
+    engine = TorchEngine(model_file, "float64")
+    x, lengths, positions, classes = padded_inputs(model_file, engine, texts)
+    wide = np.concatenate([x, np.random.default_rng(1).normal(size=(len(x), 3, x.shape[2]))], axis=1)
+    mine = engine.gradient(wide, lengths, positions, classes)
+    reference = by_autograd(engine, wide, lengths, positions, classes, "logit")
+    for got, want in zip(mine, reference):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert np.all(mine[2][:, x.shape[1]:] == 0)
+    np.testing.assert_allclose(mine[2][:, : x.shape[1]], engine.gradient(x, lengths, positions, classes)[2],
+                               rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("pooling,bidirectional", [("max", False), ("mean", True), ("last", True)])
+def test_skipped_rows_are_never_read(cell, pooling, bidirectional):
+    """Noise in the padding of sorted rows changes nothing: what a step skips, no step reads (and
+    no output or gradient there is masked after the fact: mean pooling sends gradient to padding)."""
+    model_file = tiny_model_file(cell, 2, bidirectional, pooling=pooling)
+    engine = TorchEngine(model_file, "float64")
+    x, lengths, positions, classes = padded_inputs(model_file, engine, SORTED)
+    noisy = x.copy()
+    padding = np.arange(x.shape[1])[None, :] >= lengths[:, None]
+    noisy[padding] = 1e3 * np.random.default_rng(0).normal(size=(padding.sum(), x.shape[2]))
+    clean, dirty = engine.gradient(x, lengths, positions, classes), engine.gradient(noisy, lengths, positions, classes)
+    for a, b in zip(clean, dirty):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
+    assert np.all(dirty[2][padding] == 0)
+
+
+def test_rows_inside():
+    from saliency.engines.torch_bptt import rows_inside
+
+    assert rows_inside(torch.tensor([1, 1, 3, 4]), 4) == [0, 2, 2, 3]
+    assert rows_inside(torch.tensor([3, 1, 4]), 4) == [0, 0, 0, 0]  # not sorted: every row, every step
+    assert rows_inside(torch.tensor([2]), 2) == [0, 0]

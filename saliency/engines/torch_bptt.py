@@ -3,13 +3,17 @@
 autograd's backward through torch's CPU RNNs replays every step's dozen recorded operations
 with their bookkeeping; only dx is wanted here (no weight gradients), so each step back needs
 one matmul and a few products with derivative factors that the forward made while that step's
-gates were in cache; dx for all steps is then one matmul. The equations and gate layouts are torch's (LSTM i, f, g, o; GRU r, z, n), as
-in the numpy engine, whose `Direction` this mirrors.
+gates were in cache; dx for all steps is then one matmul. The equations and gate layouts are torch's
+(LSTM i, f, g, o; GRU r, z, n), as in the numpy engine, whose `Direction` this mirrors. The step
+loops themselves are TorchScript (torch_loops).
 
 Time-major inside (T, B, ...): each step's slice is contiguous, so the per-step matmuls and
 in-place updates need no copies. Variable lengths: the backward direction runs over each text
 reversed within its own length, so padding always comes after a run's real steps, where
-nothing can reach them: outputs there are zeroed, and no gradient flows back from them.
+nothing can reach them: outputs there are zeroed, and no gradient flows back from them. No
+work is done there either where it can be skipped: steps after the longest text are not run,
+and with rows sorted by length (as the pipeline sends them) each step skips the rows whose
+text has ended.
 Shapes: B batch, T time, I layer input, H hidden, G gates * H.
 """
 
@@ -28,94 +32,55 @@ class Direction:
         self.b_hh = b_hh
         self.H = w_hh.shape[1]
 
-    def forward(self, X, state=None):
+    def forward(self, X, state=None, first=None):
         """(T, B, I) -> ((T, B, H) hidden states, the cache for backward). state: the initial
-        (h, c), each (1, H) (a zero-start model's; c None but for an LSTM), or None for zeros."""
+        (h, c), each (1, H) (a zero-start model's; c None but for an LSTM), or None for zeros.
+        first: per step, the first row still inside its text (rows sorted by length), or None."""
         T, B, _ = X.shape
         H = self.H
-        A = torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t).view(T, B, -1)  # input projections
-        if state is not None and self.cell != "gru":  # h0's recurrent term joins step 0 (GRU: in _gru)
-            A[0].add_(state[0] @ self.w_hh_t)
+        first = [0] * T if first is None else first
         if self.cell == "lstm":
-            return self._lstm(A, T, B, H, None if state is None else state[1])
-        if self.cell == "gru":
-            return self._gru(A, T, B, H, None if state is None else state[0])
-        for t in range(T):  # vanilla RNN: A[t] becomes h_t in place
-            if t:
-                A[t].addmm_(A[t - 1], self.w_hh_t)
-            A[t].relu_() if self.relu else A[t].tanh_()
-        return A, A
+            return self._lstm(X, T, B, H, state, first)
+        from .torch_loops import compiled
 
-    def _lstm(self, A, T, B, H, c0=None):
+        A = torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t).view(T, B, -1)  # input projections
+        if self.cell == "gru":  # the recurrent term, with b_hh, is the loop's (the n gate needs it apart)
+            h0 = X.new_zeros(B, H) if state is None else state[0].expand(B, H).contiguous()
+            Hs, by_dh, to_h = X.new_zeros(T, B, H), X.new_empty(T, B, 3, H), X.new_empty(T, B, 3, H)
+            compiled("gru_forward")(A, self.w_hh_t, self.b_hh, h0, Hs, by_dh, to_h, first)
+            return Hs, (A, by_dh, to_h, first)
+        if state is not None:  # h0's recurrent term joins step 0
+            A[0].add_(state[0] @ self.w_hh_t)
+        compiled("rnn_forward")(A, self.w_hh_t, self.relu, first)  # A becomes h_t in place
+        return A, first
+
+    def _lstm(self, X, T, B, H, state, first):
         # The backward's derivative factors are made while each step's gates are still in cache (in
-        # bulk after the loop they cost more): dF/d(pre-activations of i, f, g) are dc times
-        # by_dc[t]; of o, dh times by_dh[t]; and dc gets dh times dc_by_dh[t]. The loop: torch_loops.
-        from .torch_loops import lstm_forward
+        # bulk after the loop they cost more); the loop: torch_loops.
+        from .torch_loops import compiled
 
-        Hs = A.new_empty(T, B, H)
-        by_dc, by_dh, dc_by_dh = A.new_empty(T, B, 3, H), A.new_empty(T, B, H), A.new_empty(T, B, H)
-        lstm_forward(A, self.w_hh_t, c0, Hs, by_dc, by_dh, dc_by_dh)
-        return Hs, (A, by_dc, by_dh, dc_by_dh)
-
-    def _gru(self, A, T, B, H, h0=None):
-        Hs = A.new_empty(T, B, H)
-        # As for the LSTM, the backward's factors are made while each step is in cache:
-        # dF/d(pre-activations of r, z, n) are dh times by_dh[t]; dF/d(W_h h + b_h) are dh times to_h[t].
-        by_dh, to_h = A.new_empty(T, B, 3, H), A.new_empty(T, B, 3, H)
-        h = A.new_zeros(B, H) if h0 is None else h0.expand(B, H).clone()
-        hw = A.new_empty(B, 3 * H)
-        slope, square, n_h = A.new_empty(B, 2 * H), A.new_empty(B, H), A.new_empty(B, H)
-        for t in range(T):
-            a = A[t]
-            torch.addmm(self.b_hh, h, self.w_hh_t, out=hw)  # W_h h + b_h for r, z and n
-            a[:, : 2 * H].add_(hw[:, : 2 * H]).sigmoid_()  # r, z
-            r, z, n, hn = a[:, :H], a[:, H: 2 * H], a[:, 2 * H:], hw[:, 2 * H:]
-            n.addcmul_(r, hn).tanh_()  # n = tanh(W_in x + b_in + r * hn)
-            torch.sub(h, n, out=n_h)
-            h = torch.addcmul(n, z, n_h, out=Hs[t])  # (1 - z) * n + z * h
-            torch.addcmul(a[:, : 2 * H], a[:, : 2 * H], a[:, : 2 * H], value=-1, out=slope)  # s (1 - s)
-            k = by_dh[t]
-            torch.mul(n, n, out=square)
-            torch.sub(1, z, out=k[:, 2]).sub_(k[:, 2] * square)  # (1 - z)(1 - n^2)
-            torch.mul(k[:, 2], hn, out=k[:, 0]).mul_(slope[:, :H])  # ... * hn * r (1 - r)
-            torch.mul(n_h, slope[:, H:], out=k[:, 1])  # (h_prev - n) z (1 - z)
-            to_h[t, :, :2] = k[:, :2]
-            torch.mul(k[:, 2], r, out=to_h[t, :, 2])
-        return Hs, (A, by_dh, to_h)
+        A = torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t).view(T, B, -1)  # input projections
+        if state is not None:  # h0's recurrent term joins step 0
+            A[0].add_(state[0] @ self.w_hh_t)
+        Hs = X.new_zeros(T, B, H)
+        by_dc, by_dh, dc_by_dh = X.new_empty(T, B, 3, H), X.new_empty(T, B, H), X.new_empty(T, B, H)
+        compiled("lstm_forward")(A, self.w_hh_t, None if state is None else state[1], Hs, by_dc, by_dh, dc_by_dh,
+                                 first)
+        return Hs, (A, by_dc, by_dh, dc_by_dh, first)
 
     def backward(self, dHs, Hs, cache):
         """dF/d(hidden states) (T, B, H) -> dF/dX (T, B, I), back through time."""
-        T, B, H = dHs.shape
+        from .torch_loops import compiled
+
+        T, B, _ = dHs.shape
         if self.cell == "lstm":
-            dA = self._lstm_back(dHs, cache, T, B, H)
+            dA = compiled("lstm_backward")(dHs, *cache[:4], self.w_hh, cache[4])
         elif self.cell == "gru":
-            dA = self._gru_back(dHs, cache, T, B, H)
+            A, by_dh, to_h, first = cache
+            dA = compiled("gru_backward")(dHs, A, by_dh, to_h, self.w_hh, first)
         else:
-            local = (Hs > 0).to(Hs.dtype) if self.relu else 1 - Hs * Hs  # dh/da
-            dA = torch.empty_like(Hs)
-            for t in reversed(range(T)):
-                dh = dHs[t] if t == T - 1 else torch.addmm(dHs[t], dA[t + 1], self.w_hh)
-                torch.mul(dh, local[t], out=dA[t])
-        return (dA.view(T * B, -1) @ self.w_ih).view(T, B, -1)
-
-    def _lstm_back(self, dHs, cache, T, B, H):
-        from .torch_loops import lstm_backward
-
-        return lstm_backward(dHs, *cache, self.w_hh)
-
-    def _gru_back(self, dHs, cache, T, B, H):
-        A, by_dh, to_h = cache
-        z = A.view(T, B, 3, H)[:, :, 1]
-        dA, dW = torch.empty_like(A).view(T, B, 3, H), A.new_empty(B, 3, H)
-        dh = None
-        for t in reversed(range(T)):
-            if dh is not None:  # dh_t = dF/dh_t directly + through step t+1's W_h h and its z * h
-                dh = torch.addmm(dHs[t], dW.view(B, 3 * H), self.w_hh).addcmul_(dh, z[t + 1])
-            else:
-                dh = dHs[t]
-            torch.mul(dh.unsqueeze(1), by_dh[t], out=dA[t])
-            torch.mul(dh.unsqueeze(1), to_h[t], out=dW)
-        return dA.view(T, B, 3 * H)
+            dA = compiled("rnn_backward")(dHs, Hs, self.w_hh, self.relu, cache)
+        return (dA.reshape(T * B, -1) @ self.w_ih).view(T, B, -1)
 
 
 def reverse_within_length(X, lengths):
@@ -146,16 +111,27 @@ class Layers:
 
     def forward(self, x, lengths):
         """(B, T, E), (B,) -> ((B, T, D*H) outputs, cache)."""
-        mask = (torch.arange(x.shape[1], device=x.device)[:, None] < lengths[None, :])[..., None]  # (T, B, 1)
-        out = x.transpose(0, 1).contiguous()
+        # Steps after the longest text reach nothing: not run (a chunk of path points or noisy
+        # copies of short texts comes padded to its batch's longest). Their outputs are zeros.
+        T_in, T = x.shape[1], int(lengths.max())
+        mask = (torch.arange(T, device=x.device)[:, None] < lengths[None, :])[..., None]  # (T, B, 1)
+        first = rows_inside(lengths, T)
+        # Every padded step skipped (sorted rows), or none padded: no step reads padding, and LSTM
+        # and GRU states are zeros there, so neither their outputs nor the gradients coming back
+        # need masking (a pass over each saved).
+        skipped = first[-1] > 0 or int(lengths.min()) == T
+        clean = skipped and all(d.cell != "rnn" for layer in self.layers for d in layer)
+        out = x[:, :T].transpose(0, 1).contiguous()
         caches = []
         for layer, start in zip(self.layers, self.starts()):
             inputs = [out] if len(layer) == 1 else [out, reverse_within_length(out, lengths)]
-            runs = [direction.forward(X, start if k == 0 else None) for k, (direction, X) in enumerate(zip(layer, inputs))]
+            runs = [direction.forward(X, start if k == 0 else None, first)
+                    for k, (direction, X) in enumerate(zip(layer, inputs))]
             parts = [runs[0][0]] + [reverse_within_length(hs, lengths) for hs, _ in runs[1:]]
             caches.append(runs)
-            out = (torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]) * mask
-        return out.transpose(0, 1), (mask, lengths, caches)
+            out = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+            out = out if clean else out * mask
+        return padded_to(out.transpose(0, 1), T_in), (mask, lengths, caches, skipped)
 
     def starts(self):
         """Per layer, the initial (h, c) ((1, H) each; c None but for an LSTM), or None: zeros."""
@@ -170,17 +146,33 @@ class Layers:
 
     def backward(self, dout, cache):
         """dF/d(outputs) (B, T, D*H) -> dF/dx (B, T, E)."""
-        mask, lengths, caches = cache
-        d = dout.transpose(0, 1)
+        mask, lengths, caches, skipped = cache
+        T_in = dout.shape[1]
+        d = dout[:, : mask.shape[0]].transpose(0, 1)
         for layer, runs in zip(reversed(self.layers), reversed(caches)):
-            d = (d * mask).contiguous()
+            d = d.contiguous() if skipped else (d * mask).contiguous()
             H = layer[0].H
             dx = layer[0].backward(d[..., :H].contiguous(), *runs[0])
             if len(layer) == 2:
                 back = reverse_within_length(d[..., H:], lengths).contiguous()
                 dx = dx + reverse_within_length(layer[1].backward(back, *runs[1]), lengths)
             d = dx
-        return (d * mask).transpose(0, 1)
+        return padded_to(d.transpose(0, 1), T_in)  # zeros at padding: no gradient reached it
+
+
+def rows_inside(lengths, T):
+    """Per step, the first row still inside its text, for rows sorted by length ascending: the
+    rows before it have ended and need no work (torch_loops). Rows in another order: all zeros."""
+    if len(lengths) > 1 and bool((lengths[1:] < lengths[:-1]).any()):
+        return [0] * T
+    return torch.searchsorted(lengths, torch.arange(T, device=lengths.device, dtype=lengths.dtype), right=True).tolist()
+
+
+def padded_to(out, T):
+    """(B, T', ...) outputs or gradients with zeros after step T' up to T."""
+    if out.shape[1] == T:
+        return out
+    return torch.cat([out, out.new_zeros(out.shape[0], T - out.shape[1], *out.shape[2:])], dim=1)
 
 
 def pool_backward(cfg, out, pooled, dpooled, lengths):
