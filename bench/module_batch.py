@@ -28,6 +28,7 @@ waiting for a core does not inflate). Beside them, per module:
 import argparse
 import copy
 import csv
+import os
 import time
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def thousand_texts(dev_path, train_path, count):
     """dev's sentences, then train sentences matched to dev's word-count quantiles up to `count`."""
     dev = read_sentences(dev_path)
     if count <= len(dev):
-        return dev[:count], f"{count} dev"
+        return dev[:count], f"the first {count} of {os.path.basename(dev_path)}"
     by_count = {}
     seen = set(dev)
     for sentence in read_sentences(train_path):
