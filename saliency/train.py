@@ -5,7 +5,6 @@ Validation and test sets are split by distinct text, so a text repeated in the d
 sits on both sides of a split. The best epoch on the validation set is kept.
 """
 
-import math
 import os
 import random
 import time
@@ -22,7 +21,7 @@ from .modelfile.config import ModelConfig
 from .errors import InputError, UsageError
 from .engines.torch_engine import RNNModel
 from .tokenize import PAD_ID, Tokenizer
-from .train_steps import batches_by_length, make_optimizer, optimizer_step, pad, restore_best
+from .train_steps import batches_by_length, fit, pad
 
 
 @dataclass
@@ -181,26 +180,15 @@ def _train_classifier(data, opts, valid, test, text_field, label_field, progress
     cfg = ModelConfig(opts.cell, len(tokenizer.vocab), opts.embedding, opts.hidden, opts.layers,
                       opts.bidirectional, "classifier", opts.pooling, len(raw_labels), opts.dropout)
     model = RNNModel(cfg)
-    optim = make_optimizer(model, opts)
-    rng = random.Random(opts.seed)
-    best, best_state, history = -1.0, None, []
-    for epoch in range(1, opts.epochs + 1):
-        model.train()
-        batches = batches_by_length(train_ids, opts.batch_size, rng)
-        for step, idx in enumerate(batches, 1):
-            x, lengths = pad([train_ids[i] for i in idx])
-            y = torch.tensor([train_y[i] for i in idx])
-            loss = F.cross_entropy(model(model.embed(x), lengths), y)
-            optimizer_step(model, optim, loss)
-            if progress:
-                progress({"epoch": epoch, "step": step, "steps": len(batches), "loss": loss.detach().item()})
-        metrics = classify_metrics(model, valid_ids, valid_y, len(raw_labels))
-        history.append({"epoch": epoch, "valid_accuracy": round(metrics["accuracy"], 4)})
-        if progress:
-            progress({"epoch": epoch, "valid": metrics})
-        if metrics["accuracy"] > best:
-            best, best_state = metrics["accuracy"], {k: v.clone() for k, v in model.state_dict().items()}
-    restore_best(model, best_state, opts.half)
+
+    def batch_loss(idx):
+        x, lengths = pad([train_ids[i] for i in idx])
+        y = torch.tensor([train_y[i] for i in idx])
+        return F.cross_entropy(model(model.embed(x), lengths), y)
+
+    history = fit(model, opts, lambda rng: batches_by_length(train_ids, opts.batch_size, rng), batch_loss,
+                  lambda: classify_metrics(model, valid_ids, valid_y, len(raw_labels)),
+                  ("accuracy", "valid_accuracy", 1), progress)
     figures = {"best_epoch": max(history, key=lambda h: h["valid_accuracy"])["epoch"], "history": history,
                "valid": classify_metrics(model, valid_ids, valid_y, len(raw_labels)),
                "train_records": len(train_ids)}
@@ -238,30 +226,21 @@ def _train_lm(data, opts, valid, test, progress):
     cfg = ModelConfig(opts.cell, len(tokenizer.vocab), opts.embedding, opts.hidden, opts.layers,
                       opts.bidirectional, "lm", "last", 1, opts.dropout)
     model = RNNModel(cfg)
-    optim = make_optimizer(model, opts)
-    rng = random.Random(opts.seed)
     L = opts.seq_len
-    best, best_state, history = math.inf, None, []
-    for epoch in range(1, opts.epochs + 1):
-        model.train()
+
+    def epoch_batches(rng):  # windows of L tokens from a random offset, in random order
         offset = rng.randrange(L)
         starts = list(range(offset, len(train_ids) - L - 1, L))
         rng.shuffle(starts)
-        batches = [starts[i:i + opts.batch_size] for i in range(0, len(starts), opts.batch_size)]
-        for step, group in enumerate(batches, 1):
-            chunk = torch.tensor([train_ids[s:s + L + 1] for s in group])  # (B, L+1)
-            logits = model(model.embed(chunk[:, :-1]), torch.full((len(group),), L))
-            loss = F.cross_entropy(logits.reshape(-1, cfg.vocab_size), chunk[:, 1:].reshape(-1))
-            optimizer_step(model, optim, loss)
-            if progress:
-                progress({"epoch": epoch, "step": step, "steps": len(batches), "loss": loss.detach().item()})
-        metrics = lm_loss(model, valid_ids, L)
-        history.append({"epoch": epoch, "valid_loss_nats": round(metrics["loss_nats"], 4)})
-        if progress:
-            progress({"epoch": epoch, "valid": metrics})
-        if metrics["loss_nats"] < best:
-            best, best_state = metrics["loss_nats"], {k: v.clone() for k, v in model.state_dict().items()}
-    restore_best(model, best_state, opts.half)
+        return [starts[i:i + opts.batch_size] for i in range(0, len(starts), opts.batch_size)]
+
+    def batch_loss(group):
+        chunk = torch.tensor([train_ids[s:s + L + 1] for s in group])  # (B, L+1)
+        logits = model(model.embed(chunk[:, :-1]), torch.full((len(group),), L))
+        return F.cross_entropy(logits.reshape(-1, cfg.vocab_size), chunk[:, 1:].reshape(-1))
+
+    history = fit(model, opts, epoch_batches, batch_loss, lambda: lm_loss(model, valid_ids, L),
+                  ("loss_nats", "valid_loss_nats", -1), progress)
     figures = {"best_epoch": min(history, key=lambda h: h["valid_loss_nats"])["epoch"], "history": history,
                "valid": lm_loss(model, valid_ids, L), "train_tokens": len(train_ids)}
     if len(test_ids) > 1:

@@ -20,7 +20,7 @@ from .modelfile.config import ModelConfig
 from .errors import InputError, UsageError
 from .engines.torch_engine import RNNModel
 from .tokenize import PAD, UNK, UNK_ID, Tokenizer
-from .train_steps import batches_by_length, make_optimizer, optimizer_step, pad, restore_best
+from .train_steps import batches_by_length, fit, pad
 
 IGNORE = -100  # cross_entropy's ignore_index: padding, and tags the training data never had
 
@@ -130,30 +130,19 @@ def train_tagger(data, opts, valid=None, test=None, progress=None) -> ModelFile:
     cfg = ModelConfig(opts.cell, len(tokenizer.vocab), opts.embedding, opts.hidden, opts.layers,
                       opts.bidirectional, "tagger", "last", len(names), opts.dropout)
     model = RNNModel(cfg)
-    optim = make_optimizer(model, opts)
-    rng = random.Random(opts.seed)
-    best, best_state, history = -1.0, None, []
-    for epoch in range(1, opts.epochs + 1):
-        model.train()
-        batches = batches_by_length(train_ids, opts.batch_size, rng)
-        for step, idx in enumerate(batches, 1):
-            x, lengths = pad([train_ids[i] for i in idx])
-            y, _ = pad([train_y[i] for i in idx])
-            y[torch.arange(y.shape[1])[None, :] >= lengths[:, None]] = IGNORE
-            if opts.word_dropout:  # some known words seen as <unk>, so <unk> is learnt in context
-                x = x.masked_fill((torch.rand(x.shape) < opts.word_dropout) & (x > UNK_ID), UNK_ID)
-            logits = model(model.embed(x), lengths)  # (B, T, C)
-            loss = F.cross_entropy(logits.transpose(1, 2), y, ignore_index=IGNORE)
-            optimizer_step(model, optim, loss)
-            if progress:
-                progress({"epoch": epoch, "step": step, "steps": len(batches), "loss": loss.detach().item()})
-        metrics = tag_metrics(predict(model, valid_ids), valid_y, names)
-        history.append({"epoch": epoch, "valid_accuracy": round(metrics["accuracy"], 4)})
-        if progress:
-            progress({"epoch": epoch, "valid": metrics})
-        if metrics["accuracy"] > best:
-            best, best_state = metrics["accuracy"], {k: v.clone() for k, v in model.state_dict().items()}
-    restore_best(model, best_state, opts.half)
+
+    def batch_loss(idx):
+        x, lengths = pad([train_ids[i] for i in idx])
+        y, _ = pad([train_y[i] for i in idx])
+        y[torch.arange(y.shape[1])[None, :] >= lengths[:, None]] = IGNORE
+        if opts.word_dropout:  # some known words seen as <unk>, so <unk> is learnt in context
+            x = x.masked_fill((torch.rand(x.shape) < opts.word_dropout) & (x > UNK_ID), UNK_ID)
+        logits = model(model.embed(x), lengths)  # (B, T, C)
+        return F.cross_entropy(logits.transpose(1, 2), y, ignore_index=IGNORE)
+
+    history = fit(model, opts, lambda rng: batches_by_length(train_ids, opts.batch_size, rng), batch_loss,
+                  lambda: tag_metrics(predict(model, valid_ids), valid_y, names),
+                  ("accuracy", "valid_accuracy", 1), progress)
     figures = {"best_epoch": max(history, key=lambda h: h["valid_accuracy"])["epoch"], "history": history,
                "valid": tag_metrics(predict(model, valid_ids), valid_y, names),
                "train_records": len(train_ids), "train_tokens": sum(len(i) for i in train_ids)}
