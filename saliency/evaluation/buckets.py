@@ -1,5 +1,5 @@
 """Distance buckets for the decay views: widths that double (0, 1, 2-3, 4-7, ...) and the running
-per-bucket sums both decay.py and decay_tagger.py add to.
+per-bucket sums both decay.py and decay_tagger.py add to, and the windowed explaining they both run.
 """
 
 import numpy as np
@@ -21,3 +21,19 @@ def add_by_bucket(sums, counts, shares, scores, buckets, total):
         sums[b] = sums.get(b, 0.0) + float(in_b.sum())
         counts[b] = counts.get(b, 0) + len(in_b)
         shares[b] = shares.get(b, 0.0) + (float(in_b.sum() / total) if total > 0 else 0.0)
+
+
+def explained(explainer, records, skipped, progress=None, window=256, **options):
+    """(record, Explanation) of each record the gradient method explains, `window` texts a call;
+    a record that fails goes to `skipped` as (record number from 0, as batch numbers them, the
+    error); progress(n) after each window. options: explain's (objective, position)."""
+    for start in range(0, len(records), window):
+        chunk = records[start:start + window]
+        results = explainer.explain([r.text for r in chunk], method="gradient", errors="return", **options)
+        for record, result in zip(chunk, results):
+            if isinstance(result, Exception):
+                skipped.append((record.index, str(result)))
+            else:
+                yield record, result
+        if progress:
+            progress(len(chunk))

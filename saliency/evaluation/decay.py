@@ -11,7 +11,7 @@ each text's total sum(|dx_t|) that falls in it, averaged over texts (shares sum 
 import numpy as np
 
 from ..errors import InputError
-from .buckets import add_by_bucket, bucket, bucket_range
+from .buckets import add_by_bucket, bucket, bucket_range, explained
 from .decay_tagger import tagger_decay
 
 
@@ -22,23 +22,14 @@ def decay(explainer, records, objective="logit", progress=None, window=256) -> d
         return tagger_decay(explainer, records, objective, progress, window)
     sums, counts, shares = {}, {}, {}
     done, skipped = 0, []
-    for start in range(0, len(records), window):
-        chunk = records[start:start + window]
-        results = explainer.explain([r.text for r in chunk], method="gradient", objective=objective,
-                                    errors="return")
-        for record, result in zip(chunk, results):
-            if isinstance(result, Exception):
-                skipped.append((record.index, str(result)))
-                continue
-            scores = np.array([t.score for t in result.tokens])
-            end = result.target.get("position", len(scores) - 1)
-            buckets = np.array([bucket(d) for d in end - np.arange(end + 1)])
-            scores = scores[: end + 1]  # a language model's later positions cannot affect it
-            total = scores.sum()
-            add_by_bucket(sums, counts, shares, scores, buckets, total)
-            done += 1
-        if progress:
-            progress(len(chunk))
+    for _, result in explained(explainer, records, skipped, progress, window, objective=objective):
+        scores = np.array([t.score for t in result.tokens])
+        end = result.target.get("position", len(scores) - 1)
+        buckets = np.array([bucket(d) for d in end - np.arange(end + 1)])
+        scores = scores[: end + 1]  # a language model's later positions cannot affect it
+        total = scores.sum()
+        add_by_bucket(sums, counts, shares, scores, buckets, total)
+        done += 1
     if not done:
         raise InputError("no record could be explained")
     rows = []

@@ -11,7 +11,7 @@ falls in it, averaged over positions (shares sum to 1).
 import numpy as np
 
 from ..errors import InputError
-from .buckets import add_by_bucket, bucket, bucket_range
+from .buckets import add_by_bucket, bucket, bucket_range, explained
 
 
 def signed_bucket(d: int) -> int:
@@ -31,23 +31,14 @@ def tagger_decay(explainer, records, objective="logit", progress=None, window=25
     sums, counts, shares = {}, {}, {}
     done = positions = 0
     skipped = []
-    for start in range(0, len(records), window):
-        chunk = records[start:start + window]
-        results = explainer.explain([r.text for r in chunk], method="gradient", objective=objective,
-                                    position="all", errors="return")
-        for record, result in zip(chunk, results):
-            if isinstance(result, Exception):
-                skipped.append((record.index, str(result)))  # numbered from 0, as batch numbers them
-                continue
-            for row in result.rows:
-                scores = np.array(row["scores"])
-                buckets = np.array([signed_bucket(d) for d in np.arange(len(scores)) - row["position"]])
-                total = scores.sum()
-                add_by_bucket(sums, counts, shares, scores, buckets, total)
-                positions += 1
-            done += 1
-        if progress:
-            progress(len(chunk))
+    for _, result in explained(explainer, records, skipped, progress, window, objective=objective, position="all"):
+        for row in result.rows:
+            scores = np.array(row["scores"])
+            buckets = np.array([signed_bucket(d) for d in np.arange(len(scores)) - row["position"]])
+            total = scores.sum()
+            add_by_bucket(sums, counts, shares, scores, buckets, total)
+            positions += 1
+        done += 1
     if not done:
         raise InputError("no record could be explained")
     rows = []
