@@ -70,6 +70,16 @@ def saved_model_file(tmp_path_factory, name="tiny", **arch) -> str:
 
 
 @pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray of two CPUs for one test module (ray: a test dependency, imported only here)."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
 def model_path(request, tmp_path_factory):
     """A tiny classifier's file, one per test module: TINY_MODEL's, or the module's own TINY_MODEL."""
     return saved_model_file(tmp_path_factory, **getattr(request.module, "TINY_MODEL", TINY_MODEL))

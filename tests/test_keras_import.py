@@ -15,6 +15,7 @@ import pytest
 
 from saliency.modelfile import checkpoint
 from saliency.errors import ModelError
+from saliency.batching import padded
 from saliency.importers import import_any
 from saliency.engines.torch_engine import TorchEngine
 from saliency.engines.numpy_engine import NumpyEngine
@@ -71,9 +72,7 @@ def test_dx_passes_the_finite_difference_check(built, name):
     out, cases = built
     mf = import_any(str(out / f"{name}.keras"), str(out / "word_index.json"))
     ids = [mf.tokenizer.encode(t) for t in cases["texts"][:3]]
-    T = max(map(len, ids))
-    batch = np.array([row + [0] * (T - len(row)) for row in ids])
-    lengths = np.array([len(row) for row in ids])
+    batch, lengths = padded(ids, 0)
     for engine in (NumpyEngine(mf, "float64"), TorchEngine(mf, "float64")):
         x = engine.embed(batch)
         check_input_gradient(engine, x, lengths, np.zeros(3, int), np.array([0, 1, 0]))

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from saliency.batching import padded
 from saliency.importers import import_any
 from saliency.engines.torch_engine import TorchEngine
 from saliency.engines.numpy_engine import NumpyEngine
@@ -42,9 +43,7 @@ def test_keras_tagger_dx_passes_the_finite_difference_check(built, name):  # noq
     out, cases = built
     mf = import_any(str(out / f"{name}.keras"), str(out / "word_index.json"))
     ids = [mf.tokenizer.encode(t) for t in cases["texts"][:3]]
-    T = max(map(len, ids))
-    batch = np.array([row + [0] * (T - len(row)) for row in ids])
-    lengths = np.array([len(row) for row in ids])
+    batch, lengths = padded(ids, 0)
     for engine in (NumpyEngine(mf, "float64"), TorchEngine(mf, "float64")):
         check_input_gradient(engine, engine.embed(batch), lengths, lengths // 2, np.array([0, 1, 2]))
 

@@ -3,7 +3,6 @@
 import sys
 
 import pytest
-import ray
 from typer.testing import CliRunner
 
 from saliency import load_model
@@ -18,13 +17,6 @@ runner = CliRunner()
 LINES = ['{"text": "dead beef cafe", "id": 1}', '{"text": "a"}', "{broken", '{"text": "hag bed", "n": [1, 2]}',
          '{"other": 3}', '{"text": ""}', '{"text": "ff", "note": "x\\udfff"}', '{"text": "bad \\ud800"}',
          '{"text": "abc abc abc abc"}', '{"text": "b", "id": 9}', '{"text": "fade"}']
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import threading
 import time
 
 import pytest
-import ray
 from typer.testing import CliRunner
 
 from saliency import load_model
@@ -23,13 +22,6 @@ from .hostile import assert_error, run
 
 TINY_MODEL = dict(cell="gru", layers=1, bidirectional=True)
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
