@@ -48,13 +48,13 @@ class Objective:
     def values(self, logits, positions, classes):
         """F (B,) from the network's logits, (B, C), or (B, T, C) at every position; classes
         already resolved (no PREDICTION)."""
-        if self.uses_logprob:
-            if isinstance(logits, np.ndarray):
-                shifted = logits - logits.max(-1, keepdims=True)
-                logits = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-            else:
-                logits = logits.log_softmax(-1)
         at = outputs_at(logits, positions)
+        if self.uses_logprob:  # the normaliser of the explained position only, not of every position
+            if isinstance(at, np.ndarray):
+                shifted = at - at.max(-1, keepdims=True)
+                at = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+            else:
+                at = at.log_softmax(-1)
         rows = _rows(at)
         picked = at[rows, _index(at, classes)]
         return picked if self.against is None else picked - at[:, self.against]
