@@ -199,15 +199,18 @@ class Explainer:
             each_chunk = map(attempt, self.chunks(rows))
         else:
             each_chunk = side_by_side(attempt, self.chunks(rows), scope)
+        params = method.params()
+        shown = position if target != "all" else "classes"
+        # Each text's Explanation is built as soon as its last row is in, while the workers go on.
         for pairs in each_chunk:
             for row, out in pairs:
-                outputs.setdefault(row.index, []).append(out)
-        params = method.params()
-        for i, tokens in tokenized.items():
-            if results[i] is None:
-                results[i] = self.build(texts[i], tokens, outputs[i], method, params, objective.kind, vectors,
-                                        position if target != "all" else "classes")
-                self.describe(results[i], contrast, top)
+                outs = outputs.setdefault(row.index, [])
+                outs.append(out)
+                i = row.index
+                if len(outs) == len(rows_of[i]) and results[i] is None:
+                    results[i] = self.build(texts[i], tokenized[i], outs, method, params, objective.kind, vectors,
+                                            shown)
+                    self.describe(results[i], contrast, top)
         if errors == "raise":
             for result in results:
                 if isinstance(result, Exception):

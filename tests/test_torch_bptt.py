@@ -143,3 +143,55 @@ def test_rows_inside():
     assert rows_inside(torch.tensor([1, 1, 3, 4]), 4) == [0, 2, 2, 3]
     assert rows_inside(torch.tensor([3, 1, 4]), 4) == [0, 0, 0, 0]  # not sorted: every row, every step
     assert rows_inside(torch.tensor([2]), 2) == [0, 0]
+
+
+REPEATS = ["a", "ff", "abc", "hhhhhh", "aaaaaaaaa"]  # saturated units settle: the same output step after step
+
+
+@pytest.mark.parametrize("cell,nonlinearity,scale", [("lstm", "tanh", 40.0), ("gru", "tanh", 40.0),
+                                                     ("rnn", "relu", 1.0)])
+@pytest.mark.parametrize("texts", [REPEATS, REPEATS[::-1]], ids=["sorted", "unsorted"])
+def test_max_pooling_over_tied_outputs_equals_autograd(cell, nonlinearity, scale, texts):
+    """Max pooling over outputs tied across steps, end to end: saturated gates repeat an output
+    exactly, a relu RNN gives exact zeros (a maximum of 0 that padding, 0 or -inf by the path,
+    must not join). Saturated units pass little gradient back; the sharing itself is checked
+    on its own below."""
+    model_file = tiny_model_file(cell, 1, False, pooling="max", nonlinearity=nonlinearity)
+    model_file.weights.update({k: v * scale for k, v in model_file.weights.items() if k.startswith("rnn.")})
+    engine = TorchEngine(model_file, "float64")
+    x, lengths, positions, classes = padded_inputs(model_file, engine, texts)
+    out, _ = engine.layers.forward(torch.tensor(x), torch.tensor(lengths), float("-inf"))
+    pooled = out.amax(0)
+    assert int(((out == pooled).sum(0) > 1).sum()) >= 2  # ties, in more than one (row, unit) place
+    mine = engine.gradient(x, lengths, positions, classes)
+    reference = by_autograd(engine, x, lengths, positions, classes, "logit")
+    for got, want in zip(mine, reference):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert np.abs(reference[2]).max() > 1e-3
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_max_pooling_backward_shares_between_tied_winners(bidirectional):
+    """pool_backward against autograd through RNNModel.pool (masked, amax over time): winners
+    tied at 2 and 3 steps share the gradient, a maximum of exactly 0 is not joined by padding."""
+    from saliency.engines.torch_bptt import pool, pool_backward
+
+    model_file = tiny_model_file("lstm", 1, bidirectional, pooling="max")
+    engine = TorchEngine(model_file, "float64")
+    T, B, D = 5, 3, 8
+    lengths = torch.tensor([2, 4, 5])
+    out = torch.randn(T, B, D, dtype=torch.float64)
+    out[3, 1, 0] = out[1, 1, 0] = out[2, 1, 0] = 5.0  # a three-way tie
+    out[0, 2, 1] = out[4, 2, 1] = 6.0  # two-way
+    out[:, 0, 2] = -1.0
+    out[1, 0, 2] = 0.0  # a maximum of 0, where padding holds 0 or -inf
+    padding = torch.arange(T)[:, None] >= lengths[None, :]
+    dpooled = torch.randn(B, D, dtype=torch.float64)
+    as_layers_give_it = out.masked_fill(padding[..., None], float("-inf"))
+    mine = pool_backward("max", as_layers_give_it, pool("max", as_layers_give_it, lengths, D), dpooled, lengths, D)
+    assert float(mine[3, 1, 0]) == pytest.approx(float(dpooled[1, 0]) / 3)
+    assert float(mine[1, 0, 2]) == float(dpooled[0, 2]) and not mine[2:, 0, 2].any()
+    for pad in (0.0, float("-inf")):  # RNNModel.pool masks padding whatever it holds
+        batch_major = out.masked_fill(padding[..., None], pad).transpose(0, 1).clone().requires_grad_(True)
+        (want,) = torch.autograd.grad((engine.model.pool(batch_major, lengths) * dpooled).sum(), batch_major)
+        np.testing.assert_allclose(mine.transpose(0, 1).numpy(), want.numpy(), rtol=0, atol=1e-15)

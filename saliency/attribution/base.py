@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..objective import Objective
-from ..arrays import amax, concatenate, einsum, is_numpy, like, to_numpy
+from ..arrays import amax, concatenate, is_numpy, l2_norm, like, to_numpy
 
 METHODS = {}
 # Path points, noise samples or occluded copies go through the network in chunks of at most
@@ -128,8 +128,7 @@ REDUCTIONS = ("l2", "l1", "max")  # how dx_t's components make one magnitude (gr
 def reduce_vectors(dx, how: str):
     """One magnitude per timestep from dx_t: l2 norm (default), l1 norm, or max |component|."""
     if how == "l2":
-        squares = einsum("bte,bte->bt", dx, dx)
-        return np.sqrt(squares) if is_numpy(squares) else squares.sqrt()
+        return l2_norm(dx)
     if how == "l1":
         return abs(dx).sum(-1)
     if how == "max":

@@ -32,21 +32,23 @@ class Direction:
         self.b_hh = b_hh
         self.H = w_hh.shape[1]
 
-    def forward(self, X, state=None, first=None):
+    def forward(self, X, state=None, first=None, pad=0.0):
         """(T, B, I) -> ((T, B, H) hidden states, the cache for backward). state: the initial
         (h, c), each (1, H) (a zero-start model's; c None but for an LSTM), or None for zeros.
-        first: per step, the first row still inside its text (rows sorted by length), or None."""
+        first: per step, the first row still inside its text (rows sorted by length), or None.
+        pad: what an LSTM's or GRU's states hold where a step skipped a row (a vanilla RNN's keep
+        their input projections there: the caller masks them)."""
         T, B, _ = X.shape
         H = self.H
         first = [0] * T if first is None else first
         if self.cell == "lstm":
-            return self._lstm(X, T, B, H, state, first)
+            return self._lstm(X, T, B, H, state, first, pad)
         from .torch_loops import compiled
 
         A = torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t).view(T, B, -1)  # input projections
         if self.cell == "gru":  # the recurrent term, with b_hh, is the loop's (the n gate needs it apart)
             h0 = X.new_zeros(B, H) if state is None else state[0].expand(B, H).contiguous()
-            Hs, by_dh, to_h = X.new_zeros(T, B, H), X.new_empty(T, B, 3, H), X.new_empty(T, B, 3, H)
+            Hs, by_dh, to_h = X.new_full((T, B, H), pad), X.new_empty(T, B, 3, H), X.new_empty(T, B, 3, H)
             compiled("gru_forward")(A, self.w_hh_t, self.b_hh, h0, Hs, by_dh, to_h, first)
             return Hs, (A, by_dh, to_h, first)
         if state is not None:  # h0's recurrent term joins step 0
@@ -54,7 +56,7 @@ class Direction:
         compiled("rnn_forward")(A, self.w_hh_t, self.relu, first)  # A becomes h_t in place
         return A, first
 
-    def _lstm(self, X, T, B, H, state, first):
+    def _lstm(self, X, T, B, H, state, first, pad):
         # The backward's derivative factors are made while each step's gates are still in cache (in
         # bulk after the loop they cost more); the loop: torch_loops.
         from .torch_loops import compiled
@@ -62,7 +64,7 @@ class Direction:
         A = torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t).view(T, B, -1)  # input projections
         if state is not None:  # h0's recurrent term joins step 0
             A[0].add_(state[0] @ self.w_hh_t)
-        Hs = X.new_zeros(T, B, H)
+        Hs = X.new_full((T, B, H), pad)
         by_dc, by_dh, dc_by_dh = X.new_empty(T, B, 3, H), X.new_empty(T, B, H), X.new_empty(T, B, H)
         compiled("lstm_forward")(A, self.w_hh_t, None if state is None else state[1], Hs, by_dc, by_dh, dc_by_dh,
                                  first)
@@ -92,11 +94,11 @@ def reverse_within_length(X, lengths):
 
 
 class Layers:
-    """The recurrent body of an RNNModel, run by hand: `forward` gives the top layer's outputs
-    (B, T, D*H), zero at padding, and what `backward` needs to turn their gradient into dx."""
+    """The recurrent body of an RNNModel and its pooling, run by hand: `features` gives the head's
+    input, `backward` turns its gradient into dx. Time-major inside, (T, B, D*H)."""
 
     def __init__(self, model):
-        cfg = model.cfg
+        cfg = self.cfg = model.cfg
         self.model = model  # a zero-start model's initial states come from its own zero step
         if cfg.uniform:
             weight = lambda layer, p, s: getattr(model.rnn, f"{p}_l{layer}{s}")
@@ -109,29 +111,42 @@ class Layers:
             for layer in range(cfg.layers)
         ]
 
-    def forward(self, x, lengths):
-        """(B, T, E), (B,) -> ((B, T, D*H) outputs, cache)."""
-        # Steps after the longest text reach nothing: not run (a chunk of path points or noisy
-        # copies of short texts comes padded to its batch's longest). Their outputs are zeros.
-        T_in, T = x.shape[1], int(lengths.max())
+    def features(self, x, lengths):
+        """(B, T, E), (B,) -> (the head's input, cache): a classifier's pooled outputs (B, D*H),
+        as RNNModel.pool gives them, or every position's outputs (B, T, D*H), zero at padding."""
+        pooling = None if self.cfg.per_position else self.cfg.pooling
+        # Max pooling reads the outputs with padding at -inf, where the loops leave it: no masking pass.
+        out, cache = self.forward(x, lengths, float("-inf") if pooling == "max" else 0.0)
+        if pooling is None:
+            return padded_to(out.transpose(0, 1), x.shape[1]), (pooling, out, None, x.shape[1], cache)
+        pooled = pool(pooling, out, lengths, self.cfg.top_size if self.cfg.bidirectional else out.shape[-1])
+        return pooled, (pooling, out, pooled, x.shape[1], cache)
+
+    def forward(self, x, lengths, pad=0.0):
+        """(B, T, E), (B,) -> ((T', B, D*H) the top layer's outputs, `pad` at padding, cache);
+        T' is the longest length: steps after it reach nothing and are not run (a chunk of path
+        points or noisy copies of short texts comes padded to its batch's longest)."""
+        T = int(lengths.max())
         mask = (torch.arange(T, device=x.device)[:, None] < lengths[None, :])[..., None]  # (T, B, 1)
         first = rows_inside(lengths, T)
         # Every padded step skipped (sorted rows), or none padded: no step reads padding, and LSTM
-        # and GRU states are zeros there, so neither their outputs nor the gradients coming back
+        # and GRU states hold `pad` there, so neither their outputs nor the gradients coming back
         # need masking (a pass over each saved).
         skipped = first[-1] > 0 or int(lengths.min()) == T
         clean = skipped and all(d.cell != "rnn" for layer in self.layers for d in layer)
         out = x[:, :T].transpose(0, 1).contiguous()
         caches = []
-        for layer, start in zip(self.layers, self.starts()):
+        for number, (layer, start) in enumerate(zip(self.layers, self.starts())):
+            fill = pad if number == len(self.layers) - 1 else 0.0  # lower layers' outputs feed the next
             inputs = [out] if len(layer) == 1 else [out, reverse_within_length(out, lengths)]
-            runs = [direction.forward(X, start if k == 0 else None, first)
+            runs = [direction.forward(X, start if k == 0 else None, first, fill)
                     for k, (direction, X) in enumerate(zip(layer, inputs))]
             parts = [runs[0][0]] + [reverse_within_length(hs, lengths) for hs, _ in runs[1:]]
             caches.append(runs)
             out = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
-            out = out if clean else out * mask
-        return padded_to(out.transpose(0, 1), T_in), (mask, lengths, caches, skipped)
+            if not clean:
+                out = out * mask if fill == 0.0 else out.masked_fill(~mask, fill)
+        return out, (mask, lengths, caches, skipped)
 
     def starts(self):
         """Per layer, the initial (h, c) ((1, H) each; c None but for an LSTM), or None: zeros."""
@@ -144,11 +159,14 @@ class Layers:
             for k in range(len(self.layers))]
         return [(s[0][0], s[1][0]) if isinstance(s, tuple) else (s[0], None) for s in per_layer]
 
-    def backward(self, dout, cache):
-        """dF/d(outputs) (B, T, D*H) -> dF/dx (B, T, E)."""
-        mask, lengths, caches, skipped = cache
-        T_in = dout.shape[1]
-        d = dout[:, : mask.shape[0]].transpose(0, 1)
+    def backward(self, dfeatures, cache):
+        """dF/d(the head's input) -> dF/dx (B, T, E), zero at padding."""
+        pooling, out, pooled, T_in, (mask, lengths, caches, skipped) = cache
+        if pooling is None:
+            d = dfeatures[:, : out.shape[0]].transpose(0, 1)
+        else:
+            d = pool_backward(pooling, out, pooled, dfeatures, lengths,
+                              self.cfg.top_size if self.cfg.bidirectional else out.shape[-1])
         for layer, runs in zip(reversed(self.layers), reversed(caches)):
             d = d.contiguous() if skipped else (d * mask).contiguous()
             H = layer[0].H
@@ -158,6 +176,33 @@ class Layers:
                 dx = dx + reverse_within_length(layer[1].backward(back, *runs[1]), lengths)
             d = dx
         return padded_to(d.transpose(0, 1), T_in)  # zeros at padding: no gradient reached it
+
+
+def pool(pooling, out, lengths, H):
+    """RNNModel.pool on time-major outputs (T, B, D*H), `-inf` at padding for max pooling and zero
+    otherwise: (B, D*H). H: the forward direction's width (the rest is the backward one's)."""
+    if pooling == "max":
+        return out.amax(dim=0)
+    if pooling == "mean":
+        return out.sum(dim=0) / lengths.to(out.dtype)[:, None]
+    # last: the forward direction ends at the last real step; the backward one, at step 0
+    pooled = out[lengths - 1, torch.arange(out.shape[1], device=out.device)]
+    return pooled if H == out.shape[-1] else torch.cat([pooled[:, :H], out[0, :, H:]], dim=-1)
+
+
+def pool_backward(pooling, out, pooled, dpooled, lengths, H):
+    """dF/d(outputs) (T, B, D*H) from dF/d(pooled) (B, D*H): the derivative of `pool`."""
+    if pooling == "max":  # to the winners; tied winners share, as autograd's amax gives it
+        # out - pooled is 0 exactly where out equals it and negative elsewhere (-inf at padding), so
+        # sign + 1 is the winners' 0/1 mask, made with float operations (bool ones are slower).
+        winners = torch.sub(out, pooled).sign_().add_(1.0)
+        return winners.mul_(dpooled / winners.sum(dim=0))
+    if pooling == "mean":  # every step alike (padding is skipped or masked after)
+        return (dpooled / lengths.to(out.dtype)[:, None]).expand(out.shape)
+    dout = out.new_zeros(out.shape)
+    dout[lengths - 1, torch.arange(out.shape[1], device=out.device), :H] = dpooled[:, :H]
+    dout[0, :, H:] += dpooled[:, H:]
+    return dout
 
 
 def rows_inside(lengths, T):
@@ -173,24 +218,6 @@ def padded_to(out, T):
     if out.shape[1] == T:
         return out
     return torch.cat([out, out.new_zeros(out.shape[0], T - out.shape[1], *out.shape[2:])], dim=1)
-
-
-def pool_backward(cfg, out, pooled, dpooled, lengths):
-    """dF/d(outputs) (B, T, D*H) from dF/d(pooled) (B, D*H): the derivative of RNNModel.pool.
-    For max pooling `out` is masked_for_max(outputs), as pooled was taken from it."""
-    B, T, _ = out.shape
-    if cfg.pooling == "last":
-        dout = out.new_zeros(out.shape)
-        H = cfg.top_size if cfg.bidirectional else dout.shape[-1]
-        dout[torch.arange(B, device=out.device), lengths - 1, :H] = dpooled[:, :H]
-        if cfg.bidirectional:
-            dout[:, 0, H:] += dpooled[:, H:]
-        return dout
-    if cfg.pooling == "max":  # to the winners; tied winners share, as autograd's amax gives it
-        winners = (out == pooled.unsqueeze(1)).to(out.dtype)
-        return winners.mul_((dpooled / winners.sum(1)).unsqueeze(1))
-    # mean: every step alike (Layers.backward zeroes padding)
-    return (dpooled / lengths.to(out.dtype)[:, None]).unsqueeze(1).expand(out.shape)
 
 
 def valid_steps(lengths, T):

@@ -18,7 +18,7 @@ from ..modelfile.config import ModelConfig
 from ..objective import Objective, outputs_at, resolve_classes
 from .base import Engine
 from .threads import fitted_threads, running_side_by_side, single_threaded, stop_if_abandoned
-from .torch_bptt import masked_for_max, pool_backward, valid_steps
+from .torch_bptt import masked_for_max, valid_steps
 
 RNN_CLASSES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "linear": lambda z: z}
@@ -252,13 +252,7 @@ class TorchEngine(Engine):
         by_hand = self.backward_by_hand and self.device.type == "cpu"
         with torch.enable_grad(), self._cudnn_for_backward(), self._threads():
             if by_hand:  # autograd only from the head's input: pooled features, or every position's
-                out, cache = self.layers.forward(x, lengths)
-                if self.config.per_position:
-                    features = out
-                elif self.config.pooling == "max":  # kept: its backward needs the masked outputs again
-                    features = (masked := masked_for_max(out, lengths)).amax(dim=1)
-                else:
-                    features = self.model.pool(out, lengths)
+                features, cache = self.layers.features(x, lengths)
                 start = features.detach().requires_grad_(True)
                 logits = self.model.top(start)
             else:
@@ -268,9 +262,6 @@ class TorchEngine(Engine):
             values = Objective.of(objective).values(logits, positions, classes)
             (grad,) = torch.autograd.grad(values.sum(), start)
         if by_hand:
-            if not self.config.per_position:
-                grad = pool_backward(self.config, masked if self.config.pooling == "max" else out, features, grad,
-                                     lengths)
             grad = self.layers.backward(grad, cache)
         return self._out(like, logits.detach(), values.detach(), grad)
 

@@ -37,7 +37,8 @@ def compiled(name):
 def lstm_forward(A: torch.Tensor, w_hh_t: torch.Tensor, c0: Optional[torch.Tensor], Hs: torch.Tensor,
                  by_dc: torch.Tensor, by_dh: torch.Tensor, dc_by_dh: torch.Tensor, first: List[int]):
     """A (T, B, 4H): the input projections (and h0's term at step 0), gates i, f, g, o, made the
-    gates in place. c0 (1, H) or None for zeros. Hs (T, B, H), zeros on entry: the hidden states.
+    gates in place. c0 (1, H) or None for zeros. Hs (T, B, H): the hidden states, written at each
+    step's rows still inside their texts (the others keep what they held).
     The backward's factors: dF/d(pre-activations of i, f, g) are dc times by_dc[t] (T, B, 3, H); of
     o, dh times by_dh[t]; and dc gets dh times dc_by_dh[t]."""
     T, B, H = Hs.shape[0], Hs.shape[1], Hs.shape[2]
@@ -109,7 +110,7 @@ def lstm_backward(dHs: torch.Tensor, A: torch.Tensor, by_dc: torch.Tensor, by_dh
 def gru_forward(A: torch.Tensor, w_hh_t: torch.Tensor, b_hh: torch.Tensor, h0: torch.Tensor, Hs: torch.Tensor,
                 by_dh: torch.Tensor, to_h: torch.Tensor, first: List[int]):
     """A (T, B, 3H): the input projections W_i x + b_i of r, z, n, made the gates in place. h0
-    (B, H) the initial state; Hs (T, B, H), zeros on entry: the hidden states. The backward's
+    (B, H) the initial state; Hs (T, B, H): the hidden states, written as lstm_forward's are. The backward's
     factors, made while each step is in cache: dF/d(pre-activations of r, z, n) are dh times
     by_dh[t] (T, B, 3, H); dF/d(W_h h + b_h) are dh times to_h[t]."""
     T, B, H = Hs.shape[0], Hs.shape[1], Hs.shape[2]
