@@ -4,7 +4,7 @@ autograd's backward through torch's CPU RNNs replays every step's dozen recorded
 with their bookkeeping; only dx is wanted here (no weight gradients), so each step back needs
 one matmul and a few products with derivative factors that the forward made while that step's
 gates were in cache; dx for all steps is then one matmul. The equations and gate layouts are torch's
-(LSTM i, f, g, o; GRU r, z, n), as in the numpy engine, whose `Direction` this mirrors. The step
+(LSTM i, f, g, o, reordered o, i, f, g here; GRU r, z, n), as in the numpy engine, whose `Direction` this mirrors. The step
 loops themselves are TorchScript (torch_loops).
 
 Time-major inside (T, B, ...): each step's slice is contiguous, so the per-step matmuls and
@@ -25,6 +25,9 @@ class Direction:
 
     def __init__(self, cell, nonlinearity, w_ih, w_hh, b_ih, b_hh):
         self.cell, self.relu = cell, nonlinearity == "relu"
+        if cell == "lstm":  # gates o, i, f, g: the sigmoid ones one block (torch_loops.lstm_forward)
+            w_ih, w_hh, b_ih, b_hh = (torch.cat([w[3 * len(w) // 4:], w[: 3 * len(w) // 4]])
+                                      for w in (w_ih, w_hh, b_ih, b_hh))
         self.w_ih, self.w_hh = w_ih, w_hh  # (G, I), (G, H)
         self.w_ih_t, self.w_hh_t = w_ih.t().contiguous(), w_hh.t().contiguous()
         # GRU keeps b_hh apart: its n gate multiplies (W_hn h + b_hn) by r.

@@ -36,55 +36,56 @@ def compiled(name):
 
 def lstm_forward(A: torch.Tensor, w_hh_t: torch.Tensor, c0: Optional[torch.Tensor], Hs: torch.Tensor,
                  by_dc: torch.Tensor, by_dh: torch.Tensor, dc_by_dh: torch.Tensor, first: List[int]):
-    """A (T, B, 4H): the input projections (and h0's term at step 0), gates i, f, g, o, made the
-    gates in place. c0 (1, H) or None for zeros. Hs (T, B, H): the hidden states, written at each
-    step's rows still inside their texts (the others keep what they held).
+    """A (T, B, 4H): the input projections (and h0's term at step 0), gates o, i, f, g (torch's
+    rows reordered, so that the three sigmoid gates are one block), made the gates in place.
+    c0 (1, H) or None for zeros. Hs (T, B, H): the hidden states, written at each step's rows still
+    inside their texts (the others keep what they held).
     The backward's factors: dF/d(pre-activations of i, f, g) are dc times by_dc[t] (T, B, 3, H); of
     o, dh times by_dh[t]; and dc gets dh times dc_by_dh[t]."""
     T, B, H = Hs.shape[0], Hs.shape[1], Hs.shape[2]
-    gates = A.view(T, B, 4, H)
     c, c_prev = A.new_zeros(B, H), A.new_zeros(B, H)
     tanh_c, square = A.new_empty(B, H), A.new_empty(B, H)
-    slope = A.new_empty(B, 4, H)
-    slope_flat = slope.view(B, 4 * H)
+    slope = A.new_empty(B, 3, H)
     started = c0 is not None
     if c0 is not None:
         c.copy_(c0.expand(B, H))
     for t in range(T):
         s = first[t]
-        a, g4, sl, sl4 = A[t, s:], gates[t, s:], slope_flat[s:], slope[s:]
-        i, f, g, o = g4[:, 0], g4[:, 1], g4[:, 2], g4[:, 3]
+        a = A[t, s:]
         if t > 0:
             a.addmm_(Hs[t - 1, s:], w_hh_t)
-        g4[:, :2].sigmoid_()
+        a.narrow(1, 0, 3 * H).sigmoid_()
+        g4 = a.view(-1, 4, H)
+        o, i, f, g = g4.unbind(1)  # one operation for four views (indexing makes two each)
         g.tanh_()
-        o.sigmoid_()
         c, c_prev = c_prev, c
-        cs, cp, tc, sq = c[s:], c_prev[s:], tanh_c[s:], square[s:]
+        cs, cp, tc, sq, sl = c[s:], c_prev[s:], tanh_c[s:], square[s:], slope[s:]
         torch.mul(i, g, out=cs)
         if t > 0 or started:
             cs.addcmul_(f, cp)
         torch.tanh(cs, out=tc)
         torch.mul(o, tc, out=Hs[t, s:])
-        torch.addcmul(a, a, a, value=-1, out=sl)  # s (1 - s)
-        k = by_dc[t, s:]
-        torch.mul(g, sl4[:, 0], out=k[:, 0])
+        sigmoids = g4.narrow(1, 0, 3)
+        torch.addcmul(sigmoids, sigmoids, sigmoids, value=-1, out=sl)  # s (1 - s) of o, i, f
+        slope_o, slope_i, slope_f = sl.unbind(1)
+        k_i, k_f, k_g = by_dc[t, s:].unbind(1)
+        torch.mul(g, slope_i, out=k_i)
         if t > 0 or started:
-            torch.mul(cp, sl4[:, 1], out=k[:, 1])
+            torch.mul(cp, slope_f, out=k_f)
         else:
-            k[:, 1].zero_()
+            k_f.zero_()
         torch.mul(g, g, out=sq)
-        torch.addcmul(i, i, sq, value=-1, out=k[:, 2])  # i (1 - g^2)
-        torch.mul(tc, sl4[:, 3], out=by_dh[t, s:])
+        torch.addcmul(i, i, sq, value=-1, out=k_g)  # i (1 - g^2)
+        torch.mul(tc, slope_o, out=by_dh[t, s:])
         torch.mul(tc, tc, out=sq)
         torch.addcmul(o, o, sq, value=-1, out=dc_by_dh[t, s:])  # o (1 - tanh(c)^2)
 
 
 def lstm_backward(dHs: torch.Tensor, A: torch.Tensor, by_dc: torch.Tensor, by_dh: torch.Tensor,
                   dc_by_dh: torch.Tensor, w_hh: torch.Tensor, first: List[int]) -> torch.Tensor:
-    """dF/dh_t (T, B, H) -> dF/d(pre-activations) (T, B, 4H)."""
+    """dF/dh_t (T, B, H), which it overwrites -> dF/d(pre-activations) (T, B, 4H), gates o, i, f, g."""
     T, B, H = dHs.shape[0], dHs.shape[1], dHs.shape[2]
-    f = A.view(T, B, 4, H)[:, :, 1]
+    f = A.view(T, B, 4, H)[:, :, 2]
     dA = torch.empty_like(A)
     d4 = dA.view(T, B, 4, H)
     dc = A.new_zeros(B, H)
@@ -93,17 +94,17 @@ def lstm_backward(dHs: torch.Tensor, A: torch.Tensor, by_dc: torch.Tensor, by_dh
         s = first[t]
         if s > 0:
             dA[t, :s].zero_()
-        if t == T - 1:
-            dh = dHs[t, s:]
-        else:
-            dh = torch.addmm(dHs[t, s:], dA[t + 1, s:], w_hh)  # rows ended at t + 1: dA zero there
+        dh = dHs[t, s:]
+        if t < T - 1:  # in place: an addmm into a new tensor runs as a matmul and an addition
+            dh.addmm_(dA[t + 1, s:], w_hh)  # rows ended at t + 1: dA zero there
         dc_now = dh * dc_by_dh[t, s:]
         if t < T - 1:  # through c_{t+1} = f_{t+1} c_t + ...: rows still inside at t + 1 only
             n = first[t + 1]
             dc_now[n - s:].addcmul_(dc, f[t + 1, n:])
         dc = dc_now
-        torch.mul(dc.unsqueeze(1), by_dc[t, s:], out=d4[t, s:, :3])
-        torch.mul(dh, by_dh[t, s:], out=d4[t, s:, 3])
+        d_t = d4[t, s:]
+        torch.mul(dc.unsqueeze(1), by_dc[t, s:], out=d_t.narrow(1, 1, 3))
+        torch.mul(dh, by_dh[t, s:], out=d_t.select(1, 0))
     return dA
 
 
