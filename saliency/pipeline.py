@@ -187,30 +187,40 @@ class Explainer:
         # Shortest texts first, ties in input order. Each (text, position, class) is one row;
         # all-positions mode gives a text many rows.
         rows = [row for i in sorted(tokenized, key=lambda i: len(tokenized[i])) for row in rows_of[i]]
-        def attempt(chunk):
-            try:
-                return list(zip(chunk, self.run_rows(chunk, method, objective, progress, vectors)))
-            except SaliencyError:
-                return self.rows_one_by_one(chunk, method, objective, results, vectors)
+        params = method.params()
+        shown = position if target != "all" else "classes"
 
-        outputs = {}
+        def explained(i, outs):
+            exp = self.build(texts[i], tokenized[i], outs, method, params, objective.kind, vectors, shown)
+            self.describe(exp, contrast, top)
+            return exp
+
+        def attempt(chunk):
+            """A batch's rows, and the Explanations of the texts it holds every row of, built on
+            the worker that ran it: (text index, its outputs here, its Explanation or None)."""
+            try:
+                pairs = list(zip(chunk, self.run_rows(chunk, method, objective, progress, vectors)))
+            except SaliencyError:
+                pairs = self.rows_one_by_one(chunk, method, objective, results, vectors)
+            here = {}
+            for row, out in pairs:
+                here.setdefault(row.index, []).append(out)
+            return [(i, outs, explained(i, outs) if len(outs) == len(rows_of[i]) else None) for i, outs in here.items()]
+
         scope = self.engine.parallel_scope()
         if scope is None or progress is not None:  # progress counts one batch's evaluations at a time
             each_chunk = map(attempt, self.chunks(rows))
         else:
             each_chunk = side_by_side(attempt, self.chunks(rows), scope)
-        params = method.params()
-        shown = position if target != "all" else "classes"
-        # Each text's Explanation is built as soon as its last row is in, while the workers go on.
-        for pairs in each_chunk:
-            for row, out in pairs:
-                outs = outputs.setdefault(row.index, [])
-                outs.append(out)
-                i = row.index
-                if len(outs) == len(rows_of[i]) and results[i] is None:
-                    results[i] = self.build(texts[i], tokenized[i], outs, method, params, objective.kind, vectors,
-                                            shown)
-                    self.describe(results[i], contrast, top)
+        outputs = {}  # a text whose rows span batches: its outputs so far
+        for texts_done in each_chunk:
+            for i, outs, exp in texts_done:
+                if exp is None:
+                    outs = outputs.setdefault(i, []) + outs
+                    outputs[i] = outs
+                    exp = explained(i, outs) if len(outs) == len(rows_of[i]) else None
+                if exp is not None and results[i] is None:
+                    results[i] = exp
         if errors == "raise":
             for result in results:
                 if isinstance(result, Exception):
