@@ -195,3 +195,43 @@ def test_max_pooling_backward_shares_between_tied_winners(bidirectional):
         batch_major = out.masked_fill(padding[..., None], pad).transpose(0, 1).clone().requires_grad_(True)
         (want,) = torch.autograd.grad((engine.model.pool(batch_major, lengths) * dpooled).sum(), batch_major)
         np.testing.assert_allclose(mine.transpose(0, 1).numpy(), want.numpy(), rtol=0, atol=1e-15)
+
+
+def token_ids(model_file, texts):
+    ids = np.zeros((len(texts), max(len(t) for t in texts)), dtype=np.int64)
+    for b, text in enumerate(texts):
+        encoded = model_file.tokenizer.encode(text)
+        ids[b, : len(encoded)] = encoded
+    return ids
+
+
+@pytest.mark.parametrize("arch", CASES + [dict(cell="lstm", layers=2, bidirectional=True, embedding_dim=0)],
+                         ids=lambda a: "-".join(str(v) for v in a.values()))
+def test_first_layer_projections_read_from_the_token_table_equal_autograd(arch):
+    """Given the ids x embeds, the first layer's input projections come from a table of each
+    token's, filled as tokens are first seen: the same gradient as autograd, on a first batch,
+    on a second that reuses rows and adds new ones, and for a one-hot model (embedding_dim 0)."""
+    model_file = tiny_model_file(**arch)
+    engine = TorchEngine(model_file, "float64")
+    for texts in (SORTED[:3], SORTED):
+        x, lengths, positions, classes = padded_inputs(model_file, engine, texts)
+        mine = engine.gradient(x, lengths, positions, classes, "logprob", ids=token_ids(model_file, texts))
+        reference = by_autograd(engine, x, lengths, positions, classes, "logprob")
+        for got, want in zip(mine, reference):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    table = engine.layers.token_projections[0]
+    seen = np.unique(token_ids(model_file, SORTED))
+    assert sorted(np.flatnonzero(table.known.numpy())) == sorted(seen)  # rows made for these tokens only
+
+
+def test_a_token_table_over_its_size_limit_is_never_made(monkeypatch):
+    from saliency.engines.torch_bptt import TokenProjections
+
+    model_file = tiny_model_file("gru", 1, True)
+    engine = TorchEngine(model_file, "float64")
+    monkeypatch.setattr(TokenProjections, "TABLE_BYTES", 8)
+    x, lengths, positions, classes = padded_inputs(model_file, engine, SORTED)
+    mine = engine.gradient(x, lengths, positions, classes, ids=token_ids(model_file, SORTED))
+    np.testing.assert_allclose(mine[2], by_autograd(engine, x, lengths, positions, classes, "logit")[2], rtol=0,
+                               atol=1e-12)
+    assert all(table.table is None for table in engine.layers.token_projections)

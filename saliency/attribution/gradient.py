@@ -22,5 +22,5 @@ class Gradient(Method):
 
     def attribute(self, engine, batch) -> Attributions:
         logits, values, dx = engine.gradient(batch.x, batch.lengths, batch.positions, batch.classes,
-                                             batch.objective)
+                                             batch.objective, ids=batch.ids)  # x is their embedding
         return Attributions(reduce_vectors(dx, self.reduce) * batch.mask_like(dx), values, dx, logits=logits)

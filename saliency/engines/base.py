@@ -58,10 +58,13 @@ class Engine(Protocol):
         """(B, T, E) inputs, (B,) true lengths -> logits (B, C), or (B, T, C) per position."""
         raise NotImplementedError
 
-    def gradient(self, x, lengths, positions, classes, objective: Objective = Objective()):
+    def gradient(self, x, lengths, positions, classes, objective: Objective = Objective(), ids=None):
         """(logits, values F (B,), dF/dx (B, T, E)) for each row's objective at its position and
         class (PREDICTION, -1: the output predicted there). Rows are independent: a batch gives
-        each row exactly what it gives alone."""
+        each row exactly what it gives alone. ids: (B, T) the token ids whose embeddings x is,
+        exactly (the gradient at the input itself, not at a path point or a noisy copy), or None;
+        an engine may read work it does per token from them (the torch engine: the first layer's
+        input projections) and may ignore them."""
         raise NotImplementedError
 
     def asarray(self, a, dtype=None):

@@ -227,7 +227,7 @@ class NumpyEngine(Engine):
         return dfeatures
 
     @fitted_blas
-    def gradient(self, x, lengths, positions, classes, objective=Objective()):
+    def gradient(self, x, lengths, positions, classes, objective=Objective(), ids=None):
         """(logits, values, dx): as TorchEngine.gradient, by backpropagation through time."""
         cfg, H = self.config, self.config.top_size
         x = np.asarray(x, self.dtype)

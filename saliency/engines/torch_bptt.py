@@ -17,6 +17,8 @@ text has ended.
 Shapes: B batch, T time, I layer input, H hidden, G gates * H.
 """
 
+import threading
+
 import torch
 
 
@@ -35,40 +37,36 @@ class Direction:
         self.b_hh = b_hh
         self.H = w_hh.shape[1]
 
-    def forward(self, X, state=None, first=None, pad=0.0):
-        """(T, B, I) -> ((T, B, H) hidden states, the cache for backward). state: the initial
-        (h, c), each (1, H) (a zero-start model's; c None but for an LSTM), or None for zeros.
-        first: per step, the first row still inside its text (rows sorted by length), or None.
-        pad: what an LSTM's or GRU's states hold where a step skipped a row (a vanilla RNN's keep
-        their input projections there: the caller masks them)."""
+    def projections(self, X):
+        """(T, B, I) layer inputs -> (T, B, G) input projections W_i x_t + b, one matmul."""
         T, B, _ = X.shape
-        H = self.H
-        first = [0] * T if first is None else first
-        if self.cell == "lstm":
-            return self._lstm(X, T, B, H, state, first, pad)
+        return torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t).view(T, B, -1)
+
+    def forward(self, A, state=None, first=None, pad=0.0):
+        """(T, B, G) input projections, which it overwrites -> ((T, B, H) hidden states, the cache
+        for backward). state: the initial (h, c), each (1, H) (a zero-start model's; c None but
+        for an LSTM), or None for zeros. first: per step, the first row still inside its text
+        (rows sorted by length), or None. pad: what an LSTM's or GRU's states hold where a step
+        skipped a row (a vanilla RNN's keep their input projections there: the caller masks them)."""
         from .torch_loops import compiled
 
-        A = torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t).view(T, B, -1)  # input projections
+        T, B, _ = A.shape
+        H = self.H
+        first = [0] * T if first is None else first
         if self.cell == "gru":  # the recurrent term, with b_hh, is the loop's (the n gate needs it apart)
-            h0 = X.new_zeros(B, H) if state is None else state[0].expand(B, H).contiguous()
-            Hs, by_dh, to_h = X.new_full((T, B, H), pad), X.new_empty(T, B, 3, H), X.new_empty(T, B, 3, H)
+            h0 = A.new_zeros(B, H) if state is None else state[0].expand(B, H).contiguous()
+            Hs, by_dh, to_h = A.new_full((T, B, H), pad), A.new_empty(T, B, 3, H), A.new_empty(T, B, 3, H)
             compiled("gru_forward")(A, self.w_hh_t, self.b_hh, h0, Hs, by_dh, to_h, first)
             return Hs, (A, by_dh, to_h, first)
         if state is not None:  # h0's recurrent term joins step 0
             A[0].add_(state[0] @ self.w_hh_t)
-        compiled("rnn_forward")(A, self.w_hh_t, self.relu, first)  # A becomes h_t in place
-        return A, first
-
-    def _lstm(self, X, T, B, H, state, first, pad):
+        if self.cell == "rnn":
+            compiled("rnn_forward")(A, self.w_hh_t, self.relu, first)  # A becomes h_t in place
+            return A, first
         # The backward's derivative factors are made while each step's gates are still in cache (in
-        # bulk after the loop they cost more); the loop: torch_loops.
-        from .torch_loops import compiled
-
-        A = torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t).view(T, B, -1)  # input projections
-        if state is not None:  # h0's recurrent term joins step 0
-            A[0].add_(state[0] @ self.w_hh_t)
-        Hs = X.new_full((T, B, H), pad)
-        by_dc, by_dh, dc_by_dh = X.new_empty(T, B, 3, H), X.new_empty(T, B, H), X.new_empty(T, B, H)
+        # bulk after the loop they cost more).
+        Hs = A.new_full((T, B, H), pad)
+        by_dc, by_dh, dc_by_dh = A.new_empty(T, B, 3, H), A.new_empty(T, B, H), A.new_empty(T, B, H)
         compiled("lstm_forward")(A, self.w_hh_t, None if state is None else state[1], Hs, by_dc, by_dh, dc_by_dh,
                                  first)
         return Hs, (A, by_dc, by_dh, dc_by_dh, first)
@@ -86,6 +84,41 @@ class Direction:
         else:
             dA = compiled("rnn_backward")(dHs, Hs, self.w_hh, self.relu, cache)
         return (dA.reshape(T * B, -1) @ self.w_ih).view(T, B, -1)
+
+
+class TokenProjections:
+    """The first layer's input projection of each token id, E[id] W_i^T + b, kept as tokens are
+    first seen: where the inputs are exactly the tokens' embeddings (the gradient at the input
+    itself), a batch's projections are rows read from here, not a matmul over its positions (on
+    SST-2 dev, with the rows for dev's 3,355 distinct tokens in, the gradient 1.08x, one thread).
+    A table whose size would pass TABLE_BYTES is never made."""
+
+    TABLE_BYTES = 256 << 20
+
+    def __init__(self, direction, embed, vocab_size):
+        self.direction, self.embed, self.vocab_size = direction, embed, vocab_size
+        self.table = self.known = None
+        self.lock = threading.Lock()  # batches side by side fill it at once
+
+    @property
+    def fits(self) -> bool:
+        w = self.direction.w_ih
+        return self.vocab_size * w.shape[0] * w.element_size() <= self.TABLE_BYTES
+
+    def __call__(self, ids):
+        """(T, B) ids -> (T, B, G), as Direction.projections(embed(ids)) gives them."""
+        flat = ids.reshape(-1)
+        with self.lock:
+            if self.table is None:
+                w = self.direction.w_ih
+                self.table = w.new_empty(self.vocab_size, w.shape[0])
+                self.known = torch.zeros(self.vocab_size, dtype=torch.bool, device=w.device)
+            new = torch.unique(flat[~self.known[flat]])
+            if len(new):
+                with torch.no_grad():
+                    self.table[new] = self.direction.projections(self.embed(new)[None])[0]
+                self.known[new] = True
+        return self.table.index_select(0, flat).view(*ids.shape, -1)
 
 
 def reverse_within_length(X, lengths):
@@ -113,22 +146,25 @@ class Layers:
              for s in ("", "_reverse")[: cfg.directions]]
             for layer in range(cfg.layers)
         ]
+        self.token_projections = [TokenProjections(d, model.embed, cfg.vocab_size) for d in self.layers[0]]
 
-    def features(self, x, lengths):
+    def features(self, x, lengths, ids=None):
         """(B, T, E), (B,) -> (the head's input, cache): a classifier's pooled outputs (B, D*H),
-        as RNNModel.pool gives them, or every position's outputs (B, T, D*H), zero at padding."""
+        as RNNModel.pool gives them, or every position's outputs (B, T, D*H), zero at padding.
+        ids: (B, T) the tokens x is exactly the embedding of, or None (engines/base.py)."""
         pooling = None if self.cfg.per_position else self.cfg.pooling
         # Max pooling reads the outputs with padding at -inf, where the loops leave it: no masking pass.
-        out, cache = self.forward(x, lengths, float("-inf") if pooling == "max" else 0.0)
+        out, cache = self.forward(x, lengths, float("-inf") if pooling == "max" else 0.0, ids)
         if pooling is None:
             return padded_to(out.transpose(0, 1), x.shape[1]), (pooling, out, None, x.shape[1], cache)
         pooled = pool(pooling, out, lengths, self.cfg.top_size if self.cfg.bidirectional else out.shape[-1])
         return pooled, (pooling, out, pooled, x.shape[1], cache)
 
-    def forward(self, x, lengths, pad=0.0):
+    def forward(self, x, lengths, pad=0.0, ids=None):
         """(B, T, E), (B,) -> ((T', B, D*H) the top layer's outputs, `pad` at padding, cache);
         T' is the longest length: steps after it reach nothing and are not run (a chunk of path
-        points or noisy copies of short texts comes padded to its batch's longest)."""
+        points or noisy copies of short texts comes padded to its batch's longest). ids: as
+        `features` takes them."""
         T = int(lengths.max())
         mask = (torch.arange(T, device=x.device)[:, None] < lengths[None, :])[..., None]  # (T, B, 1)
         first = rows_inside(lengths, T)
@@ -137,13 +173,19 @@ class Layers:
         # need masking (a pass over each saved).
         skipped = first[-1] > 0 or int(lengths.min()) == T
         clean = skipped and all(d.cell != "rnn" for layer in self.layers for d in layer)
-        out = x[:, :T].transpose(0, 1).contiguous()
         caches = []
         for number, (layer, start) in enumerate(zip(self.layers, self.starts())):
             fill = pad if number == len(self.layers) - 1 else 0.0  # lower layers' outputs feed the next
-            inputs = [out] if len(layer) == 1 else [out, reverse_within_length(out, lengths)]
-            runs = [direction.forward(X, start if k == 0 else None, first, fill)
-                    for k, (direction, X) in enumerate(zip(layer, inputs))]
+            if number == 0 and ids is not None and self.token_projections[0].fits:
+                tokens = ids[:, :T].t()
+                inputs = [tokens] if len(layer) == 1 else [tokens, reverse_within_length(tokens, lengths)]
+                projected = [table(tokens) for table, tokens in zip(self.token_projections, inputs)]
+            else:
+                X = x[:, :T].transpose(0, 1).contiguous() if number == 0 else out
+                inputs = [X] if len(layer) == 1 else [X, reverse_within_length(X, lengths)]
+                projected = [direction.projections(X) for direction, X in zip(layer, inputs)]
+            runs = [direction.forward(A, start if k == 0 else None, first, fill)
+                    for k, (direction, A) in enumerate(zip(layer, projected))]
             parts = [runs[0][0]] + [reverse_within_length(hs, lengths) for hs, _ in runs[1:]]
             caches.append(runs)
             out = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]

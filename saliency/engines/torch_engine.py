@@ -237,7 +237,7 @@ class TorchEngine(Engine):
         with self._threads():
             return self._out(x, self.model(self._tensor(x).to(self.torch_dtype), self._tensor(lengths)))
 
-    def gradient(self, x, lengths, positions, classes, objective=Objective()):
+    def gradient(self, x, lengths, positions, classes, objective=Objective(), ids=None):
         """(logits, values (B,), dx (B, T, E)): each example's objective F and dF/dx_t.
 
         A class of PREDICTION (-1) means the predicted (argmax) output at that position. One
@@ -252,7 +252,7 @@ class TorchEngine(Engine):
         by_hand = self.backward_by_hand and self.device.type == "cpu"
         with torch.enable_grad(), self._cudnn_for_backward(), self._threads():
             if by_hand:  # autograd only from the head's input: pooled features, or every position's
-                features, cache = self.layers.features(x, lengths)
+                features, cache = self.layers.features(x, lengths, None if ids is None else self._tensor(ids))
                 start = features.detach().requires_grad_(True)
                 logits = self.model.top(start)
             else:

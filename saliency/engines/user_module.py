@@ -229,7 +229,7 @@ class ModuleEngine(Engine):
                 logits = _place(logits, rows, out.cpu().numpy(), lengths, x.shape[1])
         return logits
 
-    def gradient(self, x, lengths, positions, classes, objective=Objective()):
+    def gradient(self, x, lengths, positions, classes, objective=Objective(), ids=None):
         lengths = np.asarray(lengths)
         logits, values, dx = None, np.zeros(len(lengths)), np.zeros_like(np.asarray(x))
         objective = Objective.of(objective)
