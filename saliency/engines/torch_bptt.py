@@ -3,9 +3,9 @@
 autograd's backward through torch's CPU RNNs replays every step's dozen recorded operations
 with their bookkeeping; only dx is wanted here (no weight gradients), so each step back needs
 one matmul and a few products with derivative factors that the forward made while that step's
-gates were in cache; dx for all steps is then one matmul. The equations and gate layouts are torch's
-(LSTM i, f, g, o, reordered o, i, f, g here; GRU r, z, n), as in the numpy engine, whose `Direction` this mirrors. The step
-loops themselves are TorchScript (torch_loops).
+gates were in cache; dx for all steps is then one matmul. The equations are torch's, as in the
+numpy engine, whose `Direction` this mirrors; so are the gate layouts (GRU r, z, n), but for the
+LSTM's i, f, g, o, reordered o, i, f, g here. The step loops themselves are TorchScript (torch_loops).
 
 Time-major inside (T, B, ...): each step's slice is contiguous, so the per-step matmuls and
 in-place updates need no copies. Variable lengths: the backward direction runs over each text
@@ -90,10 +90,12 @@ class TokenProjections:
     """The first layer's input projection of each token id, E[id] W_i^T + b, kept as tokens are
     first seen: where the inputs are exactly the tokens' embeddings (the gradient at the input
     itself), a batch's projections are rows read from here, not a matmul over its positions (on
-    SST-2 dev, with the rows for dev's 3,355 distinct tokens in, the gradient 1.08x, one thread).
+    SST-2 dev, once the rows for its 3,355 distinct tokens are in, the engine's gradient 1.09x, one
+    thread).
     A table whose size would pass TABLE_BYTES is never made."""
 
-    TABLE_BYTES = 64 << 20  # sst2-lstm: 14,145 tokens x 1,024 float32 projections, 58 MB, and only rows seen are touched
+    # sst2-lstm: 14,145 tokens x 1,024 float32 projections, 58 MB, of which only rows seen are touched
+    TABLE_BYTES = 64 << 20
 
     def __init__(self, direction, embed, vocab_size):
         self.direction, self.embed, self.vocab_size = direction, embed, vocab_size
