@@ -235,3 +235,23 @@ def test_a_token_table_over_its_size_limit_is_never_made(monkeypatch):
     np.testing.assert_allclose(mine[2], by_autograd(engine, x, lengths, positions, classes, "logit")[2], rtol=0,
                                atol=1e-12)
     assert all(table.table is None for table in engine.layers.token_projections)
+
+
+@pytest.mark.parametrize("method", ["gradient", "grad-input"])
+def test_explain_through_the_token_table_equals_the_numpy_engine(method):
+    """End to end: the methods that hand the engine their ids, in batches side by side, give the
+    numpy engine's scores (it has no table), and the table was used."""
+    from saliency.engines.numpy_engine import NumpyEngine
+    from saliency.pipeline import Explainer
+
+    model_file = tiny_model_file("lstm", 2, True, pooling="max")
+    by_torch = Explainer(TorchEngine(model_file, "float64"), model_file.tokenizer, model_file.output_names,
+                         batch_size=8)
+    by_numpy = Explainer(NumpyEngine(model_file, "float64"), model_file.tokenizer, model_file.output_names,
+                         batch_size=8)
+    texts = [text[k:] + text[:k] for text in TEXTS for k in range(len(text))]  # 30 texts, 4 batches
+    for mine, theirs in zip(by_torch.explain(texts, method), by_numpy.explain(texts, method)):
+        np.testing.assert_allclose([t.score for t in mine.tokens], [t.score for t in theirs.tokens], rtol=0,
+                                   atol=1e-10)
+        assert mine.target == pytest.approx(theirs.target)
+    assert by_torch.engine.layers.token_projections[0].table is not None

@@ -62,6 +62,8 @@ def test_zero_start_every_path_agrees(case):
     np.testing.assert_allclose(network_of(torch_engine).logits(x, LENGTHS), logits, rtol=0, atol=1e-10)
     dx = numpy_engine.gradient(x, LENGTHS, positions, classes)[2]
     np.testing.assert_allclose(torch_engine.gradient(x, LENGTHS, positions, classes)[2], dx, rtol=0, atol=1e-10)
+    with_ids = torch_engine.gradient(x, LENGTHS, positions, classes, ids=IDS)[2]  # the token table's projections
+    np.testing.assert_allclose(with_ids, dx, rtol=0, atol=1e-10)
     auto_logits, auto_dx = autograd_dx(torch_engine, x, positions, classes)
     np.testing.assert_allclose(auto_dx, dx, rtol=0, atol=1e-10)
     check_input_gradient(numpy_engine, x, LENGTHS, positions, classes)
@@ -87,6 +89,8 @@ def test_mlp_head_every_engine_agrees_and_matches_finite_differences(cell, pooli
     t_logits, t_values, t_dx = torch_engine.gradient(x, LENGTHS, positions, classes, "logprob")
     np.testing.assert_allclose(t_logits, logits, rtol=0, atol=1e-10)
     np.testing.assert_allclose(t_dx, dx, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(torch_engine.gradient(x, LENGTHS, positions, classes, "logprob", ids=IDS)[2], dx,
+                               rtol=0, atol=1e-10)
     check_input_gradient(torch_engine, x, LENGTHS, positions, np.array([1, 2, 0]))
     check_input_gradient(numpy_engine, x, LENGTHS, positions, np.array([1, 2, 0]), Objective(against=1))
 
