@@ -44,8 +44,8 @@ def lstm_forward(A: torch.Tensor, w_hh_t: torch.Tensor, c0: Optional[torch.Tenso
     o, dh times by_dh[t]; and dc gets dh times dc_by_dh[t]."""
     T, B, H = Hs.shape[0], Hs.shape[1], Hs.shape[2]
     c, c_prev = A.new_zeros(B, H), A.new_zeros(B, H)
-    tanh_c, square = A.new_empty(B, H), A.new_empty(B, H)
-    slope = A.new_empty(B, 3, H)
+    tanh_c = A.new_empty(B, H)
+    slope = A.new_empty(B, 2, H)
     started = c0 is not None
     if c0 is not None:
         c.copy_(c0.expand(B, H))
@@ -59,26 +59,24 @@ def lstm_forward(A: torch.Tensor, w_hh_t: torch.Tensor, c0: Optional[torch.Tenso
         o, i, f, g = g4.unbind(1)  # one operation for four views (indexing makes two each)
         g.tanh_()
         c, c_prev = c_prev, c
-        cs, cp, tc, sq, sl = c[s:], c_prev[s:], tanh_c[s:], square[s:], slope[s:]
+        cs, cp, tc, sl, h = c[s:], c_prev[s:], tanh_c[s:], slope[s:], Hs[t, s:]
+        k_i, k_f, k_g = by_dc[t, s:].unbind(1)
         torch.mul(i, g, out=cs)
+        torch.addcmul(i, cs, g, value=-1, out=k_g)  # i (1 - g^2), from i g while cs still holds it
         if t > 0 or started:
             cs.addcmul_(f, cp)
         torch.tanh(cs, out=tc)
-        torch.mul(o, tc, out=Hs[t, s:])
-        sigmoids = g4.narrow(1, 0, 3)
-        torch.addcmul(sigmoids, sigmoids, sigmoids, value=-1, out=sl)  # s (1 - s) of o, i, f
-        slope_o, slope_i, slope_f = sl.unbind(1)
-        k_i, k_f, k_g = by_dc[t, s:].unbind(1)
+        torch.mul(o, tc, out=h)
+        sigmoids = g4.narrow(1, 1, 2)
+        torch.addcmul(sigmoids, sigmoids, sigmoids, value=-1, out=sl)  # s (1 - s) of i, f
+        slope_i, slope_f = sl.unbind(1)
         torch.mul(g, slope_i, out=k_i)
         if t > 0 or started:
             torch.mul(cp, slope_f, out=k_f)
         else:
             k_f.zero_()
-        torch.mul(g, g, out=sq)
-        torch.addcmul(i, i, sq, value=-1, out=k_g)  # i (1 - g^2)
-        torch.mul(tc, slope_o, out=by_dh[t, s:])
-        torch.mul(tc, tc, out=sq)
-        torch.addcmul(o, o, sq, value=-1, out=dc_by_dh[t, s:])  # o (1 - tanh(c)^2)
+        torch.addcmul(h, h, o, value=-1, out=by_dh[t, s:])  # tanh(c) o (1 - o) = h - h o
+        torch.addcmul(o, h, tc, value=-1, out=dc_by_dh[t, s:])  # o (1 - tanh(c)^2) = o - h tanh(c)
 
 
 def lstm_backward(dHs: torch.Tensor, A: torch.Tensor, by_dc: torch.Tensor, by_dh: torch.Tensor,
