@@ -216,8 +216,7 @@ class Explainer:
         for texts_done in each_chunk:
             for i, outs, exp in texts_done:
                 if exp is None:
-                    outs = outputs.setdefault(i, []) + outs
-                    outputs[i] = outs
+                    outputs[i] = outs = outputs.get(i, []) + outs
                     exp = explained(i, outs) if len(outs) == len(rows_of[i]) else None
                 if exp is not None and results[i] is None:
                     results[i] = exp

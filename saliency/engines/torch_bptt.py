@@ -159,7 +159,7 @@ class Layers:
         out, cache = self.forward(x, lengths, float("-inf") if pooling == "max" else 0.0, ids)
         if pooling is None:
             return padded_to(out.transpose(0, 1), x.shape[1]), (pooling, out, None, x.shape[1], cache)
-        pooled = pool(pooling, out, lengths, self.cfg.top_size if self.cfg.bidirectional else out.shape[-1])
+        pooled = pool(pooling, out, lengths, self.cfg.top_size)
         return pooled, (pooling, out, pooled, x.shape[1], cache)
 
     def forward(self, x, lengths, pad=0.0, ids=None):
@@ -212,8 +212,7 @@ class Layers:
         if pooling is None:
             d = dfeatures[:, : out.shape[0]].transpose(0, 1)
         else:
-            d = pool_backward(pooling, out, pooled, dfeatures, lengths,
-                              self.cfg.top_size if self.cfg.bidirectional else out.shape[-1])
+            d = pool_backward(pooling, out, pooled, dfeatures, lengths, self.cfg.top_size)
         for layer, runs in zip(reversed(self.layers), reversed(caches)):
             d = d.contiguous() if skipped else (d * mask).contiguous()
             H = layer[0].H
@@ -227,7 +226,8 @@ class Layers:
 
 def pool(pooling, out, lengths, H):
     """RNNModel.pool on time-major outputs (T, B, D*H), `-inf` at padding for max pooling and zero
-    otherwise: (B, D*H). H: the forward direction's width (the rest is the backward one's)."""
+    otherwise: (B, D*H). H: the forward direction's width, the top layer's size (the rest, if any, is
+    the backward direction's)."""
     if pooling == "max":
         return out.amax(dim=0)
     if pooling == "mean":

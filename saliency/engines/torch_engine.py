@@ -18,7 +18,7 @@ from ..modelfile.config import ModelConfig
 from ..objective import Objective, outputs_at, resolve_classes
 from .base import Engine
 from .threads import fitted_threads, running_side_by_side, single_threaded, stop_if_abandoned
-from .torch_bptt import masked_for_max, valid_steps
+from .torch_bptt import masked_for_max, pool, valid_steps
 
 RNN_CLASSES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "linear": lambda z: z}
@@ -96,19 +96,11 @@ class RNNModel(nn.Module):
         return self.top(self.drop(self.pool(out, lengths.to(out.device))))  # (B, C)
 
     def pool(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """A classifier's (B, D*H) summary of the outputs over time (torch_bptt.pool_backward
-        is its derivative, for the CPU backward)."""
-        B, T, _ = out.shape
-        if self.cfg.pooling == "last":
-            # The forward direction ends at the last real step; the backward one, at step 0.
-            pooled = out[torch.arange(B, device=out.device), lengths - 1]  # (B, D*H)
-            if self.cfg.bidirectional:
-                H = self.cfg.top_size
-                pooled = torch.cat([pooled[:, :H], out[:, 0, H:]], dim=-1)
-            return pooled
+        """A classifier's (B, D*H) summary of the outputs over time: torch_bptt.pool (whose
+        derivative the CPU backward uses) on the outputs seen time-major, padding at -inf for max."""
         if self.cfg.pooling == "max":
-            return masked_for_max(out, lengths).amax(dim=1)
-        return out.sum(dim=1) / lengths.to(out.dtype)[:, None]
+            out = masked_for_max(out, lengths)
+        return pool(self.cfg.pooling, out.transpose(0, 1), lengths, self.cfg.top_size)
 
     def needs_packing(self, lengths: torch.Tensor, T: int) -> bool:
         """Training always packs (numbers as they were); explaining packs only where padding would
