@@ -17,9 +17,60 @@ text has ended.
 Shapes: B batch, T time, I layer input, H hidden, G gates * H.
 """
 
+import contextlib
 import threading
 
 import torch
+
+
+class Scratch:
+    """Per-thread scratch memory for one batch's arrays (gates, states, derivative factors, their
+    gradients), reused batch after batch: fresh arrays of a few MB each batch cost page faults
+    whenever the C allocator has handed the memory back to the system in between. Only arrays
+    that die with the batch come from here, never an engine's results. A batch that would pass
+    BYTES gets fresh arrays for the rest; pages never touched are never resident."""
+
+    BYTES = 64 << 20
+    _local = threading.local()
+
+    def __init__(self):
+        self.offset, self.buffer = 0, None
+
+    @classmethod
+    @contextlib.contextmanager
+    def batch(cls):
+        """This thread's scratch for the body, from its start (fresh arrays for a body nested in one)."""
+        local = cls._local
+        if getattr(local, "busy", False):
+            yield
+            return
+        local.busy = True
+        local.__dict__.setdefault("scratch", cls()).offset = 0
+        try:
+            yield
+        finally:
+            local.busy = False
+
+    @classmethod
+    def empty(cls, like, *shape):
+        """An uninitialized array of `shape`, like `like`: from this thread's scratch where a batch
+        holds it and it has room, else new."""
+        local = cls._local
+        if not getattr(local, "busy", False):
+            return like.new_empty(shape)
+        return local.scratch.take(like, shape)
+
+    def take(self, like, shape):
+        n = 1
+        for k in shape:
+            n *= k
+        if self.buffer is None or self.buffer.dtype != like.dtype or self.buffer.device != like.device:
+            self.buffer = like.new_empty(self.BYTES // like.element_size())
+        if self.offset + n > len(self.buffer):
+            return like.new_empty(shape)
+        out = self.buffer[self.offset: self.offset + n].view(shape)
+        self.offset += -(-n // 16) * 16  # starts 64-byte aligned (float32)
+        return out
 
 
 class Direction:
@@ -40,7 +91,8 @@ class Direction:
     def projections(self, X):
         """(T, B, I) layer inputs -> (T, B, G) input projections W_i x_t + b, one matmul."""
         T, B, _ = X.shape
-        return torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t).view(T, B, -1)
+        out = Scratch.empty(X, T * B, self.w_ih_t.shape[1])
+        return torch.addmm(self.b_x, X.reshape(T * B, -1), self.w_ih_t, out=out).view(T, B, -1)
 
     def forward(self, A, state=None, first=None, pad=0.0):
         """(T, B, G) input projections, which it overwrites -> ((T, B, H) hidden states, the cache
@@ -51,11 +103,11 @@ class Direction:
         from .torch_loops import compiled
 
         T, B, _ = A.shape
-        H = self.H
+        H, empty = self.H, Scratch.empty
         first = [0] * T if first is None else first
         if self.cell == "gru":  # the recurrent term, with b_hh, is the loop's (the n gate needs it apart)
             h0 = A.new_zeros(B, H) if state is None else state[0].expand(B, H).contiguous()
-            Hs, by_dh, to_h = A.new_full((T, B, H), pad), A.new_empty(T, B, 3, H), A.new_empty(T, B, 3, H)
+            Hs, by_dh, to_h = empty(A, T, B, H).fill_(pad), empty(A, T, B, 3, H), empty(A, T, B, 3, H)
             compiled("gru_forward")(A, self.w_hh_t, self.b_hh, h0, Hs, by_dh, to_h, first)
             return Hs, (A, by_dh, to_h, first)
         if state is not None:  # h0's recurrent term joins step 0
@@ -65,8 +117,8 @@ class Direction:
             return A, first
         # The backward's derivative factors are made while each step's gates are still in cache (in
         # bulk after the loop they cost more).
-        Hs = A.new_full((T, B, H), pad)
-        by_dc, by_dh, dc_by_dh = A.new_empty(T, B, 3, H), A.new_empty(T, B, H), A.new_empty(T, B, H)
+        Hs = empty(A, T, B, H).fill_(pad)
+        by_dc, by_dh, dc_by_dh = empty(A, T, B, 3, H), empty(A, T, B, H), empty(A, T, B, H)
         compiled("lstm_forward")(A, self.w_hh_t, None if state is None else state[1], Hs, by_dc, by_dh, dc_by_dh,
                                  first)
         return Hs, (A, by_dc, by_dh, dc_by_dh, first)
@@ -76,13 +128,14 @@ class Direction:
         from .torch_loops import compiled
 
         T, B, _ = dHs.shape
+        dA = Scratch.empty(dHs, T, B, self.w_hh.shape[0])
         if self.cell == "lstm":
-            dA = compiled("lstm_backward")(dHs, *cache[:4], self.w_hh, cache[4])
+            compiled("lstm_backward")(dHs, *cache[:4], self.w_hh, cache[4], dA)
         elif self.cell == "gru":
             A, by_dh, to_h, first = cache
-            dA = compiled("gru_backward")(dHs, A, by_dh, to_h, self.w_hh, first)
+            compiled("gru_backward")(dHs, A, by_dh, to_h, self.w_hh, first, dA)
         else:
-            dA = compiled("rnn_backward")(dHs, Hs, self.w_hh, self.relu, cache)
+            compiled("rnn_backward")(dHs, Hs, self.w_hh, self.relu, cache, dA)
         return (dA.reshape(T * B, -1) @ self.w_ih).view(T, B, -1)
 
 
@@ -120,7 +173,8 @@ class TokenProjections:
                 with torch.no_grad():
                     self.table[new] = self.direction.projections(self.embed(new)[None])[0]
                 self.known[new] = True
-        return self.table.index_select(0, flat).view(*ids.shape, -1)
+        out = Scratch.empty(self.table, len(flat), self.table.shape[1])
+        return torch.index_select(self.table, 0, flat, out=out).view(*ids.shape, -1)
 
 
 def reverse_within_length(X, lengths):
@@ -149,6 +203,11 @@ class Layers:
             for layer in range(cfg.layers)
         ]
         self.token_projections = [TokenProjections(d, model.embed, cfg.vocab_size) for d in self.layers[0]]
+
+    @staticmethod
+    def scratch():
+        """The context a batch's `features` and `backward` run in: their arrays from this thread's scratch."""
+        return Scratch.batch()
 
     def features(self, x, lengths, ids=None):
         """(B, T, E), (B,) -> (the head's input, cache): a classifier's pooled outputs (B, D*H),
@@ -242,7 +301,7 @@ def pool_backward(pooling, out, pooled, dpooled, lengths, H):
     if pooling == "max":  # to the winners; tied winners share, as autograd's amax gives it
         # out - pooled is 0 exactly where out equals it and negative elsewhere (-inf at padding), so
         # sign + 1 is the winners' 0/1 mask, made with float operations (bool ones are slower).
-        winners = torch.sub(out, pooled).sign_().add_(1.0)
+        winners = torch.sub(out, pooled, out=Scratch.empty(out, *out.shape)).sign_().add_(1.0)
         return winners.mul_(dpooled / winners.sum(dim=0))
     if pooling == "mean":  # every step alike (padding is skipped or masked after)
         return (dpooled / lengths.to(out.dtype)[:, None]).expand(out.shape)

@@ -242,7 +242,9 @@ class TorchEngine(Engine):
         lengths = self._tensor(lengths)
         positions, classes = self._tensor(positions), self._tensor(classes)
         by_hand = self.backward_by_hand and self.device.type == "cpu"
-        with torch.enable_grad(), self._cudnn_for_backward(), self._threads():
+        # The by-hand layers' arrays for this batch come from this thread's scratch, and die in it.
+        scratch = self.layers.scratch() if by_hand else contextlib.nullcontext()
+        with scratch, torch.enable_grad(), self._cudnn_for_backward(), self._threads():
             if by_hand:  # autograd only from the head's input: pooled features, or every position's
                 features, cache = self.layers.features(x, lengths, None if ids is None else self._tensor(ids))
                 start = features.detach().requires_grad_(True)
@@ -253,8 +255,8 @@ class TorchEngine(Engine):
             classes = resolve_classes(outputs_at(logits, positions), classes)
             values = Objective.of(objective).values(logits, positions, classes)
             (grad,) = torch.autograd.grad(values.sum(), start)
-        if by_hand:
-            grad = self.layers.backward(grad, cache)
+            if by_hand:
+                grad = self.layers.backward(grad, cache)
         return self._out(like, logits.detach(), values.detach(), grad)
 
     @torch.no_grad()

@@ -80,11 +80,10 @@ def lstm_forward(A: torch.Tensor, w_hh_t: torch.Tensor, c0: Optional[torch.Tenso
 
 
 def lstm_backward(dHs: torch.Tensor, A: torch.Tensor, by_dc: torch.Tensor, by_dh: torch.Tensor,
-                  dc_by_dh: torch.Tensor, w_hh: torch.Tensor, first: List[int]) -> torch.Tensor:
-    """dF/dh_t (T, B, H), which it overwrites -> dF/d(pre-activations) (T, B, 4H), gates o, i, f, g."""
+                  dc_by_dh: torch.Tensor, w_hh: torch.Tensor, first: List[int], dA: torch.Tensor):
+    """dF/dh_t (T, B, H), which it overwrites -> dA: dF/d(pre-activations) (T, B, 4H), gates o, i, f, g."""
     T, B, H = dHs.shape[0], dHs.shape[1], dHs.shape[2]
     f = A.view(T, B, 4, H)[:, :, 2]
-    dA = torch.empty_like(A)
     d4 = dA.view(T, B, 4, H)
     dc = A.new_zeros(B, H)
     for k in range(T):
@@ -103,7 +102,6 @@ def lstm_backward(dHs: torch.Tensor, A: torch.Tensor, by_dc: torch.Tensor, by_dh
         d_t = d4[t, s:]
         torch.mul(dc.unsqueeze(1), by_dc[t, s:], out=d_t.narrow(1, 1, 3))
         torch.mul(dh, by_dh[t, s:], out=d_t.select(1, 0))
-    return dA
 
 
 def gru_forward(A: torch.Tensor, w_hh_t: torch.Tensor, b_hh: torch.Tensor, h0: torch.Tensor, Hs: torch.Tensor,
@@ -139,11 +137,11 @@ def gru_forward(A: torch.Tensor, w_hh_t: torch.Tensor, b_hh: torch.Tensor, h0: t
 
 
 def gru_backward(dHs: torch.Tensor, A: torch.Tensor, by_dh: torch.Tensor, to_h: torch.Tensor,
-                 w_hh: torch.Tensor, first: List[int]) -> torch.Tensor:
-    """dF/dh_t (T, B, H) -> dF/d(pre-activations) (T, B, 3H)."""
+                 w_hh: torch.Tensor, first: List[int], dA_out: torch.Tensor):
+    """dF/dh_t (T, B, H) -> dA_out: dF/d(pre-activations) (T, B, 3H)."""
     T, B, H = dHs.shape[0], dHs.shape[1], dHs.shape[2]
     z = A.view(T, B, 3, H)[:, :, 1]
-    dA, dW = A.new_empty(T, B, 3, H), A.new_zeros(B, 3, H)
+    dA, dW = dA_out.view(T, B, 3, H), A.new_zeros(B, 3, H)
     dW_flat = dW.view(B, 3 * H)
     dhs = [A.new_empty(B, H), A.new_empty(B, H)]
     dh = dHs[T - 1, first[T - 1]:]
@@ -158,7 +156,6 @@ def gru_backward(dHs: torch.Tensor, A: torch.Tensor, by_dh: torch.Tensor, to_h: 
             dh[n - s:].addcmul_(prev, z[t + 1, n:])
         torch.mul(dh.unsqueeze(1), by_dh[t, s:], out=dA[t, s:])
         torch.mul(dh.unsqueeze(1), to_h[t, s:], out=dW[s:])
-    return dA.view(T, B, 3 * H)
 
 
 def rnn_forward(A: torch.Tensor, w_hh_t: torch.Tensor, relu: bool, first: List[int]):
@@ -176,10 +173,10 @@ def rnn_forward(A: torch.Tensor, w_hh_t: torch.Tensor, relu: bool, first: List[i
 
 
 def rnn_backward(dHs: torch.Tensor, Hs: torch.Tensor, w_hh: torch.Tensor, relu: bool,
-                 first: List[int]) -> torch.Tensor:
-    """dF/dh_t (T, B, H) -> dF/d(pre-activations) (T, B, H)."""
+                 first: List[int], dA: torch.Tensor):
+    """dF/dh_t (T, B, H) -> dA: dF/d(pre-activations) (T, B, H)."""
     T, B, H = dHs.shape[0], dHs.shape[1], dHs.shape[2]
-    dA, square = torch.empty_like(dHs), dHs.new_empty(B, H)
+    square = dHs.new_empty(B, H)
     for k in range(T):
         t = T - 1 - k
         s = first[t]
@@ -192,4 +189,3 @@ def rnn_backward(dHs: torch.Tensor, Hs: torch.Tensor, w_hh: torch.Tensor, relu: 
         else:
             torch.mul(h, h, out=square[s:])
             torch.addcmul(dh, dh, square[s:], value=-1, out=dA[t, s:])  # dh (1 - h^2)
-    return dA
