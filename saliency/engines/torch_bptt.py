@@ -299,9 +299,8 @@ def pool(pooling, out, lengths, H):
 def pool_backward(pooling, out, pooled, dpooled, lengths, H):
     """dF/d(outputs) (T, B, D*H) from dF/d(pooled) (B, D*H): the derivative of `pool`."""
     if pooling == "max":  # to the winners; tied winners share, as autograd's amax gives it
-        # out - pooled is 0 exactly where out equals it and negative elsewhere (-inf at padding), so
-        # sign + 1 is the winners' 0/1 mask, made with float operations (bool ones are slower).
-        winners = torch.sub(out, pooled, out=Scratch.empty(out, *out.shape)).sign_().add_(1.0)
+        # The winners' 0/1 mask made as floats in one comparison (bool masks are slower to use).
+        winners = torch.eq(out, pooled, out=Scratch.empty(out, *out.shape))
         return winners.mul_(dpooled / winners.sum(dim=0))
     if pooling == "mean":  # every step alike (padding is skipped or masked after)
         return (dpooled / lengths.to(out.dtype)[:, None]).expand(out.shape)
