@@ -255,3 +255,62 @@ def test_explain_through_the_token_table_equals_the_numpy_engine(method):
                                    atol=1e-10)
         assert mine.target == pytest.approx(theirs.target)
     assert by_torch.engine.layers.token_projections[0].table is not None
+
+
+# A batch's arrays come from its thread's scratch (torch_bptt.Scratch), reused batch after batch.
+@pytest.mark.parametrize("arch", [dict(cell="lstm", layers=2, bidirectional=True, pooling="max"),
+                                  dict(cell="gru", layers=2, bidirectional=True, head="tagger"),
+                                  dict(cell="rnn", layers=1, bidirectional=False, head="lm")],
+                         ids=["lstm", "gru", "rnn"])
+def test_the_scratch_left_by_other_batches_changes_nothing(arch):
+    """What one batch left in the scratch (here NaN everywhere) is never read by the next, and no
+    result shares memory with it: results handed out earlier stay as they were."""
+    from saliency.engines.torch_bptt import Scratch
+
+    model_file = tiny_model_file(**arch)
+    engine = TorchEngine(model_file, "float64")
+    first = padded_inputs(model_file, engine, SORTED)
+    second = padded_inputs(model_file, engine)
+    kept = engine.gradient(*first)
+    copies = [a.copy() for a in kept]
+    Scratch._local.scratch.buffer.fill_(float("nan"))
+    again = engine.gradient(*second)
+    for got, want in zip(again, by_autograd(engine, *second, "logit")):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    Scratch._local.scratch.buffer.fill_(float("nan"))
+    for got, old, copy in zip(engine.gradient(*first), kept, copies):
+        assert np.array_equal(got, copy) and np.array_equal(old, copy)  # the same, and untouched
+
+
+def test_a_batch_past_the_scratch_takes_fresh_arrays_for_the_rest(monkeypatch):
+    from saliency.engines.torch_bptt import Scratch
+
+    model_file = tiny_model_file("lstm", 2, True, pooling="max")
+    engine = TorchEngine(model_file, "float64")
+    x, lengths, positions, classes = padded_inputs(model_file, engine)
+    whole = engine.gradient(x, lengths, positions, classes)
+    monkeypatch.setattr(Scratch, "BYTES", x.shape[0] * x.shape[1] * 8 * 8 * 3)  # a few arrays fit, not all
+    monkeypatch.setattr(Scratch, "_local", __import__("threading").local())
+    cut = engine.gradient(x, lengths, positions, classes)
+    assert Scratch._local.scratch.offset > 0  # the first arrays did come from it
+    for a, b in zip(whole, cut):
+        assert np.array_equal(a, b)
+
+
+def test_a_batch_inside_another_takes_arrays_after_the_outer_ones():
+    from saliency.engines.torch_bptt import Scratch
+
+    like = torch.zeros(1)
+    with Scratch.batch():
+        outer = Scratch.empty(like, 4, 2)
+        with Scratch.batch():
+            inner = Scratch.empty(like, 4, 2)
+        after = Scratch.empty(like, 4, 2)
+    buffer = Scratch._local.scratch.buffer
+    assert buffer.data_ptr() == outer.data_ptr() < inner.data_ptr() < after.data_ptr()  # none overwrites another
+    outside = Scratch.empty(like, 4, 2)  # no batch on this thread: a fresh array
+    assert not (buffer.data_ptr() <= outside.data_ptr() < buffer.data_ptr() + buffer.nbytes)
+    with Scratch.batch():  # the next batch starts over
+        assert Scratch.empty(like, 4, 2).data_ptr() == buffer.data_ptr()
+        wider = Scratch.empty(like.double(), 4, 2)  # another dtype: fresh, the batch's arrays kept
+        assert Scratch._local.scratch.buffer is buffer and wider.dtype == torch.float64

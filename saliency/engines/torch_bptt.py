@@ -39,7 +39,8 @@ class Scratch:
     @classmethod
     @contextlib.contextmanager
     def batch(cls):
-        """This thread's scratch for the body, from its start (fresh arrays for a body nested in one)."""
+        """This thread's scratch for the body, from its start (a body nested in one goes on after
+        the outer body's arrays)."""
         local = cls._local
         if getattr(local, "busy", False):
             yield
@@ -65,6 +66,8 @@ class Scratch:
         for k in shape:
             n *= k
         if self.buffer is None or self.buffer.dtype != like.dtype or self.buffer.device != like.device:
+            if self.offset:  # this batch's arrays so far are in the old one
+                return like.new_empty(shape)
             self.buffer = like.new_empty(self.BYTES // like.element_size())
         if self.offset + n > len(self.buffer):
             return like.new_empty(shape)
