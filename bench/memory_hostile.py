@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from saliency.tokenize import WORD_PATTERN
+
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "saliency")
 
 
@@ -50,6 +52,7 @@ def main():
     args = parser.parse_args()
     with open(args.data, encoding="utf-8") as f:
         words = " ".join(line.split("\t")[0] for line in list(f)[1:]).split()
+    words = [w for w in words if len(WORD_PATTERN.findall(w)) == 1]  # n words are n tokens: none past the limit
 
     def text(n):
         return " ".join(words[i % len(words)] for i in range(n))
