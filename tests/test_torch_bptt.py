@@ -314,3 +314,36 @@ def test_a_batch_inside_another_takes_arrays_after_the_outer_ones():
         assert Scratch.empty(like, 4, 2).data_ptr() == buffer.data_ptr()
         wider = Scratch.empty(like.double(), 4, 2)  # another dtype: fresh, the batch's arrays kept
         assert Scratch._local.scratch.buffer is buffer and wider.dtype == torch.float64
+
+
+def test_a_compiled_loops_first_runs_go_one_at_a_time():
+    """TorchScript plans a function during its first runs; two threads making them at once gave
+    results that depended on timing (torch_loops.Loop). Later runs go side by side."""
+    import threading
+    import time
+
+    from saliency.engines.torch_loops import Loop
+
+    inside, entered = [], []
+
+    def script(*args):
+        entered.append(len(inside))  # how many were inside as this run began
+        inside.append(1)
+        time.sleep(0.05)
+        inside.pop()
+        return args
+
+    def at_once(n):
+        threads = [threading.Thread(target=loop, args=(k,)) for k in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    loop = Loop(script)
+    at_once(4)
+    assert entered[:3] == [0, 0, 0]  # the first two began alone, and the next only after they ended
+    entered.clear()
+    at_once(4)
+    assert max(entered) > 0  # planned: runs overlap
+    assert loop(1, 2) == (1, 2)
