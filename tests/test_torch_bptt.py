@@ -347,3 +347,20 @@ def test_a_compiled_loops_first_runs_go_one_at_a_time():
     at_once(4)
     assert max(entered) > 0  # planned: runs overlap
     assert loop(1, 2) == (1, 2)
+
+
+def test_token_table_rows_do_not_depend_on_the_batch_that_first_met_them():
+    """Batches side by side fill the table in an order that depends on timing; a row made alone
+    (a one-row matmul, another BLAS path) differed in its last digits from one made with others,
+    so a score could change from run to run. The shipped model, float32, as it runs."""
+    from saliency import load_model
+    from saliency.engines.torch_bptt import TokenProjections
+
+    engine = load_model(engine="torch").engine
+    direction = engine.layers.layers[0][0]
+    ids = torch.arange(2, 42)[:, None]  # (T, B): 40 tokens
+    tables = [TokenProjections(direction, engine.model.embed, engine.config.vocab_size) for _ in range(2)]
+    together = tables[0](ids)
+    one_by_one = torch.cat([tables[1](ids[k:k + 1]) for k in range(len(ids))])
+    assert torch.equal(together, one_by_one)
+    assert torch.equal(tables[0](ids[3:4]), together[3:4])  # read back, not made again
