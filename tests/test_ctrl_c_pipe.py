@@ -54,3 +54,26 @@ def test_ctrl_c_into_a_full_pipe_leaves_whole_lines(model_path, command, length)
     assert out.endswith(b"\n")
     rows = [json.loads(line) for line in out.decode().splitlines()]
     assert len(rows) >= 1 and all(len(r["tokens"]) == len(line) for r in rows)
+
+
+def test_ctrl_c_during_a_write_waits_for_its_end_and_at_any_other_moment_comes_at_once():
+    """batch.ctrl_c_after_writes: SIGINT's handler set once for a run of writes."""
+    from saliency.records.batch import ctrl_c_after_writes
+
+    before = signal.getsignal(signal.SIGINT)
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_after_writes() as writing:
+            for k in range(3):
+                with writing:
+                    if k == 1:
+                        os.kill(os.getpid(), signal.SIGINT)
+                        time.sleep(0.05)  # Python runs the handler meanwhile: it waits for the write
+                    done.append(k)
+    assert done == [0, 1]  # the write under way finished; the next never began
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_after_writes() as writing:
+            os.kill(os.getpid(), signal.SIGINT)  # between writes (explaining, reading): at once
+            time.sleep(0.05)
+            done.append("not reached")
+    assert done == [0, 1] and signal.getsignal(signal.SIGINT) is before

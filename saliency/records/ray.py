@@ -271,16 +271,17 @@ def write_part(output_dir, seq, lines):
 def write_lines(ray_lines, stream, report=None) -> tuple:
     """Write the lines (if the workers did not) to stream; report(RayLine) each failed record;
     return (records, failed). Raises OutputError when the stream cannot be written."""
-    from .batch import ctrl_c_after_write, stream_errors
+    from .batch import ctrl_c_after_writes, stream_errors
 
     done = failed = 0
-    for out in ray_lines:
-        if out.line is not None:
-            with ctrl_c_after_write():
-                stream_errors(write_whole, stream, out.line)
-        done, failed = done + 1, failed + (out.error is not None)
-        if out.error is not None and report:
-            report(out)
-    with ctrl_c_after_write():
-        stream_errors(stream.flush)
+    with ctrl_c_after_writes() as writing:
+        for out in ray_lines:
+            if out.line is not None:
+                with writing:
+                    stream_errors(write_whole, stream, out.line)
+            done, failed = done + 1, failed + (out.error is not None)
+            if out.error is not None and report:
+                report(out)
+        with writing:
+            stream_errors(stream.flush)
     return done, failed
