@@ -44,14 +44,15 @@ class Loop:
     FIRST_RUNS = 2  # the profiled run, and the one that builds the optimized plan
 
     def __init__(self, script):
-        self.script, self.runs = script, 0
+        self.script, self.runs = script, {}  # per dtype and device: each is planned on its own
 
     def __call__(self, *args):
-        if self.runs >= self.FIRST_RUNS:
+        key = (args[0].dtype, args[0].device)
+        if self.runs.get(key, 0) >= self.FIRST_RUNS:
             return self.script(*args)
         with _first_runs:
             out = self.script(*args)
-            self.runs += 1
+            self.runs[key] = self.runs.get(key, 0) + 1
         return out
 
 
