@@ -18,7 +18,7 @@ from .explanation import Explanation, Explanations
 from .objective import Objective, outputs_at, resolve_classes
 from .tagging import given_tokens, tag_probabilities, tagger_prediction, tagger_targets
 from .engines.base import Unsupported
-from .engines.threads import side_by_side
+from .engines.threads import side_by_side, side_by_side_possible
 
 LM_TOP = 10
 # Backpropagation through time keeps every step's activations, so a text's memory grows with its
@@ -57,6 +57,20 @@ class RowResult:
     reference: float = None
     steps: int = None  # integrated gradients, steps="auto": the path points this row used
     tags: np.ndarray = None  # a tagger: (n, C) the tag probabilities at every position of the text
+
+
+def in_halves_if_alone(chunks):
+    """A lone batch of several rows as two, of about equal tokens, so that both cores' workers
+    take one each, single-threaded, where one thread pool would run it whole: faster (64 dev
+    texts, gradient: torch 1.31-1.41x, numpy 1.84-1.91x; integrated gradients 1.6x and 2.3x), and
+    its digits no longer follow the thread count that the machine's load picks (torch's backward
+    matmuls, K = 4H, come out differently on 1 and 2 threads)."""
+    if len(chunks) != 1 or len(chunks[0]) < 2 or not side_by_side_possible():
+        return chunks
+    rows = chunks[0]
+    total, before = sum(len(row.tokens) for row in rows), np.cumsum([len(row.tokens) for row in rows[:-1]])
+    k = 1 + int(np.argmin(np.abs(2 * before - total)))  # the cut nearest half the tokens
+    return [rows[:k], rows[k:]]
 
 
 class Explainer:
@@ -211,7 +225,7 @@ class Explainer:
         if scope is None or progress is not None:  # progress counts one batch's evaluations at a time
             each_chunk = map(attempt, self.chunks(rows))
         else:
-            each_chunk = side_by_side(attempt, self.chunks(rows), scope)
+            each_chunk = side_by_side(attempt, in_halves_if_alone(list(self.chunks(rows))), scope)
         outputs = {}  # a text whose rows span batches: its outputs so far
         for texts_done in each_chunk:
             for i, outs, exp in texts_done:

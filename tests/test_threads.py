@@ -285,3 +285,44 @@ def test_a_remote_ray_cluster_may_hold_the_only_copy_of_the_model(tmp_path):
     assert batch_engine(missing, "torch", "cpu", [str(data)], options, remote=True) == (None, "torch")
     with pytest.raises(ModelError):  # here, a missing model is still said before any work
         batch_engine(missing, "auto", "cpu", [str(data)], options)
+
+
+SENTENCES = [" ".join(["a", "film", "of", "rare", "and", "quiet", "grace", "but", "dull", "pacing"][: 2 + k % 9] * (1 + k % 3))
+             for k in range(24)]
+
+
+def test_a_lone_batch_runs_in_two_halves_of_about_equal_tokens(two_cores):
+    from saliency.pipeline import Row, in_halves_if_alone
+
+    rows = [Row(i, [None] * n, 0, -1) for i, n in enumerate([1, 2, 2, 3, 5, 8, 9])]  # 30 tokens, shortest first
+    first, second = in_halves_if_alone([rows])
+    assert first + second == rows and sum(len(r.tokens) for r in first) == 13  # 13 | 17: the cut nearest half
+    assert in_halves_if_alone([rows[:1]]) == [rows[:1]]  # one row: nothing to cut
+    assert in_halves_if_alone([rows[:3], rows[3:]]) == [rows[:3], rows[3:]]  # batches already side by side
+
+
+def test_a_lone_batch_on_one_core_stays_whole(monkeypatch):
+    from saliency.pipeline import Row, in_halves_if_alone
+
+    monkeypatch.setattr(threads, "cores", lambda: 1)
+    rows = [Row(i, [None] * 3, 0, -1) for i in range(4)]
+    assert in_halves_if_alone([rows]) == [rows]
+
+
+def test_a_lone_batchs_scores_do_not_follow_the_thread_count(two_cores, monkeypatch):
+    """One batch run whole on torch's threads: 1 and 2 threads split the backward's matmuls
+    (K = 4H) differently and the last digits moved with the machine's load. In two halves side by
+    side, each on one thread, they cannot. The shipped model, float32, as it runs."""
+    from saliency import load_model
+
+    monkeypatch.setattr(threads, "others_running", lambda: 0)  # a quiet machine: the threads asked for
+    explainer = load_model(engine="torch")
+    saved = torch.get_num_threads()
+    scores = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            scores.append([[t.score for t in e.tokens] for e in explainer.explain(SENTENCES, "gradient")])
+    finally:
+        torch.set_num_threads(saved)
+    assert scores[0] == scores[1]

@@ -196,6 +196,12 @@ def _mark_worker():
     _worker.busy = True
 
 
+def side_by_side_possible() -> bool:
+    """Whether side_by_side here would run items on the workers (two cores or more, and not
+    called from a worker itself)."""
+    return cores() >= 2 and not getattr(_worker, "busy", False)
+
+
 def side_by_side(fn, items, scope=contextlib.nullcontext):
     """fn(item) for each item, results in order, items run on one worker thread per core.
 
@@ -205,7 +211,7 @@ def side_by_side(fn, items, scope=contextlib.nullcontext):
     from fn is raised as the sequential loop would raise it: at that item, in order.
     """
     items = list(items)
-    if len(items) < 2 or cores() < 2 or getattr(_worker, "busy", False):
+    if len(items) < 2 or not side_by_side_possible():
         yield from map(fn, items)
         return
     abandoned = threading.Event()
