@@ -258,10 +258,10 @@ def ctrl_c_after_writes():
     (twice a record cost 5 us, 2% of `saliency batch`): the `with` of what it yields marks each
     write. Ctrl-C during one is raised once it is done; at any other moment (explaining, reading),
     at once, as the handler before it would."""
-    if threading.current_thread() is not threading.main_thread():
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:  # None: set outside Python
         yield contextlib.nullcontext()
         return
-    previous = signal.getsignal(signal.SIGINT)
     writing = _Writing(previous)
     signal.signal(signal.SIGINT, writing.handle)
     try:
