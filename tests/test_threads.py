@@ -326,3 +326,25 @@ def test_a_lone_batchs_scores_do_not_follow_the_thread_count(two_cores, monkeypa
     finally:
         torch.set_num_threads(saved)
     assert scores[0] == scores[1]
+
+
+@pytest.mark.parametrize("method,options", [("gradient", {}), ("integrated-gradients", {"steps": 20}),
+                                            ("smoothgrad", {"samples": 8, "seed": 0})])
+def test_one_texts_scores_do_not_follow_the_thread_count(two_cores, monkeypatch, method, options):
+    """One text runs on the caller's thread: a single row on 1 thread, a method's many rows (path
+    points, noisy copies) in two halves on the workers, so 1 or 2 torch threads (the count a
+    machine's load picks) give the same digits. They differed for every one of 30 dev texts."""
+    from saliency import load_model
+
+    monkeypatch.setattr(threads, "others_running", lambda: 0)
+    explainer = load_model(engine="torch")
+    saved = torch.get_num_threads()
+    scores = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            scores.append([[t.score for t in e.tokens] for e in
+                           (explainer.explain([text], method, **options)[0] for text in SENTENCES[5:9])])
+    finally:
+        torch.set_num_threads(saved)
+    assert scores[0] == scores[1]

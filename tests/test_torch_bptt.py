@@ -262,10 +262,13 @@ def test_explain_through_the_token_table_equals_the_numpy_engine(method):
                                   dict(cell="gru", layers=2, bidirectional=True, head="tagger"),
                                   dict(cell="rnn", layers=1, bidirectional=False, head="lm")],
                          ids=["lstm", "gru", "rnn"])
-def test_the_scratch_left_by_other_batches_changes_nothing(arch):
+def test_the_scratch_left_by_other_batches_changes_nothing(arch, monkeypatch):
     """What one batch left in the scratch (here NaN everywhere) is never read by the next, and no
     result shares memory with it: results handed out earlier stay as they were."""
+    from saliency.engines import threads
     from saliency.engines.torch_bptt import Scratch
+
+    monkeypatch.setattr(threads, "cores", lambda: 1)  # batches on this thread, with this thread's scratch
 
     model_file = tiny_model_file(**arch)
     engine = TorchEngine(model_file, "float64")
@@ -285,6 +288,9 @@ def test_the_scratch_left_by_other_batches_changes_nothing(arch):
 def test_a_batch_past_the_scratch_takes_fresh_arrays_for_the_rest(monkeypatch):
     from saliency.engines.torch_bptt import Scratch
 
+    from saliency.engines import threads
+
+    monkeypatch.setattr(threads, "cores", lambda: 1)  # the batch on this thread, with this thread's scratch
     model_file = tiny_model_file("lstm", 2, True, pooling="max")
     engine = TorchEngine(model_file, "float64")
     x, lengths, positions, classes = padded_inputs(model_file, engine)
