@@ -309,23 +309,29 @@ def test_a_lone_batch_on_one_core_stays_whole(monkeypatch):
     assert in_halves_if_alone([rows]) == [rows]
 
 
-def test_a_lone_batchs_scores_do_not_follow_the_thread_count(two_cores, monkeypatch):
-    """One batch run whole on torch's threads: 1 and 2 threads split the backward's matmuls
-    (K = 4H) differently and the last digits moved with the machine's load. In two halves side by
-    side, each on one thread, they cannot. The shipped model, float32, as it runs."""
+def scores_on_1_and_2_threads(monkeypatch, explain):
+    """explain(explainer) -> Explanations, with torch on 1 thread and then 2, on a quiet machine (the
+    threads asked for are the threads used): each run's scores."""
     from saliency import load_model
 
-    monkeypatch.setattr(threads, "others_running", lambda: 0)  # a quiet machine: the threads asked for
-    explainer = load_model(engine="torch")
-    saved = torch.get_num_threads()
-    scores = []
+    monkeypatch.setattr(threads, "others_running", lambda: 0)
+    explainer = load_model(engine="torch")  # the shipped model, float32, as it runs
+    saved, scores = torch.get_num_threads(), []
     try:
         for n in (1, 2):
             torch.set_num_threads(n)
-            scores.append([[t.score for t in e.tokens] for e in explainer.explain(SENTENCES, "gradient")])
+            scores.append([[t.score for t in e.tokens] for e in explain(explainer)])
     finally:
         torch.set_num_threads(saved)
-    assert scores[0] == scores[1]
+    return scores
+
+
+def test_a_lone_batchs_scores_do_not_follow_the_thread_count(two_cores, monkeypatch):
+    """One batch run whole on torch's threads: 1 and 2 threads split the backward's matmuls
+    (K = 4H) differently and the last digits moved with the machine's load. In two halves side by
+    side, each on one thread, they cannot."""
+    one, two = scores_on_1_and_2_threads(monkeypatch, lambda explainer: explainer.explain(SENTENCES, "gradient"))
+    assert one == two
 
 
 @pytest.mark.parametrize("method,options", [("gradient", {}), ("integrated-gradients", {"steps": 20}),
@@ -334,17 +340,6 @@ def test_one_texts_scores_do_not_follow_the_thread_count(two_cores, monkeypatch,
     """One text runs on the caller's thread: a single row on 1 thread, a method's many rows (path
     points, noisy copies) in two halves on the workers, so 1 or 2 torch threads (the count a
     machine's load picks) give the same digits. They differed for every one of 30 dev texts."""
-    from saliency import load_model
-
-    monkeypatch.setattr(threads, "others_running", lambda: 0)
-    explainer = load_model(engine="torch")
-    saved = torch.get_num_threads()
-    scores = []
-    try:
-        for n in (1, 2):
-            torch.set_num_threads(n)
-            scores.append([[t.score for t in e.tokens] for e in
-                           (explainer.explain([text], method, **options)[0] for text in SENTENCES[5:9])])
-    finally:
-        torch.set_num_threads(saved)
-    assert scores[0] == scores[1]
+    one, two = scores_on_1_and_2_threads(monkeypatch, lambda explainer: [
+        explainer.explain([text], method, **options)[0] for text in SENTENCES[5:9]])
+    assert one == two
