@@ -1,5 +1,7 @@
-"""CPU threads: batches side by side, one per core, each single-threaded; or, for one batch alone,
-torch's own threads cut to the cores nobody else is using.
+"""CPU threads: batches side by side, one per core, each single-threaded (a lone batch of several
+rows in two halves, and the torch engine's gradient on the caller's thread likewise: see
+pipeline.in_halves_if_alone, TorchEngine._gradient_in_halves); or, for what stays on the caller's
+thread, torch's own threads cut to the cores nobody else is using.
 
 Torch's OpenMP threads wait for each other at the end of every operation, and by default they
 wait by spinning. When other processes keep the cores busy, the thread being waited for is
