@@ -13,7 +13,6 @@ for the default engine (numpy for explain) and --engine torch.
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 

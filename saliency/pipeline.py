@@ -18,7 +18,7 @@ from .explanation import Explanation, Explanations
 from .objective import Objective, outputs_at, resolve_classes
 from .tagging import given_tokens, tag_probabilities, tagger_prediction, tagger_targets
 from .engines.base import Unsupported
-from .engines.threads import side_by_side, side_by_side_possible
+from .engines.threads import cut_in_halves, side_by_side, side_by_side_possible
 
 LM_TOP = 10
 # Backpropagation through time keeps every step's activations, so a text's memory grows with its
@@ -68,8 +68,7 @@ def in_halves_if_alone(chunks):
     if len(chunks) != 1 or len(chunks[0]) < 2 or not side_by_side_possible():
         return chunks
     rows = chunks[0]
-    total, before = sum(len(row.tokens) for row in rows), np.cumsum([len(row.tokens) for row in rows[:-1]])
-    k = 1 + int(np.argmin(np.abs(2 * before - total)))  # the cut nearest half the tokens
+    k = cut_in_halves([len(row.tokens) for row in rows])
     return [rows[:k], rows[k:]]
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..objective import Objective
-from ..arrays import amax, concatenate, is_numpy, l2_norm, like, to_numpy
+from ..arrays import amax, concatenate, l2_norm, like, to_numpy
 
 METHODS = {}
 # Path points, noise samples or occluded copies go through the network in chunks of at most

@@ -19,6 +19,7 @@ threads on one batch (their Python work, tokens and results, overlaps the other'
 import contextlib
 import contextvars
 import functools
+import itertools
 import os
 import threading
 
@@ -202,6 +203,14 @@ def side_by_side_possible() -> bool:
     """Whether side_by_side here would run items on the workers (two cores or more, and not
     called from a worker itself)."""
     return cores() >= 2 and not getattr(_worker, "busy", False)
+
+
+def cut_in_halves(sizes) -> int:
+    """Where to cut items of these sizes (two or more) into two runs of about equal size: the
+    number of items before the cut, at least 1."""
+    before = list(itertools.accumulate(sizes[:-1]))
+    total = before[-1] + sizes[-1]
+    return 1 + min(range(len(before)), key=lambda k: abs(2 * before[k] - total))
 
 
 def side_by_side(fn, items, scope=contextlib.nullcontext):
